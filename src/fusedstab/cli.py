@@ -1,0 +1,265 @@
+"""Command-line interface: a thin layer over the library.
+
+One ``rich`` console is passed around so ``--quiet`` and tests control all output. Errors
+derived from :class:`~fusedstab.errors.FusedStabError` print one message with its fix and
+exit non-zero, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import __version__
+from .errors import FusedStabError
+from .pipeline import DEFAULT_FOV_DEG, StabilizeOptions
+
+__all__ = ["main", "build_parser"]
+
+
+class _FpsColumn(TextColumn):
+    def __init__(self):
+        super().__init__("")
+
+    def render(self, task):  # noqa: D401 - rich API
+        from rich.text import Text
+
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:6.1f} fps" if speed else "    -- fps", style="cyan")
+
+
+@contextmanager
+def progress_reporter(console: Console, quiet: bool):
+    """Yield a ``(stage, done, total)`` callback that drives a rich progress bar."""
+    if quiet:
+        yield None
+        return
+    columns = [
+        TextColumn("{task.description:<8}"), BarColumn(), MofNCompleteColumn(), _FpsColumn(),
+        TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
+    ]
+    with Progress(*columns, console=console, transient=False) as prog:
+        tasks: dict[str, int] = {}
+
+        def cb(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = prog.add_task(stage, total=total)
+            prog.update(tasks[stage], completed=done, total=total)
+
+        yield cb
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
+    return v
+
+
+# ---------------------------------------------------------------------------- stabilize
+def _add_stabilize(sub) -> None:
+    p = sub.add_parser(
+        "stabilize",
+        help="stabilize a video with its gyro data",
+        description="Stabilize INPUT with gyro data (embedded in the file, a .gcsv beside it, or --gyro) and "
+        "write an H.264 MP4 with the same frame count, timestamps and audio.",
+    )
+    p.add_argument("input", type=Path, help="video to stabilize")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output MP4 (never the input; written atomically)")
+    p.add_argument("--gyro", type=Path, help="gyro log (Gyroflow .gcsv or any format telemetry-parser reads); "
+                   "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
+    p.add_argument("--lens", type=Path, help="Gyroflow lens profile JSON (opencv_fisheye or opencv_standard), "
+                   "scaled to the video's resolution; default: a pinhole lens with --fov")
+    p.add_argument("--fov", type=float, default=DEFAULT_FOV_DEG, metavar="DEG",
+                   help=f"horizontal field of view when no --lens is given (default {DEFAULT_FOV_DEG:g})")
+    p.add_argument("--smoothness", type=_positive_float, default=0.5, metavar="SECONDS",
+                   help="Gaussian sigma of the smoothed camera path in seconds; larger is steadier (default 0.5)")
+    p.add_argument("--gyro-offset-ms", type=float, default=None, metavar="D",
+                   help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D (default 0)")
+    p.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
+                   help="rolling-shutter readout time, top row to bottom row; default: lens profile, then file "
+                   "metadata (GoPro SROT), else 0 (global shutter)")
+    p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
+                   help="OIS shift / focus breathing log (docs/LENS_MOTION_CSV.md); default: INPUT.lens.csv if present")
+    p.add_argument("--ignore-lens-motion", action="store_true", help="do not use any OIS / focus log")
+    p.add_argument("--max-zoom", type=float, default=1.25, metavar="Z",
+                   help="largest crop zoom; beyond it the virtual camera follows the real one more closely "
+                   "(default 1.25 = at least 80%% of the width kept)")
+    p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
+                   help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="device for --backend torch; auto picks CUDA when present (default auto)")
+    p.add_argument("--interpolation", choices=["bilinear", "bicubic"], default="bilinear",
+                   help="pixel interpolation (default bilinear)")
+    p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
+    p.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
+    p.add_argument("--json", action="store_true", help="print the run's report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary (errors still print)")
+    p.set_defaults(func=_run_stabilize)
+
+
+def _options_from_args(args) -> StabilizeOptions:
+    return StabilizeOptions(
+        gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
+        gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
+        use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, backend=args.backend,
+        device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
+    )
+
+
+def _print_report(console: Console, report) -> None:
+    t = Table(show_header=False, box=None)
+    d = report.as_dict()
+    for key in ("output", "frames", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "readout_ms",
+                "readout_source", "lens", "lens_motion", "backend", "seconds", "fps"):
+        t.add_row(key, str(d[key]))
+    console.print(t)
+
+
+def _run_stabilize(args, console: Console) -> int:
+    from .pipeline import stabilize
+
+    opts = _options_from_args(args)
+    with progress_reporter(console, args.quiet or args.json) as cb:
+        report = stabilize(args.input, args.output, opts, progress=cb)
+    for w in report.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    if args.json:
+        console.print_json(json.dumps(report.as_dict()))
+    elif not args.quiet:
+        _print_report(console, report)
+    return 0
+
+
+# ---------------------------------------------------------------------------- info
+def _add_info(sub) -> None:
+    p = sub.add_parser("info", help="what a video holds: streams, timing, telemetry",
+                       description="Print the streams, duration, frame rate and the telemetry found in INPUT "
+                       "(kind, IMU rate, units), and the readout time and in-camera stabilization when the file says so.")
+    p.add_argument("input", type=Path, help="video file")
+    p.add_argument("--gyro", type=Path, help="a separate gyro log to inspect as well")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_run_info)
+
+
+def _run_info(args, console: Console) -> int:
+    from .io.telemetry import find_sidecar_log, read_imu
+    from .io.video import probe_video
+
+    info = probe_video(args.input)
+    out = {"video": info.as_dict()}
+    source = args.gyro or find_sidecar_log(args.input) or args.input
+    try:
+        imu = read_imu(source)
+        out["telemetry"] = {
+            "source": str(source),
+            "kind": imu.meta.get("camera") or Path(source).suffix.lstrip("."),
+            "samples": int(len(imu.times_s)),
+            "imu_rate_hz": round(imu.rate_hz, 2),
+            "span_s": [round(float(imu.times_s[0]), 4), round(float(imu.times_s[-1]), 4)],
+            "gyro_units": "rad/s (camera frame: x right, y down, z forward; read as deg/s, Gyroflow frame)",
+            "accelerometer": imu.accel_m_s2 is not None,
+            "readout_ms": round(imu.meta["readout_s"] * 1000.0, 3) if "readout_s" in imu.meta else None,
+            "exposure_ms": round(imu.meta["exposure_s"] * 1000.0, 3) if "exposure_s" in imu.meta else None,
+            "in_camera_stabilization": imu.meta.get("in_camera_stabilization"),
+        }
+    except FusedStabError as exc:
+        out["telemetry"] = None
+        out["telemetry_error"] = exc.message
+    if args.json:
+        console.print_json(json.dumps(out))
+        return 0
+    t = Table(title=str(args.input), show_header=False)
+    for k, v in out["video"].items():
+        t.add_row(k, str(v))
+    if out["telemetry"]:
+        for k, v in out["telemetry"].items():
+            t.add_row(f"telemetry.{k}", str(v))
+    else:
+        t.add_row("telemetry", f"none ({out['telemetry_error']})")
+    console.print(t)
+    return 0
+
+
+# ---------------------------------------------------------------------------- demo
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="simulate a shaky clip, stabilize it, write a side-by-side video",
+                       description="Simulate a short shaky clip with its gyro log and lens profile, stabilize it, "
+                       "and write input, output and a side-by-side comparison video into OUTDIR.")
+    p.add_argument("--outdir", type=Path, default=Path("fusedstab-demo"), help="where to write (default ./fusedstab-demo)")
+    p.add_argument("--scenario", default="walk", help="simulated motion: still, walk, run, pan, turn (default walk)")
+    p.add_argument("--duration", type=float, default=4.0, help="clip length in seconds (default 4)")
+    p.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
+    p.add_argument("--readout-ms", type=float, default=0.0, help="simulated rolling-shutter readout (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args, console: Console) -> int:
+    from .demo import run_demo
+
+    return run_demo(args, console)
+
+
+# ---------------------------------------------------------------------------- optional sub-commands
+def _add_module_command(sub, name: str, module: str, help_text: str) -> None:
+    """Sub-commands whose arguments live in their own module (``add_arguments`` + ``run``)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"fusedstab.{module}")
+    except ImportError:
+        return
+    p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().split("\n")[0])
+    mod.add_arguments(p)
+    p.set_defaults(func=mod.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fusedstab",
+        description="Fused gyro + video stabilization: rolling shutter, OIS and focus breathing aware.",
+    )
+    parser.add_argument("--version", action="version", version=f"fusedstab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_stabilize(sub)
+    _add_info(sub)
+    _add_demo(sub)
+    _add_module_command(sub, "simulate", "simulate", "write a synthetic shaky clip with gyro log, lens and truth")
+    _add_module_command(sub, "evaluate", "evaluate", "measure stability, crop, distortion and jitter of a result")
+    _add_module_command(sub, "sync", "sync_cli", "estimate the gyro-video offset and readout time from the video")
+    return parser
+
+
+def main(argv: list[str] | None = None, *, console: Console | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = console or Console(stderr=False)
+    err = Console(stderr=True)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args, console) or 0)
+    except FusedStabError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"[bold]fix:[/] {exc.hint}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted; no output written")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Stage 2A: Gaussian smoothing of the camera orientation in the tangent space.
+
+``V_i = R_i @ Exp( sum_k w_k Log(R_i^T R_{i+k}) / sum_k w_k )`` with
+``w_k = exp(-(t_{i+k} - t_i)^2 / (2 sigma^2))`` over ``|t_{i+k} - t_i| <= 3 sigma``.
+Weights use the frames' real times, so variable frame rates are handled. At the ends of
+the clip the motion is continued by odd reflection about the end frame (a steady pan stays
+a steady pan up to the last frame instead of easing out).
+
+``lookahead_frames`` bounds the future the filter may see (the online mode's queue): with
+a lookahead that covers the kernel the result equals the offline one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..rotation import exp_so3, log_so3
+
+__all__ = ["gaussian_smooth_orientations"]
+
+
+def gaussian_smooth_orientations(
+    R_world_cam: np.ndarray,
+    times_s: np.ndarray,
+    sigma_s: float,
+    *,
+    lookahead_frames: int | None = None,
+) -> np.ndarray:
+    """Smooth a sequence of orientations.
+
+    Parameters
+    ----------
+    R_world_cam : (N, 3, 3) real camera orientations at the frames' centre-row times.
+    times_s : (N,) those times [s], increasing.
+    sigma_s : Gaussian sigma [s]; 0 returns the input.
+    lookahead_frames : at most this many future frames are used (None: unbounded).
+
+    Returns
+    -------
+    (N, 3, 3) ``R_world_virt``: the virtual (smooth) camera.
+    """
+    R = np.asarray(R_world_cam, dtype=np.float64)
+    t = np.asarray(times_s, dtype=np.float64)
+    n = len(R)
+    if sigma_s <= 0 or n < 2:
+        return R.copy()
+    period = float(np.median(np.diff(t)))
+    K = max(1, int(np.ceil(3.0 * sigma_s / period)))
+    # Odd reflection at both ends, in the tangent space of the end frame.
+    pad = min(K, n - 1)
+    head = R[0] @ exp_so3(-log_so3(np.einsum("ji,njk->nik", R[0], R[1 : pad + 1])))[::-1]
+    tail = R[-1] @ exp_so3(-log_so3(np.einsum("ji,njk->nik", R[-1], R[-pad - 1 : -1])))[::-1]
+    t_head = 2 * t[0] - t[1 : pad + 1][::-1]
+    t_tail = 2 * t[-1] - t[-pad - 1 : -1][::-1]
+    Rp = np.concatenate([head, R, tail])
+    tp = np.concatenate([t_head, t, t_tail])
+    acc = np.zeros((n, 3))
+    wsum = np.zeros(n)
+    idx = np.arange(n) + pad
+    max_future = K if lookahead_frames is None else min(K, int(lookahead_frames))
+    for k in range(-K, max_future + 1):
+        j = idx + k
+        valid = (j >= 0) & (j < len(Rp))
+        if not valid.any():
+            continue
+        jj = np.clip(j, 0, len(Rp) - 1)
+        dt = tp[jj] - t
+        w = np.where(valid, np.exp(-0.5 * (dt / sigma_s) ** 2), 0.0)
+        if k == 0:
+            wsum += w
+            continue
+        rel = log_so3(np.einsum("nji,njk->nik", R, Rp[jj]))
+        acc += w[:, None] * rel
+        wsum += w
+    return R @ exp_so3(acc / wsum[:, None])

@@ -1,0 +1,196 @@
+"""Camera telemetry (gyro) through telemetry-parser, converted once to the camera frame.
+
+telemetry-parser's ``normalized_imu()`` gives gyro in deg/s in Gyroflow's IMU frame
+(lens forward and level: **x up, y left, z back**). This module converts, at this edge
+only, to the package's camera frame (x right, y down, z forward) in rad/s::
+
+    w_cam = radians((-w_y, -w_x, -w_z))
+
+Timestamps stay on the *gyro clock* (seconds, as the log writes them); the pipeline moves
+them onto the video clock with the gyro-video offset.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import TelemetryError
+from ..types import ImuSamples
+
+__all__ = [
+    "read_imu",
+    "find_sidecar_log",
+    "validate_imu",
+    "gyroflow_to_camera",
+    "camera_to_gyroflow",
+    "read_camera_metadata",
+]
+
+#: Rotation taking Gyroflow-normalized IMU axes (x up, y left, z back) to camera axes.
+GYROFLOW_TO_CAMERA = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+
+_SIDECAR_EXTS = (".gcsv", ".GCSV")
+
+
+def gyroflow_to_camera(v: np.ndarray) -> np.ndarray:
+    """Vectors (..., 3) in Gyroflow's normalized IMU frame to the camera frame."""
+    return np.asarray(v, dtype=np.float64) @ GYROFLOW_TO_CAMERA.T
+
+
+def camera_to_gyroflow(v: np.ndarray) -> np.ndarray:
+    """Vectors (..., 3) in the camera frame to Gyroflow's normalized IMU frame."""
+    return np.asarray(v, dtype=np.float64) @ GYROFLOW_TO_CAMERA
+
+
+def find_sidecar_log(video: str | os.PathLike) -> Path | None:
+    """A gyro log beside the video with the same stem (``clip.gcsv`` for ``clip.mp4``)."""
+    video = Path(video)
+    for ext in _SIDECAR_EXTS:
+        cand = video.with_suffix(ext)
+        if cand.exists():
+            return cand
+    return None
+
+
+def _parser(path: Path):
+    import telemetry_parser
+
+    try:
+        return telemetry_parser.Parser(str(path))
+    except Exception as exc:  # the Rust extension raises plain ValueError/OSError/RuntimeError
+        raise TelemetryError(
+            f"no readable gyro data in {path} (telemetry-parser: {exc})",
+            "give a gyro log with --gyro (e.g. a Gyroflow .gcsv), or use a camera file with embedded gyro",
+        ) from None
+
+
+def read_imu(path: str | os.PathLike) -> ImuSamples:
+    """Read gyro (and accelerometer) from a camera file or a log telemetry-parser knows.
+
+    Parameters
+    ----------
+    path : camera video with embedded telemetry (GoPro GPMF, Sony, Insta360, DJI, ...) or a
+        log file (Gyroflow ``.gcsv``, Betaflight blackbox, ...).
+
+    Returns
+    -------
+    ImuSamples with ``times_s`` on the log's clock and ``gyro_rad_s`` in camera axes.
+
+    Raises
+    ------
+    TelemetryError : nothing readable, no gyro, too few / NaN / non-monotonic samples.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise TelemetryError(f"gyro source not found: {path}", "check the path given with --gyro")
+    parser = _parser(path)
+    try:
+        imu = parser.normalized_imu()
+    except Exception as exc:  # noqa: BLE001 - extension errors are untyped
+        raise TelemetryError(
+            f"telemetry-parser could not read the IMU in {path}: {exc}",
+            "give a gyro log with --gyro",
+        ) from None
+    rows = [s for s in (imu or []) if s.get("gyro") is not None and s.get("timestamp_ms") is not None]
+    if not rows:
+        raise TelemetryError(
+            f"{path} has no gyro samples",
+            "give a gyro log with --gyro, or a camera file recorded with gyro metadata",
+        )
+    t_s = np.array([s["timestamp_ms"] for s in rows], dtype=np.float64) / 1000.0
+    gyro_deg_s = np.array([s["gyro"] for s in rows], dtype=np.float64)
+    accel = None
+    if all(s.get("accl") is not None for s in rows):
+        accel = gyroflow_to_camera(np.array([s["accl"] for s in rows], dtype=np.float64))
+    meta = {"camera": f"{getattr(parser, 'camera', '') or ''} {getattr(parser, 'model', '') or ''}".strip()}
+    try:
+        meta.update(read_camera_metadata(parser))
+    except Exception:  # noqa: BLE001 - metadata is a bonus, never a reason to fail
+        pass
+    samples = ImuSamples(
+        times_s=t_s,
+        gyro_rad_s=gyroflow_to_camera(np.radians(gyro_deg_s)),
+        accel_m_s2=accel,
+        source=str(path),
+        meta=meta,
+    )
+    return validate_imu(samples)
+
+
+def validate_imu(samples: ImuSamples, *, min_samples: int = 10) -> ImuSamples:
+    """Check a gyro series and drop exact duplicate timestamps.
+
+    Raises :class:`TelemetryError` for NaN/inf values, too few samples, time going
+    backwards, or angular rates no camera produces (a units mistake).
+    """
+    t = np.asarray(samples.times_s, dtype=np.float64)
+    g = np.asarray(samples.gyro_rad_s, dtype=np.float64)
+    src = samples.source or "gyro log"
+    if g.ndim != 2 or g.shape[1] != 3 or len(t) != len(g):
+        raise TelemetryError(f"{src}: expected N x 3 gyro values with N timestamps", "check the log's columns")
+    if len(t) < min_samples:
+        raise TelemetryError(f"{src}: only {len(t)} gyro samples", "give a longer gyro log that covers the video")
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(g))):
+        bad = int(np.count_nonzero(~np.isfinite(g).all(axis=1) | ~np.isfinite(t)))
+        raise TelemetryError(f"{src}: {bad} gyro samples are NaN or infinite", "repair or re-export the gyro log")
+    dt = np.diff(t)
+    if np.any(dt < 0):
+        i = int(np.argmax(dt < 0))
+        raise TelemetryError(
+            f"{src}: timestamps go backwards at sample {i + 1} ({t[i]:.6f} s -> {t[i + 1]:.6f} s)",
+            "sort the log by time or check its time column and --time-units",
+        )
+    keep = np.concatenate([[True], dt > 0])
+    if not keep.all():
+        t, g = t[keep], g[keep]
+    accel = samples.accel_m_s2[keep] if samples.accel_m_s2 is not None else None
+    peak = float(np.max(np.abs(g)))
+    if peak > 60.0:  # ~3400 deg/s: beyond any camera gyro's range
+        raise TelemetryError(
+            f"{src}: gyro peaks at {peak:.0f} rad/s, far beyond any camera's range",
+            "the values are probably in deg/s or raw counts: check the log's units (--gyro-units) and scale",
+        )
+    return ImuSamples(t, g, accel, samples.source, dict(samples.meta))
+
+
+def _fourcc(key: str) -> str | None:
+    if key.startswith("0x") and len(key) == 10:
+        try:
+            return bytes.fromhex(key[2:]).decode("latin1")
+        except ValueError:
+            return None
+    return None
+
+
+def read_camera_metadata(parser) -> dict:
+    """Facts from the raw telemetry that matter to stabilization.
+
+    Returns a dict with, where the file says so: ``readout_s`` (GoPro SROT, ms in file),
+    ``in_camera_stabilization`` (bool; GoPro EISE / EISA), ``exposure_s`` (median).
+    """
+    out: dict = {}
+    exposures = []
+    for group in parser.telemetry() or []:
+        for name, entry in group.items():
+            if not isinstance(entry, dict):
+                continue
+            if name == "Exposure" and isinstance(entry.get("Data"), list):
+                exposures.extend(float(x) for x in entry["Data"] if isinstance(x, (int, float)))
+            for key, value in entry.items():
+                cc = _fourcc(key)
+                if cc == "SROT" and "readout_s" not in out:
+                    try:
+                        out["readout_s"] = float(value) / 1000.0
+                    except (TypeError, ValueError):
+                        pass
+                elif cc == "EISE":
+                    out["in_camera_stabilization"] = str(value).strip().upper().startswith("Y")
+                elif cc == "EISA" and "in_camera_stabilization" not in out:
+                    out["in_camera_stabilization"] = str(value).strip().upper() not in ("N", "", "NONE")
+                    out["in_camera_stabilization_mode"] = str(value)
+    if exposures:
+        out["exposure_s"] = float(np.median(exposures))
+    return out

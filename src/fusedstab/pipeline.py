@@ -1,0 +1,309 @@
+"""The three stages end to end: motion analysis -> motion filtering -> frame synthesis.
+
+:func:`plan_stabilization` does stages 1 and 2 (no pixels touched: gyro, lens, timing,
+smoothing, crop) and returns a :class:`StabilizationPlan`; :func:`render` streams the
+frames through stage 3; :func:`stabilize` does both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .analysis.integrate import estimate_gyro_bias, integrate_gyro
+from .camera import CameraModel
+from .errors import InputError, TelemetryError
+from .filtering.crop import CropResult, fit_crop
+from .filtering.gaussian import gaussian_smooth_orientations
+from .io.lens import load_lens_profile
+from .io.lens_motion import find_lens_motion_sidecar, read_lens_motion
+from .io.telemetry import find_sidecar_log, read_imu
+from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
+from .synthesis.backends import get_backend
+from .synthesis.plan import WarpPlanner
+from .types import ImuSamples, LensMotion
+
+__all__ = ["StabilizeOptions", "StabilizationPlan", "StabilizeReport", "plan_stabilization", "render", "stabilize"]
+
+log = logging.getLogger("fusedstab")
+
+#: Horizontal field of view assumed when no lens profile is given [deg] (a typical phone
+#: main camera is 65-80 deg).
+DEFAULT_FOV_DEG = 75.0
+
+#: Progress callback: (stage name, done, total).
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class StabilizeOptions:
+    """What the user can set (CLI options map 1:1).
+
+    Attributes
+    ----------
+    gyro : gyro log; None = embedded in the video, or ``<video>.gcsv`` beside it.
+    lens : Gyroflow lens profile; None = pinhole with ``fov_deg``.
+    fov_deg : horizontal FOV without a lens profile.
+    smoothness_s : Gaussian sigma of the virtual camera [s].
+    gyro_offset_ms : the gyro sample read at time T belongs to video time T + offset.
+    readout_ms : rolling-shutter readout; None = lens profile, then file metadata, else 0.
+    lens_motion : OIS / focus CSV; None = ``<video>.lens.csv`` if present.
+    max_zoom : largest crop zoom (1.25 keeps 80 % of the width).
+    """
+
+    gyro: Path | None = None
+    lens: Path | None = None
+    fov_deg: float = DEFAULT_FOV_DEG
+    smoothness_s: float = 0.5
+    gyro_offset_ms: float | None = None
+    readout_ms: float | None = None
+    lens_motion: Path | None = None
+    use_lens_motion: bool = True
+    max_zoom: float = 1.25
+    backend: str = "opencv"
+    device: str = "auto"
+    interpolation: str = "bilinear"
+    grid_step_px: int = 16
+    crf: int = 18
+    preset: str = "medium"
+
+
+@dataclass
+class StabilizationPlan:
+    """Everything stage 3 needs, computed before any pixel is touched."""
+
+    info: VideoInfo
+    camera: CameraModel
+    imu: ImuSamples
+    planner: WarpPlanner
+    frame_times_s: np.ndarray
+    R_real: np.ndarray
+    R_virt: np.ndarray
+    crop: CropResult
+    offset_s: float
+    readout_s: float
+    readout_source: str
+    lens_motion: LensMotion | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def zoom(self) -> float:
+        return self.crop.zoom
+
+
+@dataclass
+class StabilizeReport:
+    """Summary of a run (printed by the CLI, returned by the API)."""
+
+    input: str
+    output: str
+    frames: int
+    width_px: int
+    height_px: int
+    zoom: float
+    fov_kept: float
+    gyro_source: str
+    gyro_rate_hz: float
+    offset_ms: float
+    readout_ms: float
+    readout_source: str
+    lens: str
+    lens_motion: str | None
+    backend: str
+    seconds: float
+    fps: float
+    warnings: list[str]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _load_imu(video: Path, gyro: Path | None) -> ImuSamples:
+    if gyro is not None:
+        return read_imu(gyro)
+    sidecar = find_sidecar_log(video)
+    if sidecar is not None:
+        return read_imu(sidecar)
+    try:
+        return read_imu(video)
+    except TelemetryError as exc:
+        raise TelemetryError(
+            f"{video.name} carries no gyro data that telemetry-parser can read ({exc.message})",
+            f"give a gyro log with --gyro, or put {video.with_suffix('.gcsv').name} beside the video",
+        ) from None
+
+
+def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], tolerance_s: float) -> None:
+    span = t1 - t0
+    missing_start = max(0.0, imu.times_s[0] - t0)
+    missing_end = max(0.0, t1 - imu.times_s[-1])
+    if missing_start + missing_end > max(0.5, 0.1 * span):
+        raise TelemetryError(
+            f"the gyro log covers {imu.times_s[0]:.3f}..{imu.times_s[-1]:.3f} s of video time but the video "
+            f"runs {t0:.3f}..{t1:.3f} s (after the gyro offset)",
+            "give a gyro log recorded during the whole clip, or check --gyro-offset-ms",
+        )
+    if missing_start + missing_end > tolerance_s:
+        warnings.append(
+            f"gyro log misses {missing_start * 1000:.0f} ms at the start and {missing_end * 1000:.0f} ms at the end; "
+            "the nearest orientation is held there"
+        )
+
+
+def plan_stabilization(
+    input_path: str | os.PathLike,
+    options: StabilizeOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    imu: ImuSamples | None = None,
+) -> StabilizationPlan:
+    """Stages 1 and 2: read motion data, smooth it and choose the crop.
+
+    Parameters
+    ----------
+    input_path : the video.
+    options : user settings.
+    progress : optional callback ``(stage, done, total)``.
+    imu : gyro samples already read (camera frame, gyro clock); skips reading.
+    """
+    opts = options or StabilizeOptions()
+    video = Path(input_path)
+    info = probe_video(video)
+    if info.frame_count < 2:
+        raise InputError(f"{video} has only {info.frame_count} frame(s)", "give a clip of at least two frames")
+    warnings: list[str] = []
+
+    # --- motion analysis ------------------------------------------------------------
+    if imu is None:
+        imu = _load_imu(video, opts.gyro)
+    if imu.meta.get("in_camera_stabilization"):
+        warnings.append(
+            "the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization on top "
+            "of it can add motion; record with in-camera stabilization off for best results"
+        )
+    if opts.lens is not None:
+        camera = load_lens_profile(opts.lens, info.width_px, info.height_px)
+    else:
+        camera = CameraModel.from_fov(info.width_px, info.height_px, opts.fov_deg, name=f"pinhole {opts.fov_deg:g} deg")
+
+    if opts.readout_ms is not None:
+        readout_s, readout_source = opts.readout_ms / 1000.0, "--readout-ms"
+    elif camera.readout_s:
+        readout_s, readout_source = camera.readout_s, "lens profile"
+    elif imu.meta.get("readout_s"):
+        readout_s, readout_source = float(imu.meta["readout_s"]), "file metadata"
+    else:
+        readout_s, readout_source = 0.0, "unknown (global shutter assumed)"
+    if not 0.0 <= readout_s < 2.0 * info.frame_period_s:
+        raise InputError(
+            f"readout time {readout_s * 1000:.1f} ms is longer than two frame periods ({info.frame_period_s * 2000:.1f} ms)",
+            "give the readout in milliseconds with --readout-ms (it is at most one frame period)",
+        )
+
+    offset_s = (opts.gyro_offset_ms or 0.0) / 1000.0
+    imu_v = imu.shifted(offset_s)
+    frame_times = info.frame_times_s
+    _check_coverage(imu_v, frame_times[0], frame_times[-1] + readout_s, warnings, info.frame_period_s)
+    bias = estimate_gyro_bias(imu_v)
+    track = integrate_gyro(imu_v, bias_rad_s=bias)
+
+    lens_motion = None
+    lm_path = opts.lens_motion if opts.lens_motion is not None else find_lens_motion_sidecar(video)
+    if lm_path is not None and opts.use_lens_motion:
+        lens_motion = read_lens_motion(lm_path).shifted(offset_s)
+
+    planner = WarpPlanner(
+        camera, track, readout_s=readout_s, lens_motion=lens_motion, grid_step_px=opts.grid_step_px
+    )
+
+    # --- motion filtering -------------------------------------------------------------
+    t_centre = planner.centre_time_s(frame_times)
+    R_real = track.matrices_at(t_centre)
+    R_virt = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+    crop = fit_crop(
+        planner, R_real, R_virt, frame_times, max_zoom=opts.max_zoom,
+        progress=(lambda d, n: progress("crop", d, n)) if progress else None,
+    )
+    if crop.zoom > opts.max_zoom + 1e-6:
+        warnings.append(
+            f"the shake is too large for --max-zoom {opts.max_zoom:g}: zoom {crop.zoom:.3f} is used so that no "
+            "frame shows undefined pixels"
+        )
+    return StabilizationPlan(
+        info=info, camera=camera, imu=imu, planner=planner, frame_times_s=frame_times, R_real=R_real,
+        R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, readout_s=readout_s,
+        readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
+    )
+
+
+def render(
+    plan: StabilizationPlan,
+    output_path: str | os.PathLike,
+    options: StabilizeOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> float:
+    """Stage 3: stream every frame through its warp and encode. Returns seconds spent."""
+    opts = options or StabilizeOptions()
+    backend = get_backend(opts.backend, device=opts.device, interpolation=opts.interpolation)
+    info = plan.info
+    t_start = time.perf_counter()
+    n = info.frame_count
+    with VideoWriter(
+        output_path, info, plan.planner.out_width_px, plan.planner.out_height_px,
+        copy_audio_from=info.path, crf=opts.crf, preset=opts.preset,
+    ) as writer:
+        pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
+        done = 0
+        for pts, frame in iter_frames(info.path):
+            i = pts_to_index.get(pts)
+            if i is None:  # a frame the demuxer did not list: place it by time
+                i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
+            warp = plan.planner.frame_warp(plan.R_virt[i], plan.zoom, plan.frame_times_s[i])
+            writer.write(backend.warp(frame, warp), pts)
+            done += 1
+            if progress:
+                progress("render", done, n)
+    return time.perf_counter() - t_start
+
+
+def stabilize(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    options: StabilizeOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> StabilizeReport:
+    """Stabilize ``input_path`` into ``output_path`` (H.264 MP4, audio and timestamps kept).
+
+    Examples
+    --------
+    >>> from fusedstab.pipeline import stabilize, StabilizeOptions
+    >>> report = stabilize("clip.mp4", "clip.stab.mp4", StabilizeOptions(smoothness_s=0.5))  # doctest: +SKIP
+    """
+    opts = options or StabilizeOptions()
+    inputs = [input_path, opts.gyro, opts.lens, opts.lens_motion]
+    out = check_output_path(output_path, *[p for p in inputs if p is not None])
+    t0 = time.perf_counter()
+    plan = plan_stabilization(input_path, opts, progress=progress)
+    render(plan, out, opts, progress=progress)
+    seconds = time.perf_counter() - t0
+    cam = plan.camera
+    return StabilizeReport(
+        input=str(input_path), output=str(out), frames=plan.info.frame_count,
+        width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
+        zoom=round(plan.zoom, 4), fov_kept=round(1.0 / plan.zoom, 4),
+        gyro_source=plan.imu.source, gyro_rate_hz=round(plan.imu.rate_hz, 2),
+        offset_ms=round(plan.offset_s * 1000.0, 3), readout_ms=round(plan.readout_s * 1000.0, 3),
+        readout_source=plan.readout_source, lens=cam.name,
+        lens_motion=str(opts.lens_motion) if plan.lens_motion is not None and opts.lens_motion else (
+            "sidecar .lens.csv" if plan.lens_motion is not None else None),
+        backend=opts.backend, seconds=round(seconds, 3), fps=round(plan.info.frame_count / max(seconds, 1e-9), 2),
+        warnings=plan.warnings,
+    )

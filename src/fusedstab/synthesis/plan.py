@@ -1,0 +1,153 @@
+"""Stage 3: the per-frame warp description, shared by every pixel backend.
+
+For output pixel ``u`` of frame i (a pinhole *virtual* camera ``K_v``, orientation
+``V_i = R_world_virt``) and a source row captured at ``t(y) = t_i + readout * y / H``::
+
+    ray_world = V_i @ K_v^-1 @ [u, 1]
+    ray_src   = R_world_cam(t(y))^T @ ray_world
+    x         = lens.project(ray_src, principal_offset = OIS(t(y)), focal_scale = focus(t(y)))
+
+The source row ``y`` depends on ``x`` itself: it is found by a short fixed-point iteration
+starting from the centre row. This is evaluated on a coarse output grid (every
+``grid_step_px`` pixels, last row/column included); backends upsample it bilinearly to one
+full-resolution map per frame (align-corners: grid node j sits at output pixel
+``j * (W_out - 1) / (gw - 1)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera import CameraModel
+from ..types import LensMotion, OrientationTrack
+
+__all__ = ["WarpPlanner", "FrameWarp"]
+
+
+@dataclass(frozen=True)
+class FrameWarp:
+    """Warp of one frame: coarse map from output pixels to source pixels.
+
+    Attributes
+    ----------
+    coarse_map_px : (gh, gw, 2) float32 source (x, y) pixel of each grid node; NaN where the
+        lens cannot see the ray.
+    out_width_px, out_height_px : output frame size.
+    src_width_px, src_height_px : source frame size.
+    """
+
+    coarse_map_px: np.ndarray
+    out_width_px: int
+    out_height_px: int
+    src_width_px: int
+    src_height_px: int
+
+
+class WarpPlanner:
+    """Maps output pixels to source pixels for a given virtual camera and frame time.
+
+    Parameters
+    ----------
+    camera : the source lens at the video's resolution.
+    track : real ``R_world_cam`` on the video clock.
+    readout_s : rolling-shutter readout time (0 = global shutter).
+    lens_motion : OIS shift and focal scale on the video clock, or None.
+    out_width_px, out_height_px : output size (default: the source size).
+    grid_step_px : coarse grid spacing of the output.
+    iterations : fixed-point iterations for the source row (rolling shutter only).
+    """
+
+    def __init__(
+        self,
+        camera: CameraModel,
+        track: OrientationTrack,
+        *,
+        readout_s: float = 0.0,
+        lens_motion: LensMotion | None = None,
+        out_width_px: int | None = None,
+        out_height_px: int | None = None,
+        grid_step_px: int = 16,
+        iterations: int = 3,
+    ):
+        self.camera = camera
+        self.track = track
+        self.readout_s = float(readout_s or 0.0)
+        self.lens_motion = lens_motion
+        self.out_width_px = int(out_width_px or camera.width_px)
+        self.out_height_px = int(out_height_px or camera.height_px)
+        self.iterations = max(1, int(iterations)) if self.readout_s > 0 or lens_motion is not None else 1
+        gw = int(np.ceil((self.out_width_px - 1) / grid_step_px)) + 1
+        gh = int(np.ceil((self.out_height_px - 1) / grid_step_px)) + 1
+        xs = np.linspace(0.0, self.out_width_px - 1.0, gw)
+        ys = np.linspace(0.0, self.out_height_px - 1.0, gh)
+        gx, gy = np.meshgrid(xs, ys)
+        self.grid_px = np.stack([gx, gy], axis=-1)  # (gh, gw, 2)
+        # reference focal length of the virtual camera at zoom 1: the source's
+        self.base_focal_px = float(np.sqrt(camera.fx_px * camera.fy_px))
+
+    # ------------------------------------------------------------------ virtual camera
+    def virtual_K(self, zoom: float) -> np.ndarray:
+        """(3, 3) intrinsics of the output (pinhole, centred, focal = base focal * zoom)."""
+        f = self.base_focal_px * zoom
+        return np.array(
+            [[f, 0.0, (self.out_width_px - 1) / 2.0], [0.0, f, (self.out_height_px - 1) / 2.0], [0.0, 0.0, 1.0]]
+        )
+
+    def row_time_s(self, t_frame_s: float, y_px) -> np.ndarray:
+        """Capture time of source row(s) ``y_px`` of the frame starting at ``t_frame_s``."""
+        return t_frame_s + self.readout_s * np.asarray(y_px, dtype=np.float64) / self.camera.height_px
+
+    def centre_time_s(self, t_frame_s) -> np.ndarray:
+        """Capture time of the centre row."""
+        return self.row_time_s(np.asarray(t_frame_s, dtype=np.float64), (self.camera.height_px - 1) / 2.0)
+
+    # ------------------------------------------------------------------ mapping
+    def source_points(self, out_px: np.ndarray, R_world_virt: np.ndarray, zoom: float, t_frame_s: float) -> np.ndarray:
+        """Source pixels (..., 2) seen by output pixels ``out_px`` (..., 2).
+
+        NaN where the lens cannot image the ray.
+        """
+        out_px = np.asarray(out_px, dtype=np.float64)
+        shape = out_px.shape[:-1]
+        u = out_px.reshape(-1, 2)
+        Kv = self.virtual_K(zoom)
+        rays_v = np.stack([(u[:, 0] - Kv[0, 2]) / Kv[0, 0], (u[:, 1] - Kv[1, 2]) / Kv[1, 1], np.ones(len(u))], axis=-1)
+        d_world = rays_v @ np.asarray(R_world_virt).T
+        H = self.camera.height_px
+        y = np.full(len(u), (H - 1) / 2.0)
+        x = None
+        for _ in range(self.iterations):
+            t = self.row_time_s(t_frame_s, y)
+            R = self.track.matrices_at(t)
+            ray_src = np.einsum("pji,pj->pi", R, d_world)
+            if self.lens_motion is not None:
+                o, s = self.lens_motion.at(t)
+                x = self.camera.project(ray_src, principal_offset_px=o, focal_scale=s)
+            else:
+                x = self.camera.project(ray_src)
+            y = np.where(np.isfinite(x[:, 1]), np.clip(x[:, 1], 0.0, H - 1.0), y)
+        return x.reshape(*shape, 2)
+
+    def frame_warp(self, R_world_virt: np.ndarray, zoom: float, t_frame_s: float) -> FrameWarp:
+        """The coarse map for one frame."""
+        m = self.source_points(self.grid_px, R_world_virt, zoom, t_frame_s).astype(np.float32)
+        return FrameWarp(m, self.out_width_px, self.out_height_px, self.camera.width_px, self.camera.height_px)
+
+    def border_points(self, per_edge: int = 24) -> np.ndarray:
+        """(P, 2) points along the output frame's border (corners included)."""
+        W, H = self.out_width_px - 1.0, self.out_height_px - 1.0
+        s = np.linspace(0.0, 1.0, per_edge)
+        top = np.stack([s * W, np.zeros_like(s)], -1)
+        bottom = np.stack([s * W, np.full_like(s, H)], -1)
+        left = np.stack([np.zeros_like(s), s * H], -1)
+        right = np.stack([np.full_like(s, W), s * H], -1)
+        return np.concatenate([top, bottom, left, right])
+
+    def inside_source(self, src_px: np.ndarray, margin_px: float = 0.0) -> np.ndarray:
+        """Boolean mask: source points that lie inside the source frame."""
+        x, y = src_px[..., 0], src_px[..., 1]
+        W, H = self.camera.width_px - 1.0, self.camera.height_px - 1.0
+        with np.errstate(invalid="ignore"):
+            return (x >= margin_px) & (x <= W - margin_px) & (y >= margin_px) & (y <= H - margin_px)
