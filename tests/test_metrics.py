@@ -26,7 +26,7 @@ def _texture(h: int = 900, w: int = 1200, seed: int = 0) -> np.ndarray:
         n = rng.normal(0, 1, (h // s + 2, w // s + 2)).astype(np.float32)
         img += a * cv2.resize(n, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w]
     img = cv2.GaussianBlur(img, (0, 0), 1.0) + 128
-    return cv2.cvtColor(np.clip(img, 10, 245).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(np.clip(img, 25, 230).astype(np.uint8), cv2.COLOR_GRAY2BGR)
 
 
 TEX = _texture()
@@ -91,12 +91,12 @@ def test_stability_orders_smooth_and_shaky_paths():
     t = np.arange(n)
 
     def hs(x):
-        return [np.array([[1, 0, dx], [0, 1, 0], [0, 0, 1.0]]) for dx in np.diff(x)]
+        return [np.array([[1, 0, dx], [0, 1, 0], [0, 0, 1.0]]) for dx in np.diff(x, prepend=0.0)]
 
     base = 100 + 50 * np.sin(2 * np.pi * t / n)  # one slow cycle: all energy in bin 2
     smooth = M.stability_score(hs(base))["stability_translation"]
-    shaky = M.stability_score(hs(base + np.random.default_rng(5).normal(0, 10, n)))["stability_translation"]
-    assert smooth > 0.99 and shaky < 0.8  # measured: 1.000, 0.74
+    shaky = M.stability_score(hs(base + np.random.default_rng(5).normal(0, 25, n)))["stability_translation"]
+    assert smooth > 0.99 and shaky < 0.8  # measured: 1.000, 0.73
 
 
 @pytest.mark.parametrize("ang,shift", [(0.0, (0, 0)), (3.0, (10, -10))])
@@ -150,7 +150,7 @@ def test_smooth_rotations_keeps_constant_rate_and_removes_noise():
     rv[:, 1] = np.linspace(0, 0.5, n)
     clean = exp_so3(rv)
     noisy = exp_so3(rv + rng.normal(0, 0.002, (n, 3)))
-    assert np.nanmax(M._angles_deg(M.smooth_rotations(clean, 15), clean)[20:-20]) < 1e-6
+    assert np.nanmax(M._angles_deg(M.smooth_rotations(clean, 15), clean)) < 1e-6  # ends included
     assert M._rms(M._angles_deg(M.smooth_rotations(noisy, 15), clean)) < 0.05
 
 

@@ -49,12 +49,11 @@ from typing import Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import minimize_scalar
 
 from .camera import CameraModel
 from .errors import InputError
-from .rotation import exp_so3, log_so3, matrix_to_quat, quat_to_matrix
+from .rotation import exp_so3, log_so3
 from .types import OrientationTrack
 
 __all__ = [
@@ -68,6 +67,7 @@ __all__ = [
     "stability_score",
     "cropping_distortion",
     "similarity_params",
+    "gaussian_smooth",
     "high_pass_jitter",
     "rs_residual_px",
     "undefined_mask",
@@ -291,8 +291,13 @@ def match_frames(a: np.ndarray, b: np.ndarray, *, max_corners: int = 500, refine
     p0 = _detect(ga, max_corners, ma)
     if len(p0) == 0:
         return empty
-    guess = cv2.perspectiveTransform(p0.astype(np.float64), Hw).astype(np.float32)
-    qa, qb = _lk_fb(ga, gb, p0, guess)
+    # LK needs equal sizes: track into b resized to a's working size, then map back
+    rs = np.array([gb.shape[1] / ga.shape[1], gb.shape[0] / ga.shape[0]])
+    gb_r = gb if gb.shape == ga.shape else cv2.resize(gb, (ga.shape[1], ga.shape[0]), interpolation=cv2.INTER_AREA)
+    Hr = np.diag([1 / rs[0], 1 / rs[1], 1.0]) @ Hw
+    guess = cv2.perspectiveTransform(p0.astype(np.float64), Hr).astype(np.float32)
+    qa, qb = _lk_fb(ga, gb_r, p0, guess)
+    qb = qb * rs
     # loose gate: refined points may leave the coarse homography (lens, rolling shutter) a bit
     if len(qa):
         pred = cv2.perspectiveTransform(qa.reshape(-1, 1, 2), Hw).reshape(-1, 2)
@@ -385,6 +390,47 @@ def similarity_params(pm: PairMotion, width_px: int, height_px: int) -> tuple[fl
     return float(A[0, 2]), float(A[1, 2]), math.degrees(math.atan2(A[1, 0], A[0, 0]))
 
 
+def gaussian_smooth(y: np.ndarray, sigma_frames: float, truncate: float = 4.0) -> np.ndarray:
+    """Gaussian-weighted local-linear smoothing of a path (NaN samples ignored).
+
+    In the interior this equals a Gaussian filter (the slope term of a symmetric window is
+    orthogonal to the mean); near the ends and over gaps it keeps a constant-velocity path
+    exactly instead of bending it towards the end value, so a steady pan has no jitter.
+
+    Parameters
+    ----------
+    y : (N,) or (N, d) samples, one per frame.
+    sigma_frames : Gaussian sigma [frames]; window +-truncate*sigma.
+
+    Returns
+    -------
+    Array of y's shape.
+    """
+    a = np.asarray(y, dtype=np.float64)
+    flat = a.reshape(len(a), -1)
+    n = len(flat)
+    if n == 0 or sigma_frames <= 0:
+        return a.copy()
+    half = max(1, int(math.ceil(truncate * sigma_frames)))
+    off = np.arange(-half, half + 1)
+    idx = np.arange(n)[:, None] + off[None, :]
+    inside = (idx >= 0) & (idx < n)
+    idc = np.clip(idx, 0, n - 1)
+    vals = flat[idc]  # (n, m, d)
+    ok = inside[:, :, None] & np.isfinite(vals)
+    w = np.exp(-0.5 * (off / sigma_frames) ** 2)[None, :, None] * ok
+    v = np.where(ok, vals, 0.0)
+    x = off[None, :, None].astype(np.float64)
+    s0, s1, s2 = w.sum(1), (w * x).sum(1), (w * x * x).sum(1)
+    t0, t1 = (w * v).sum(1), (w * x * v).sum(1)
+    det = s0 * s2 - s1 * s1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lin = (s2 * t0 - s1 * t1) / det
+        mean = t0 / s0
+    out = np.where(np.abs(det) > 1e-9 * np.maximum(s0 * s2, 1e-300), lin, mean)
+    return out.reshape(a.shape)
+
+
 def high_pass_jitter(steps: np.ndarray, fps: float, sigma_s: float = 0.5) -> dict:
     """High-frequency jitter of a motion path.
 
@@ -398,14 +444,15 @@ def high_pass_jitter(steps: np.ndarray, fps: float, sigma_s: float = 0.5) -> dic
     Returns
     -------
     dict ``jitter_px`` = sqrt(mean(hx^2 + hy^2)), ``jitter_deg`` = sqrt(mean(ha^2)) where
-    h = path - gaussian_filter1d(path, sigma_s * fps, mode='nearest'), path = cumulative sum
-    of steps starting at 0; plus the high-pass series ``hp`` (N, 3).
+    h = path - gaussian_smooth(path, sigma_s * fps) (see :func:`gaussian_smooth`: Gaussian
+    filter with end correction), path = cumulative sum of steps starting at 0; plus the
+    high-pass series ``hp`` (N, 3).
     """
     s = np.nan_to_num(np.asarray(steps, dtype=np.float64).reshape(-1, 3))
     path = np.vstack([np.zeros((1, 3)), np.cumsum(s, axis=0)])
     if len(path) < 3:
         return {"jitter_px": 0.0, "jitter_deg": 0.0, "hp": np.zeros_like(path)}
-    hp = path - gaussian_filter1d(path, sigma_s * fps, axis=0, mode="nearest")
+    hp = path - gaussian_smooth(path, sigma_s * fps)
     return {
         "jitter_px": float(np.sqrt(np.mean(hp[:, 0] ** 2 + hp[:, 1] ** 2))),
         "jitter_deg": float(np.sqrt(np.mean(hp[:, 2] ** 2))),
@@ -572,8 +619,9 @@ def fit_output_orientations(
 def smooth_rotations(R: np.ndarray, sigma_frames: float) -> np.ndarray:
     """Gaussian smoothing of a rotation sequence in the local tangent space.
 
-    For each k: ``S_k = R_k Exp(sum_j w_kj Log(R_k^T R_j))`` with Gaussian weights over
-    +-3 sigma (truncated and renormalised at the ends; NaN frames skipped).
+    For each k, with ``r_j = Log(R_k^T R_j)`` over +-3 sigma (NaN frames skipped), a
+    Gaussian-weighted local-linear fit ``r_j ~ a + b (j - k)`` gives ``S_k = R_k Exp(a)``
+    (the Gaussian mean in the interior; no bias towards the end values for a steady pan).
 
     Parameters
     ----------
@@ -589,10 +637,16 @@ def smooth_rotations(R: np.ndarray, sigma_frames: float) -> np.ndarray:
             continue
         lo, hi = max(0, k - half), min(n, k + half + 1)
         idx = np.arange(lo, hi)[valid[lo:hi]]
-        w = np.exp(-0.5 * ((idx - k) / max(sigma_frames, 1e-9)) ** 2)
-        w /= w.sum()
+        x = (idx - k).astype(np.float64)
+        w = np.exp(-0.5 * (x / max(sigma_frames, 1e-9)) ** 2)
         rel = log_so3(np.einsum("ji,njk->nik", R[k], R[idx]))
-        out[k] = R[k] @ exp_so3(np.sum(w[:, None] * rel, axis=0))
+        s0, s1, s2 = w.sum(), (w * x).sum(), (w * x * x).sum()
+        det = s0 * s2 - s1 * s1
+        if det > 1e-9 * s0 * s2:  # local-linear value at x = 0
+            est = (s2 * (w[:, None] * rel).sum(0) - s1 * (w[:, None] * x[:, None] * rel).sum(0)) / det
+        else:
+            est = (w[:, None] * rel).sum(0) / s0
+        out[k] = R[k] @ exp_so3(est)
     return out
 
 
