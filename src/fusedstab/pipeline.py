@@ -188,7 +188,7 @@ def plan_stabilization(
             "of it can add motion; record with in-camera stabilization off for best results"
         )
     if opts.lens is not None:
-        camera = load_lens_profile(opts.lens, info.width_px, info.height_px)
+        camera = load_lens_profile(opts.lens, info.width_px, info.height_px, info.fps)
     else:
         camera = CameraModel.from_fov(info.width_px, info.height_px, opts.fov_deg, name=f"pinhole {opts.fov_deg:g} deg")
 

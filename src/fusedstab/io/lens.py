@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from ..camera import CameraModel
@@ -34,8 +35,15 @@ def _dims(d: dict | None) -> tuple[int, int] | None:
     return None
 
 
-def load_lens_profile(path: str | os.PathLike, width_px: int | None = None, height_px: int | None = None) -> CameraModel:
+def load_lens_profile(
+    path: str | os.PathLike, width_px: int | None = None, height_px: int | None = None, fps: float | None = None
+) -> CameraModel:
     """Read a Gyroflow lens profile and scale it to ``width_px`` x ``height_px``.
+
+    The readout time is the profile's own when the video has the calibration's size (and
+    frame rate, when both are known), else the ``compatible_settings`` entry for that size
+    and frame rate, else unknown (None): a readout belongs to one sensor mode and is not
+    scaled.
 
     Raises
     ------
@@ -93,24 +101,27 @@ def load_lens_profile(path: str | os.PathLike, width_px: int | None = None, heig
             f"video is {width_px}x{height_px} (aspect {width_px / height_px:.3f})",
             "use a profile calibrated for this aspect ratio (e.g. 16:9 vs 4:3 modes differ)",
         )
-    readout_here = _readout_for(data, width_px, height_px)
-    scaled = cam.scaled(width_px, height_px)
-    if readout_here is not None:
-        from dataclasses import replace
-
-        scaled = replace(scaled, readout_s=readout_here)
-    return scaled
+    return replace(cam.scaled(width_px, height_px), readout_s=_readout_for(data, calib, readout_s, width_px, height_px, fps))
 
 
-def _readout_for(data: dict, width_px: int, height_px: int) -> float | None:
-    """Readout time [s] from ``compatible_settings`` matching the resolution, if any."""
+def _same_fps(a, b) -> bool:
+    return a is None or b is None or abs(float(a) - float(b)) <= 0.01 * float(b)
+
+
+def _readout_for(data: dict, calib, readout_s, width_px: int, height_px: int, fps: float | None) -> float | None:
+    """Readout time [s] for this size and frame rate, or None when the profile does not say."""
+    if (width_px, height_px) == calib and _same_fps(data.get("fps"), fps):
+        return readout_s
     matches = [
         s for s in (data.get("compatible_settings") or [])
         if isinstance(s, dict) and s.get("width") == width_px and s.get("height") == height_px
         and isinstance(s.get("frame_readout_time"), (int, float)) and s["frame_readout_time"] > 0
     ]
-    if len(matches) == 1:
-        return float(matches[0]["frame_readout_time"]) / 1000.0
+    if fps is not None:
+        matches = [s for s in matches if _same_fps(s.get("fps"), fps)]
+    values = {round(float(s["frame_readout_time"]), 6) for s in matches}
+    if len(values) == 1:
+        return values.pop() / 1000.0
     return None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
@@ -243,6 +244,8 @@ class VideoWriter:
         vs.time_base = self.info.time_base
         vs.codec_context.time_base = self.info.time_base
         vs.options = {"crf": str(self.crf), "preset": self.preset}
+        vs.codec_context.colorspace = av.video.reformatter.Colorspace.ITU601
+        vs.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
         if self.info.rotation_deg:
             vs.set_display_rotation(self.info.rotation_deg)
         self._vs = vs
@@ -280,7 +283,12 @@ class VideoWriter:
         h, w = self.height_px, self.width_px
         if frame_bgr.shape[0] != h or frame_bgr.shape[1] != w:
             frame_bgr = np.ascontiguousarray(frame_bgr[:h, :w])
-        frame = av.VideoFrame.from_ndarray(frame_bgr, format="bgr24")
+        # OpenCV's BGR -> I420 (BT.601, limited range, rounded) is exact on greys, unlike
+        # swscale's default fast path, which darkens every frame by 2-5 levels.
+        yuv = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        frame.colorspace = av.video.reformatter.Colorspace.ITU601
+        frame.color_range = av.video.reformatter.ColorRange.MPEG
         frame.pts = int(pts)
         frame.time_base = self.info.time_base
         self._mux_audio_until(float((pts - self.info.pts[0]) * self.info.time_base))
