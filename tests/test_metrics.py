@@ -192,3 +192,16 @@ def test_evaluate_files_and_cli(tmp_path):
         E.run(parser.parse_args([str(o), str(tmp_path / "missing.mp4")]), Console(file=buf))
     with pytest.raises(InputError):
         E.run(parser.parse_args([str(o), str(s), "--truth", str(tmp_path / "x.truth.npz")]), Console(file=buf))
+
+
+def test_truth_unstabilized_clip_against_itself(tmp_path):
+    sim = pytest.importorskip("fusedstab.simulate")
+    cfg = sim.SimConfig(scenario="walk", width_px=320, height_px=180, duration_s=1.5, readout_s=0.02, lens="fisheye", seed=1)
+    r = sim.simulate(tmp_path / "w", cfg)
+    res = M.evaluate(r.video, r.video, r.truth)
+    assert res["truth_frames_fitted"] == res["frames"]
+    assert res["truth_input_jitter_deg"] > 0.2
+    # output == input: the fitted output orientations carry the input's jitter
+    assert abs(res["truth_output_jitter_deg"] / res["truth_input_jitter_deg"] - 1) < 0.10  # measured: ~2 %
+    assert res["truth_fit_rms_deg"] < 0.3  # pinhole model of a mild fisheye: ~0.17 deg
+    assert res["jitter_ratio_px"] == pytest.approx(1.0)

@@ -60,6 +60,7 @@ def _fmt(v, fmt: str) -> str:
 
 def format_table(res: dict):
     """A ``rich.table.Table`` of an :func:`fusedstab.metrics.evaluate` result."""
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title=f"fusedstab evaluate: {res.get('frames')} frames @ {res.get('fps')} fps")
@@ -69,9 +70,10 @@ def format_table(res: dict):
     t.add_column("better", justify="center")
     for key, label, fmt, better in _ROWS:
         orig = res.get("original_" + key) if ("original_" + key) in res else None
-        t.add_row(label, _fmt(orig, fmt) if ("original_" + key) in res else "", _fmt(res.get(key), fmt), better)
+        t.add_row(escape(label), _fmt(orig, fmt) if ("original_" + key) in res else "", _fmt(res.get(key), fmt), better)
     if "truth_residual_deg" in res:
         for key, label, fmt in _TRUTH_ROWS:
+            label = escape(label)
             if key == "truth_input_jitter_deg":
                 t.add_row(label, _fmt(res.get(key), fmt), "", "lower")
             else:

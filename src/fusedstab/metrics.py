@@ -54,7 +54,7 @@ from scipy.optimize import minimize_scalar
 from .camera import CameraModel
 from .errors import InputError
 from .rotation import exp_so3, log_so3
-from .types import OrientationTrack
+from .types import LensMotion, OrientationTrack
 
 __all__ = [
     "WORK_LONG_SIDE_PX",
@@ -258,7 +258,7 @@ def match_frames(a: np.ndarray, b: np.ndarray, *, max_corners: int = 500, refine
     """Correspondences between two different views of the same instant (e.g. original frame i
     and stabilized frame i), robust to zoom, rotation and large shifts.
 
-    ORB (3000 features) + ratio test (0.75) + RANSAC homography gives a coarse map; corners of
+    ORB (2000 features) + ratio test (0.75) + RANSAC homography gives a coarse map; corners of
     ``a`` are then refined by LK in ``b`` starting from that map (sub-pixel, forward-backward
     checked). Points are in full-resolution pixels of each frame (frames may differ in size).
 
@@ -268,7 +268,7 @@ def match_frames(a: np.ndarray, b: np.ndarray, *, max_corners: int = 500, refine
     """
     ga, sa = to_grey(a)
     gb, sb = to_grey(b)
-    orb = cv2.ORB_create(3000)
+    orb = cv2.ORB_create(2000)
     ma, mb = _valid_mask(ga), _valid_mask(gb)
     ka, da = orb.detectAndCompute(ga, ma)
     kb, db = orb.detectAndCompute(gb, mb)
@@ -492,12 +492,15 @@ class Truth:
     frame_times_s : (N,) frame start times [s] (row 0 exposure).
     readout_s : rolling-shutter readout [s], top row to bottom row.
     camera : lens model at the lens profile's calibration size (scale it to the video).
+    lens_motion : OIS principal-point shift and focal scale over time (``ois_shift_px``,
+        ``focal_scale`` of the npz, when present and not trivial), else None.
     """
 
     track: OrientationTrack
     frame_times_s: np.ndarray
     readout_s: float
     camera: CameraModel
+    lens_motion: LensMotion | None = None
 
     def row_times_s(self, frame_index: np.ndarray, v_px: np.ndarray, height_px: int) -> np.ndarray:
         """Capture time [s] of pixel row ``v_px`` of frame ``frame_index``."""
@@ -534,13 +537,19 @@ def load_truth(truth_path: str | Path) -> Truth:
         quats = np.asarray(z["quat_wxyz"], dtype=np.float64)
         ft = np.asarray(z["frame_times_s"], dtype=np.float64)
         ro = float(z["readout_s"])
+        lm = None
+        if "ois_shift_px" in z.files and "focal_scale" in z.files:
+            ois = np.asarray(z["ois_shift_px"], dtype=np.float64)
+            fs = np.asarray(z["focal_scale"], dtype=np.float64)
+            if ois.shape == (len(times), 2) and fs.shape == (len(times),) and (np.any(ois != 0) or np.any(fs != 1)):
+                lm = LensMotion(times, ois, fs)
     except (OSError, ValueError, KeyError) as exc:
         raise InputError(f"cannot read truth file {p}: {exc}", "give PREFIX.truth.npz written by `fusedstab simulate`") from None
     name = p.name[: -len(".truth.npz")] if p.name.endswith(".truth.npz") else p.stem
     lens = p.with_name(name + ".lens.json")
     if not lens.exists():
         raise InputError(f"lens profile {lens} not found beside {p}", "keep PREFIX.lens.json next to PREFIX.truth.npz")
-    return Truth(OrientationTrack(times, quats), ft, ro, _camera_from_lens_json(lens))
+    return Truth(OrientationTrack(times, quats), ft, ro, _camera_from_lens_json(lens), lm)
 
 
 def _kabsch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -729,10 +738,16 @@ def truth_rotation_metrics(
 
 
 def _world_rays(truth: Truth, cam: CameraModel, k: int, px: np.ndarray) -> np.ndarray:
-    rays = cam.unproject(px)
+    """World-frame unit rays (n, 3) of original-frame pixels (n, 2) of frame k (NaN: unusable)."""
+    t = truth.row_times_s(np.full(len(px), min(k, len(truth.frame_times_s) - 1)), px[:, 1], cam.height_px)
+    if truth.lens_motion is not None:
+        ois, fs = truth.lens_motion.at(t)
+        sx = cam.width_px / truth.camera.width_px
+        rays = cam.unproject(px, principal_offset_px=ois * sx, focal_scale=fs)
+    else:
+        rays = cam.unproject(px)
     rays = rays / np.linalg.norm(rays, axis=1, keepdims=True)
     good = np.isfinite(rays).all(axis=1)
-    t = truth.row_times_s(np.full(len(px), min(k, len(truth.frame_times_s) - 1)), px[:, 1], cam.height_px)
     R = truth.track.matrices_at(t)
     w = np.einsum("nij,nj->ni", R, rays)
     w[~good] = np.nan
