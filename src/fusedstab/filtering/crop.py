@@ -8,6 +8,8 @@ every frame fits. Where that would exceed ``max_zoom``, the virtual camera is pu
 toward the real one (``slerp(V_i, R_i, lambda_i)``) just enough to fit at ``max_zoom``;
 lambda is spread over neighbouring frames (rolling max, then Gaussian) so the correction is
 gentle, and every frame is re-checked as a hard constraint. Result: no undefined pixels.
+
+All searches are bisections run for many frames at once (vectorized over frames).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
-from scipy.spatial.transform import Rotation
 
+from ..rotation import exp_so3, log_so3
 from ..synthesis.plan import WarpPlanner
 
-__all__ = ["CropResult", "fits", "required_zoom", "fit_crop", "slerp_matrix"]
+__all__ = ["CropResult", "fits", "required_zoom", "min_pullback", "fit_crop", "slerp_matrix"]
+
+_CHUNK = 128  # frames per vectorized batch
 
 
 @dataclass(frozen=True)
@@ -41,49 +45,74 @@ class CropResult:
     required_zoom: np.ndarray
 
 
-def slerp_matrix(A: np.ndarray, B: np.ndarray, lam: float) -> np.ndarray:
-    """Rotation ``lam`` of the way from ``A`` (3, 3) to ``B`` (3, 3)."""
-    rel = Rotation.from_matrix(A.T @ B).as_rotvec()
-    return A @ Rotation.from_rotvec(lam * rel).as_matrix()
+def slerp_matrix(A: np.ndarray, B: np.ndarray, lam) -> np.ndarray:
+    """Rotations ``lam`` of the way from ``A`` to ``B``; (..., 3, 3) with lam scalar or (...)."""
+    rel = log_so3(np.swapaxes(A, -1, -2) @ B)
+    lam = np.asarray(lam, dtype=np.float64)
+    return A @ exp_so3(lam[..., None] * rel)
 
 
-def fits(planner: WarpPlanner, V: np.ndarray, zoom: float, t_frame_s: float, border: np.ndarray) -> bool:
-    """True when every border point of the output maps inside the source frame."""
+def fits(planner: WarpPlanner, V: np.ndarray, zoom, t_frame_s, border: np.ndarray) -> np.ndarray:
+    """Bool (...): every border point (P, 2) of the output maps inside the source frame."""
     src = planner.source_points(border, V, zoom, t_frame_s)
-    return bool(np.all(planner.inside_source(src)))
+    return np.all(planner.inside_source(src), axis=-1)
+
+
+def _chunks(n: int):
+    for a in range(0, n, _CHUNK):
+        yield slice(a, min(n, a + _CHUNK))
 
 
 def required_zoom(
-    planner: WarpPlanner, V: np.ndarray, t_frame_s: float, border: np.ndarray,
+    planner: WarpPlanner, V: np.ndarray, t_frame_s: np.ndarray, border: np.ndarray,
     *, lo: float = 0.5, hi: float = 4.0, tol: float = 1e-3,
-) -> float:
-    """Smallest zoom in ``[lo, hi]`` at which the frame fits (``inf`` if none)."""
-    if not fits(planner, V, hi, t_frame_s, border):
-        return float("inf")
-    if fits(planner, V, lo, t_frame_s, border):
-        return lo
-    while hi - lo > tol:
-        mid = 0.5 * (lo + hi)
-        if fits(planner, V, mid, t_frame_s, border):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+) -> np.ndarray:
+    """(N,) smallest zoom in ``[lo, hi]`` at which each frame fits (``inf`` if none).
+
+    ``V`` is (N, 3, 3), ``t_frame_s`` (N,).
+    """
+    n = len(V)
+    out = np.empty(n)
+    steps = int(np.ceil(np.log2((hi - lo) / tol)))
+    for sl in _chunks(n):
+        Vc, tc = V[sl], np.asarray(t_frame_s)[sl]
+        a = np.full(len(Vc), lo)
+        b = np.full(len(Vc), hi)
+        ok_hi = fits(planner, Vc, b, tc, border)
+        ok_lo = fits(planner, Vc, a, tc, border)
+        for _ in range(steps):
+            mid = 0.5 * (a + b)
+            ok = fits(planner, Vc, mid, tc, border)
+            b = np.where(ok, mid, b)
+            a = np.where(ok, a, mid)
+        res = np.where(ok_lo, lo, b)
+        out[sl] = np.where(ok_hi, res, np.inf)
+    return out
 
 
-def _min_pullback(planner, V, R, zoom, t, border, lo=0.0, iters=12) -> float:
-    if fits(planner, slerp_matrix(V, R, lo), zoom, t, border):
-        return lo
-    if not fits(planner, R, zoom, t, border):
-        return 1.0
-    hi = 1.0
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        if fits(planner, slerp_matrix(V, R, mid), zoom, t, border):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+def min_pullback(
+    planner: WarpPlanner, V: np.ndarray, R: np.ndarray, zoom: float, t_frame_s: np.ndarray, border: np.ndarray,
+    *, lo=None, iters: int = 12,
+) -> np.ndarray:
+    """(N,) smallest lambda in ``[lo, 1]`` such that ``slerp(V, R, lambda)`` fits at ``zoom``.
+
+    1 where even the real orientation does not fit.
+    """
+    n = len(V)
+    lo_arr = np.zeros(n) if lo is None else np.asarray(lo, dtype=np.float64).copy()
+    out = np.empty(n)
+    for sl in _chunks(n):
+        Vc, Rc, tc = V[sl], R[sl], np.asarray(t_frame_s)[sl]
+        a = lo_arr[sl].copy()
+        b = np.ones(len(Vc))
+        ok_lo = fits(planner, slerp_matrix(Vc, Rc, a), zoom, tc, border)
+        for _ in range(iters):
+            mid = 0.5 * (a + b)
+            ok = fits(planner, slerp_matrix(Vc, Rc, mid), zoom, tc, border)
+            b = np.where(ok, mid, b)
+            a = np.where(ok, a, mid)
+        out[sl] = np.where(ok_lo, lo_arr[sl], b)
+    return out
 
 
 def fit_crop(
@@ -112,28 +141,29 @@ def fit_crop(
     progress : optional callable(done, total).
     """
     n = len(R_virt)
+    t = np.asarray(frame_times_s, dtype=np.float64)
     border = planner.border_points(border_per_edge)
-    z = np.array([required_zoom(planner, R_virt[i], frame_times_s[i], border, lo=min_zoom) for i in range(n)])
+    z = required_zoom(planner, R_virt, t, border, lo=min_zoom)
     if progress:
-        progress(n, 2 * n)
+        progress(1, 3)
     V = np.array(R_virt, copy=True)
     lam = np.zeros(n)
-    if np.max(z) > max_zoom:
-        for i in np.nonzero(z > max_zoom)[0]:
-            lam[i] = _min_pullback(planner, V[i], R_real[i], max_zoom, frame_times_s[i], border)
-        period = float(np.median(np.diff(frame_times_s))) if n > 1 else 1.0
+    over = z > max_zoom
+    if np.any(over):
+        lam[over] = min_pullback(planner, V[over], R_real[over], max_zoom, t[over], border)
+        period = float(np.median(np.diff(t))) if n > 1 else 1.0
         w = max(1, int(round(2 * spread_sigma_s / period)))
         lam_s = maximum_filter1d(lam, size=2 * w + 1, mode="nearest")
         lam_s = np.clip(gaussian_filter1d(lam_s, sigma=max(spread_sigma_s / period, 1e-6), mode="nearest"), 0.0, 1.0)
-        for i in range(n):
-            Vi = slerp_matrix(R_virt[i], R_real[i], lam_s[i]) if lam_s[i] > 0 else R_virt[i]
-            if not fits(planner, Vi, max_zoom, frame_times_s[i], border):
-                lam_s[i] = _min_pullback(planner, R_virt[i], R_real[i], max_zoom, frame_times_s[i], border, lo=lam_s[i])
-                Vi = slerp_matrix(R_virt[i], R_real[i], lam_s[i])
-            V[i] = Vi
+        # hard constraint: every frame must fit at max_zoom with its final lambda
+        lam_s = min_pullback(planner, R_virt, R_real, max_zoom, t, border, lo=lam_s)
+        V = slerp_matrix(R_virt, R_real, lam_s)
         lam = lam_s
-        z = np.array([required_zoom(planner, V[i], frame_times_s[i], border, lo=min_zoom) for i in range(n)])
+        if progress:
+            progress(2, 3)
+        z = required_zoom(planner, V, t, border, lo=min_zoom)
     if progress:
-        progress(2 * n, 2 * n)
-    zoom = float(np.max(z[np.isfinite(z)])) if np.any(np.isfinite(z)) else max_zoom
+        progress(3, 3)
+    finite = np.isfinite(z)
+    zoom = float(np.max(z[finite])) if np.any(finite) else max_zoom
     return CropResult(V, zoom, lam, z)

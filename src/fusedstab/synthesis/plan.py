@@ -104,35 +104,49 @@ class WarpPlanner:
         return self.row_time_s(np.asarray(t_frame_s, dtype=np.float64), (self.camera.height_px - 1) / 2.0)
 
     # ------------------------------------------------------------------ mapping
-    def source_points(self, out_px: np.ndarray, R_world_virt: np.ndarray, zoom: float, t_frame_s: float) -> np.ndarray:
-        """Source pixels (..., 2) seen by output pixels ``out_px`` (..., 2).
+    def source_points(self, out_px: np.ndarray, R_world_virt: np.ndarray, zoom, t_frame_s) -> np.ndarray:
+        """Source pixels seen by output pixels, for one frame or a batch of frames.
 
-        NaN where the lens cannot image the ray.
+        Parameters
+        ----------
+        out_px : (..., P, 2) output pixels (broadcast against the batch).
+        R_world_virt : (..., 3, 3) virtual orientation per frame (batch shape ``...``).
+        zoom : scalar or (...) output zoom.
+        t_frame_s : scalar or (...) frame start time on the video clock.
+
+        Returns
+        -------
+        (..., P, 2) source pixels; NaN where the lens cannot image the ray.
         """
-        out_px = np.asarray(out_px, dtype=np.float64)
-        shape = out_px.shape[:-1]
-        u = out_px.reshape(-1, 2)
-        Kv = self.virtual_K(zoom)
-        rays_v = np.stack([(u[:, 0] - Kv[0, 2]) / Kv[0, 0], (u[:, 1] - Kv[1, 2]) / Kv[1, 1], np.ones(len(u))], axis=-1)
-        d_world = rays_v @ np.asarray(R_world_virt).T
+        V = np.asarray(R_world_virt, dtype=np.float64)
+        batch = V.shape[:-2]
+        zoom = np.broadcast_to(np.asarray(zoom, dtype=np.float64), batch)
+        t0 = np.broadcast_to(np.asarray(t_frame_s, dtype=np.float64), batch)
+        u = np.asarray(out_px, dtype=np.float64)
+        f = self.base_focal_px * zoom[..., None]
+        cx, cy = (self.out_width_px - 1) / 2.0, (self.out_height_px - 1) / 2.0
+        rays_v = np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f, 1.0), axis=-1)
+        d_world = np.einsum("...ij,...pj->...pi", V, rays_v)
         H = self.camera.height_px
-        y = np.full(len(u), (H - 1) / 2.0)
+        y = np.full(d_world.shape[:-1], (H - 1) / 2.0)
         x = None
         for _ in range(self.iterations):
-            t = self.row_time_s(t_frame_s, y)
+            t = t0[..., None] + self.readout_s * y / H
             R = self.track.matrices_at(t)
-            ray_src = np.einsum("pji,pj->pi", R, d_world)
+            ray_src = np.einsum("...ji,...j->...i", R, d_world)
             if self.lens_motion is not None:
-                o, s = self.lens_motion.at(t)
-                x = self.camera.project(ray_src, principal_offset_px=o, focal_scale=s)
+                o, sc = self.lens_motion.at(t)
+                x = self.camera.project(ray_src, principal_offset_px=o, focal_scale=sc)
             else:
                 x = self.camera.project(ray_src)
-            y = np.where(np.isfinite(x[:, 1]), np.clip(x[:, 1], 0.0, H - 1.0), y)
-        return x.reshape(*shape, 2)
+            y = np.where(np.isfinite(x[..., 1]), np.clip(x[..., 1], 0.0, H - 1.0), y)
+        return x
 
     def frame_warp(self, R_world_virt: np.ndarray, zoom: float, t_frame_s: float) -> FrameWarp:
         """The coarse map for one frame."""
-        m = self.source_points(self.grid_px, R_world_virt, zoom, t_frame_s).astype(np.float32)
+        gh, gw = self.grid_px.shape[:2]
+        m = self.source_points(self.grid_px.reshape(-1, 2), R_world_virt, zoom, t_frame_s)
+        m = m.reshape(gh, gw, 2).astype(np.float32)
         return FrameWarp(m, self.out_width_px, self.out_height_px, self.camera.width_px, self.camera.height_px)
 
     def border_points(self, per_edge: int = 24) -> np.ndarray:
