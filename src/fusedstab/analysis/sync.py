@@ -1,0 +1,825 @@
+"""Gyro-video synchronization: time offset, rolling-shutter readout and IMU axis mapping.
+
+Conventions
+-----------
+* ``offset`` (δ): the gyro sample read at log time ``T`` belongs to video time ``T + δ``
+  (``ImuSamples.shifted(δ)``); so the camera orientation at video time ``t`` is the log's at
+  ``t - δ``.
+* Row ``y`` of frame ``i`` is captured at ``t_i + ρ · y / H`` (ρ = readout time, video clock).
+* IMU orientation mapping: a 3-letter string, letter ``i`` says which IMU axis becomes camera
+  axis ``i`` (x right, y down, z forward); uppercase = as is, lowercase = negated. ``'XYZ'`` is
+  the identity; ``'yXZ'`` gives ``cam = (-imu_y, +imu_x, +imu_z)``. Only proper rotations
+  (determinant +1) are tried by ``'auto'`` (24 mappings); a given mapping may be any of 48.
+  It is applied to gyro values already in the package's camera frame as the readers return
+  them (telemetry-parser inputs: after the fixed Gyroflow -> camera conversion; text logs:
+  the raw x, y, z columns).
+
+Algorithm
+---------
+1. **Image motion** (:func:`track_frame_pairs`): frames are decoded one by one as grey and
+   downscaled to ``track_width_px``; corners (``cv2.goodFeaturesToTrack``) of frame i are
+   tracked into frame i+1 with pyramidal Lucas-Kanade and back again (forward-backward
+   check). Only frames inside the sync windows are processed; the clip is never held.
+2. **Coarse** (:func:`_coarse_search`): per frame pair, the inter-frame rotation is fitted from
+   the undistorted rays with Kabsch (two trimmed passes). The gyro's inter-frame rotation
+   for an offset δ is ``Θ(t_b - δ) - Θ(t_a - δ)`` (Θ = integrated angular velocity, t = mean row
+   time of the tracked points), which is the gyro low-passed by the frame interval exactly like
+   the measurement. A robust (Cauchy) residual is evaluated for every δ in ``start ± search``
+   (1 ms steps; with ``'auto'`` orientation, all 24 mappings on a 4 ms grid first, then the best
+   at 1 ms), and the minimum is refined by a parabola.
+3. **Fine** (:func:`_fine_search`): every tracked point keeps its own row time; the cost is a
+   Cauchy loss of the reprojection error ``x_b - π(R(t_b)ᵀ R(t_a) π⁻¹(x_a))`` where ``t_a`` is
+   the row time of ``x_a`` and ``t_b`` that of the predicted point (two fixed-point iterations
+   from the measured row, as :class:`~fusedstab.synthesis.plan.WarpPlanner` does). Known
+   readout: δ is refined by a 1 ms grid then golden section (0.01 ms). Unknown readout: for
+   each ρ on a 1 ms grid in [0, frame period] the cost is minimized over δ (golden section
+   around the value the coarse stage implies for that ρ), ρ is refined by a parabola through
+   the profile and both are polished with Nelder-Mead on (mid-row offset, ρ).
+4. **Sync points**: clips longer than ``2 · every_s`` get windows of ``window_s`` every
+   ``every_s``; readout is estimated on all windows together, then δ per window, and a line
+   ``δ(t)`` fitted through them gives the clock drift (ppm). ``offset_ms`` is the line at the
+   middle of the clip.
+5. **Confidence**: the minimum of five scores in [0, 1]: motion (how much the camera turns
+   between frames), peak (coarse best cost vs the best cost more than two frame periods
+   away), orientation (best vs second-best mapping, 'auto' only), fit (residual after sync vs
+   raw inter-frame motion) and support (number of point pairs). ``reliable`` needs enough
+   motion, a fit clearly better than no motion, and confidence >= 0.25; otherwise callers
+   keep the starting offset and warn.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from ..camera import CameraModel
+from ..errors import InputError
+from ..types import ImuSamples
+from .integrate import estimate_gyro_bias, integrate_gyro
+
+__all__ = [
+    "SyncResult",
+    "SyncPoint",
+    "FramePairs",
+    "parse_imu_orientation",
+    "orientation_string",
+    "apply_imu_orientation",
+    "proper_orientations",
+    "track_frame_pairs",
+    "sync_windows",
+    "estimate_sync",
+]
+
+log = logging.getLogger("fusedstab")
+
+Progress = Callable[[str, int, int], None]
+
+
+# ============================================================================ IMU orientation
+def parse_imu_orientation(mapping: str) -> np.ndarray:
+    """3-letter mapping -> (3, 3) signed permutation ``M`` with ``ω_cam = M @ ω_imu``."""
+    s = str(mapping).strip()
+    if len(s) != 3 or sorted(s.upper()) != ["X", "Y", "Z"]:
+        raise ValueError(
+            f"IMU orientation {mapping!r} must be 3 letters using each of X, Y, Z once (lowercase = negated), e.g. XYZ or yXZ"
+        )
+    M = np.zeros((3, 3))
+    for i, ch in enumerate(s):
+        M[i, "XYZ".index(ch.upper())] = 1.0 if ch.isupper() else -1.0
+    return M
+
+
+def orientation_string(M: np.ndarray) -> str:
+    """Inverse of :func:`parse_imu_orientation`."""
+    out = []
+    for i in range(3):
+        j = int(np.argmax(np.abs(M[i])))
+        out.append("XYZ"[j] if M[i, j] > 0 else "xyz"[j])
+    return "".join(out)
+
+
+def proper_orientations() -> list[str]:
+    """The 24 signed axis permutations with determinant +1 (identity first)."""
+    out = []
+    for perm in itertools.permutations(range(3)):
+        for signs in itertools.product((1, -1), repeat=3):
+            M = np.zeros((3, 3))
+            for i in range(3):
+                M[i, perm[i]] = signs[i]
+            if np.linalg.det(M) > 0:
+                out.append(orientation_string(M))
+    out.sort(key=lambda s: (s != "XYZ", s))
+    return out
+
+
+def apply_imu_orientation(imu: ImuSamples, mapping: str) -> ImuSamples:
+    """Gyro (and accelerometer) remapped: ``ω_cam = M ω_imu`` (see module docstring)."""
+    M = parse_imu_orientation(mapping)
+    if np.allclose(M, np.eye(3)):
+        return imu
+    acc = imu.accel_m_s2 @ M.T if imu.accel_m_s2 is not None else None
+    meta = dict(imu.meta)
+    meta["imu_orientation"] = mapping
+    return ImuSamples(imu.times_s, imu.gyro_rad_s @ M.T, acc, imu.source, meta)
+
+
+# ============================================================================ results
+@dataclass
+class SyncPoint:
+    """One sync window's result."""
+
+    time_s: float  # window centre, video clock
+    offset_ms: float
+    cost: float
+    pairs: int
+    points: int
+    residual_px: float  # median reprojection error after sync
+    raw_motion_px: float  # median inter-frame feature motion
+    used: bool = True
+    note: str = ""
+
+
+@dataclass
+class SyncResult:
+    """What :func:`estimate_sync` found.
+
+    Attributes
+    ----------
+    offset_ms : gyro-video offset (log time T belongs to video time T + offset) at the middle
+        of the clip; the starting offset when not reliable.
+    readout_ms : rolling-shutter readout (the given one, or the estimate).
+    readout_estimated : True when ``readout_ms`` was estimated here.
+    imu_orientation : the mapping used (found, with 'auto').
+    confidence : 0..1 (see the module docstring).
+    reliable : False when the video cannot fix the offset (too little motion, poor fit).
+    points : per-window :class:`SyncPoint` results.
+    drift_ppm : gyro clock drift relative to the video clock (0 with a single point).
+    message : one line for the user.
+    """
+
+    offset_ms: float
+    readout_ms: float | None
+    readout_estimated: bool
+    imu_orientation: str
+    confidence: float
+    reliable: bool
+    points: list = field(default_factory=list)
+    drift_ppm: float = 0.0
+    message: str = ""
+    start_offset_ms: float = 0.0
+    coarse_offset_ms: float | None = None
+    residual_px: float | None = None
+    raw_motion_px: float | None = None
+    scores: dict = field(default_factory=dict)
+    orientation_costs: dict = field(default_factory=dict)
+    pairs: int = 0
+    seconds: float = 0.0
+
+    def offset_at_ms(self, t_video_s) -> np.ndarray:
+        """Offset [ms] at video time(s), following the drift line."""
+        mid = self.scores.get("_t_mid_s", 0.0)
+        return self.offset_ms + self.drift_ppm * 1e-6 * (np.asarray(t_video_s, dtype=np.float64) - mid) * 1000.0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["scores"] = {k: v for k, v in self.scores.items() if not k.startswith("_")}
+        return d
+
+
+# ============================================================================ tracking
+@dataclass
+class FramePairs:
+    """Tracked points between consecutive frames (full-resolution pixel coordinates).
+
+    ``xa[k], xb[k]``: the k-th point in frame ``pair_index[k]`` and in the next frame.
+    ``t_a[j], t_b[j]``: frame times (video clock) of pair j; ``frame_a[j]``: its first frame.
+    """
+
+    width_px: int
+    height_px: int
+    frame_a: np.ndarray
+    t_a: np.ndarray
+    t_b: np.ndarray
+    pair_index: np.ndarray
+    xa: np.ndarray
+    xb: np.ndarray
+    frames_decoded: int = 0
+
+    @property
+    def n_pairs(self) -> int:
+        return int(len(self.frame_a))
+
+    def subset(self, pairs_mask: np.ndarray) -> "FramePairs":
+        keep_pairs = np.nonzero(pairs_mask)[0]
+        remap = -np.ones(self.n_pairs, dtype=np.int64)
+        remap[keep_pairs] = np.arange(len(keep_pairs))
+        pm = pairs_mask[self.pair_index]
+        return FramePairs(
+            self.width_px, self.height_px, self.frame_a[keep_pairs], self.t_a[keep_pairs], self.t_b[keep_pairs],
+            remap[self.pair_index[pm]], self.xa[pm], self.xb[pm], self.frames_decoded,
+        )
+
+
+def _in_windows(t: float, windows: Sequence[tuple[float, float]] | None) -> bool:
+    if windows is None:
+        return True
+    return any(a <= t <= b for a, b in windows)
+
+
+def track_frame_pairs(
+    video: str | os.PathLike,
+    *,
+    windows: Sequence[tuple[float, float]] | None = None,
+    track_width_px: int = 480,
+    max_corners: int = 200,
+    fb_max_px: float = 0.7,
+    info=None,
+    progress: Progress | None = None,
+) -> FramePairs:
+    """KLT feature tracks between consecutive frames, streaming over the video.
+
+    Parameters
+    ----------
+    video : the clip.
+    windows : (start, end) video-time intervals [s]; only pairs with both frames inside one
+        are tracked (None = the whole clip).
+    track_width_px : frames wider than this are downscaled (area) for tracking; coordinates
+        are returned at full resolution.
+    max_corners : corners detected per frame.
+    fb_max_px : forward-backward error limit at the tracking resolution.
+    """
+    import av
+
+    from ..io.video import probe_video
+
+    info = info or probe_video(video)
+    W, H = info.width_px, info.height_px
+    scale = min(1.0, track_width_px / W) if track_width_px else 1.0
+    ws, hs = max(16, int(round(W * scale))), max(16, int(round(H * scale)))
+    kx, ky = ws / W, hs / H
+    pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
+    times = info.frame_times_s
+    last_needed = times[-1] if windows is None else max(b for _, b in windows)
+    min_dist = max(4.0, ws / 60.0)
+    lk = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01))
+
+    frame_a, t_a, t_b, pidx, xa_all, xb_all = [], [], [], [], [], []
+    prev = None  # (index, grey, points)
+    decoded = 0
+    n = info.frame_count
+    try:
+        container = av.open(str(video))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"cannot read {video}: {exc}", "give a video file FFmpeg can decode") from None
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            decoded += 1
+            pts = int(frame.pts if frame.pts is not None else 0)
+            i = pts_to_index.get(pts)
+            if i is None:
+                i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
+            t = float(times[i])
+            if t > last_needed + 1e-6:
+                break
+            if progress:
+                progress("sync", i + 1, n)
+            if not _in_windows(t, windows):
+                prev = None
+                continue
+            grey = _grey(frame, W, H)
+            if scale < 1.0:
+                grey = cv2.resize(grey, (ws, hs), interpolation=cv2.INTER_AREA)
+            kept = None
+            if prev is not None and prev[0] == i - 1 and prev[2] is not None and len(prev[2]) >= 8:
+                p0 = prev[2]
+                p1, st, _ = cv2.calcOpticalFlowPyrLK(prev[1], grey, p0, None, **lk)
+                p0r, st2, _ = cv2.calcOpticalFlowPyrLK(grey, prev[1], p1, None, **lk)
+                fb = np.linalg.norm((p0 - p0r).reshape(-1, 2), axis=1)
+                a = p0.reshape(-1, 2)
+                b = p1.reshape(-1, 2)
+                ok = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < fb_max_px)
+                ok &= (b[:, 0] >= 2) & (b[:, 0] <= ws - 3) & (b[:, 1] >= 2) & (b[:, 1] <= hs - 3)
+                a, b = a[ok], b[ok]
+                if len(a) >= 8:
+                    j = len(frame_a)
+                    frame_a.append(i - 1)
+                    t_a.append(float(times[i - 1]))
+                    t_b.append(t)
+                    pidx.append(np.full(len(a), j, dtype=np.int64))
+                    xa_all.append(np.stack([(a[:, 0] + 0.5) / kx - 0.5, (a[:, 1] + 0.5) / ky - 0.5], -1))
+                    xb_all.append(np.stack([(b[:, 0] + 0.5) / kx - 0.5, (b[:, 1] + 0.5) / ky - 0.5], -1))
+                kept = b.reshape(-1, 1, 2).astype(np.float32)
+            # keep tracking the surviving points; top up with new corners when they thin out
+            if kept is None or len(kept) < 0.7 * max_corners:
+                mask = None
+                if kept is not None and len(kept):
+                    mask = np.full((hs, ws), 255, np.uint8)
+                    for x, y in kept.reshape(-1, 2):
+                        cv2.circle(mask, (int(x), int(y)), int(min_dist), 0, -1)
+                want = max_corners - (0 if kept is None else len(kept))
+                corners = cv2.goodFeaturesToTrack(grey, want, 0.01, min_dist, mask=mask, blockSize=7)
+                if corners is not None:
+                    corners = corners.astype(np.float32)
+                    kept = corners if kept is None or not len(kept) else np.concatenate([kept, corners])
+            prev = (i, grey, kept)
+    finally:
+        container.close()
+    if not frame_a:
+        empty2 = np.zeros((0, 2))
+        return FramePairs(W, H, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), empty2, empty2, decoded)
+    return FramePairs(
+        W, H, np.asarray(frame_a, np.int64), np.asarray(t_a), np.asarray(t_b), np.concatenate(pidx),
+        np.concatenate(xa_all).astype(np.float64), np.concatenate(xb_all).astype(np.float64), decoded,
+    )
+
+
+def _grey(frame, W: int, H: int) -> np.ndarray:
+    """Luma plane of a decoded frame (no colour conversion for planar YUV)."""
+    if frame.format.name in ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"):
+        arr = frame.to_ndarray()
+        if arr.ndim == 2 and arr.shape[0] >= H and arr.shape[1] >= W:
+            return np.ascontiguousarray(arr[:H, :W])
+    grey = frame.to_ndarray(format="gray")
+    return np.ascontiguousarray(grey[:H, :W])
+
+
+def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 5.0) -> list[tuple[float, float]]:
+    """Sync windows (start, end) [s]: the whole clip when it is shorter than ``2 * every_s``,
+    else windows of ``window_s`` spread evenly from start to end, about ``every_s`` apart."""
+    if duration_s <= max(2.0 * every_s, 1.5 * window_s):
+        return [(0.0, duration_s)]
+    n = max(2, int(round((duration_s - window_s) / every_s)) + 1)
+    starts = np.linspace(0.0, duration_s - window_s, n)
+    return [(float(s), float(s + window_s)) for s in starts]
+
+
+# ============================================================================ rotation helpers
+def _kabsch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation R minimizing sum |R a - b|^2 for unit rays (n, 3)."""
+    Hm = a.T @ b
+    U, _, Vt = np.linalg.svd(Hm)
+    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
+    return Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
+
+
+def _rotvec(R: np.ndarray) -> np.ndarray:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation.from_matrix(R).as_rotvec()
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+class _QuatTrack:
+    """Orientation on the log clock from integrated gyro; normalized-lerp lookup (the samples
+    are a few ms apart, where nlerp and slerp agree to ~1e-9 rad)."""
+
+    def __init__(self, imu: ImuSamples):
+        bias = estimate_gyro_bias(imu)
+        tr = integrate_gyro(imu, bias_rad_s=bias)
+        self.t = tr.times_s
+        self.q = tr.quat_wxyz
+
+    def quats(self, t: np.ndarray) -> np.ndarray:
+        """(..., 4) w-x-y-z ``R_world_cam`` at log times ``t`` (clamped to the log)."""
+        tt = np.clip(t, self.t[0], self.t[-1])
+        i = np.clip(np.searchsorted(self.t, tt, side="right") - 1, 0, len(self.t) - 2)
+        w = ((tt - self.t[i]) / (self.t[i + 1] - self.t[i]))[..., None]
+        q = (1.0 - w) * self.q[i] + w * self.q[i + 1]
+        return q / np.linalg.norm(q, axis=-1, keepdims=True)
+
+    @staticmethod
+    def rotate(q: np.ndarray, v: np.ndarray, inverse: bool = False) -> np.ndarray:
+        """``R(q) v`` (or ``R(q)^T v``) for (..., 4) quaternions and (..., 3) vectors."""
+        u = -q[..., 1:] if inverse else q[..., 1:]
+        w = q[..., :1]
+        c = 2.0 * np.cross(u, v)
+        return v + w * c + np.cross(u, c)
+
+
+# ============================================================================ coarse
+def _pair_rotations(pairs: FramePairs, camera: CameraModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair: measured rotation vector (body frame, a -> b) [rad], mean rows of a and b."""
+    ra = _unit(camera.unproject(pairs.xa))
+    rb = _unit(camera.unproject(pairs.xb))
+    n = pairs.n_pairs
+    omega = np.full((n, 3), np.nan)
+    ya = np.zeros(n)
+    yb = np.zeros(n)
+    order = np.argsort(pairs.pair_index, kind="stable")
+    bounds = np.searchsorted(pairs.pair_index[order], np.arange(n + 1))
+    for j in range(n):
+        idx = order[bounds[j]:bounds[j + 1]]
+        a, b = ra[idx], rb[idx]
+        good = np.all(np.isfinite(a), axis=1) & np.all(np.isfinite(b), axis=1)
+        a, b = a[good], b[good]
+        if len(a) < 8:
+            continue
+        keep = np.ones(len(a), bool)
+        for _ in range(3):
+            R = _kabsch(a[keep], b[keep])
+            err = np.linalg.norm(a @ R.T - b, axis=1)
+            thr = max(3.0 * np.median(err[keep]), 1e-4)
+            new = err < thr
+            if new.sum() < 8 or np.array_equal(new, keep):
+                break
+            keep = new
+        # R maps rays of a to rays of b: R = R(t_b)^T R(t_a) = Exp(-theta)
+        omega[j] = -_rotvec(R)
+        ya[j] = float(np.mean(pairs.xa[idx][good][keep, 1]))
+        yb[j] = float(np.mean(pairs.xb[idx][good][keep, 1]))
+    return omega, ya, yb
+
+
+def _cum_theta(imu: ImuSamples) -> tuple[np.ndarray, np.ndarray]:
+    g = imu.gyro_rad_s - estimate_gyro_bias(imu)
+    t = imu.times_s
+    th = np.zeros_like(g)
+    th[1:] = np.cumsum(0.5 * (g[1:] + g[:-1]) * np.diff(t)[:, None], axis=0)
+    return t, th
+
+
+def _interp3(tq: np.ndarray, t: np.ndarray, th: np.ndarray) -> np.ndarray:
+    return np.stack([np.interp(tq, t, th[:, k]) for k in range(3)], axis=-1)
+
+
+def _coarse_costs(
+    delta_s: np.ndarray, ta: np.ndarray, tb: np.ndarray, meas: np.ndarray, t: np.ndarray, th: np.ndarray,
+    mappings: list[str], c_rad: float,
+) -> dict[str, np.ndarray]:
+    """Cauchy cost of |meas - M dθ(δ)| for every δ and mapping: {mapping: (D,)}."""
+    ga = _interp3(ta[None, :] - delta_s[:, None], t, th)
+    gb = _interp3(tb[None, :] - delta_s[:, None], t, th)
+    d = gb - ga  # (D, P, 3) in IMU axes
+    out = {}
+    c2 = c_rad * c_rad
+    for m in mappings:
+        M = parse_imu_orientation(m)
+        pred = d @ M.T
+        r2 = np.sum((pred - meas[None]) ** 2, axis=-1)
+        out[m] = np.mean(np.log1p(r2 / c2), axis=1)
+    return out
+
+
+def _parabola_min(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    if 0 < k < len(x) - 1:
+        y0, y1, y2 = y[k - 1], y[k], y[k + 1]
+        den = y0 - 2 * y1 + y2
+        if den > 0:
+            return float(x[k] + 0.5 * (y0 - y2) / den * (x[k + 1] - x[k]))
+    return float(x[k])
+
+
+def _second_minimum(x: np.ndarray, y: np.ndarray, k: int, exclude: float) -> float:
+    far = np.abs(x - x[k]) > exclude
+    return float(np.min(y[far])) if np.any(far) else float(np.max(y))
+
+
+# ============================================================================ fine
+class _FineCost:
+    """Robust reprojection cost of all point pairs for (δ, ρ)."""
+
+    def __init__(self, pairs: FramePairs, camera: CameraModel, track: _QuatTrack, scale_px: float, iterations: int = 2):
+        self.cam = camera
+        self.track = track
+        self.H = float(camera.height_px)
+        j = pairs.pair_index
+        self.ta0 = pairs.t_a[j]
+        self.tb0 = pairs.t_b[j]
+        self.xa = pairs.xa
+        self.xb = pairs.xb
+        self.ra = _unit(camera.unproject(pairs.xa))
+        self.c2 = scale_px * scale_px
+        self.iterations = iterations
+        self.evals = 0
+
+    def residuals(self, delta_s: float, readout_s: float) -> np.ndarray:
+        self.evals += 1
+        qa = self.track.quats(self.ta0 + readout_s * self.xa[:, 1] / self.H - delta_s)
+        d = _QuatTrack.rotate(qa, self.ra)
+        y = self.xb[:, 1].copy()
+        x = None
+        for _ in range(self.iterations):
+            qb = self.track.quats(self.tb0 + readout_s * y / self.H - delta_s)
+            v = _QuatTrack.rotate(qb, d, inverse=True)
+            x = self.cam.project(v)
+            y = np.where(np.isfinite(x[:, 1]), x[:, 1], y)
+        r = np.linalg.norm(x - self.xb, axis=1)
+        return np.where(np.isfinite(r), r, 1e3)
+
+    def __call__(self, delta_s: float, readout_s: float) -> float:
+        r = self.residuals(delta_s, readout_s)
+        return float(np.mean(np.log1p(r * r / self.c2)))
+
+
+def _golden(f, a: float, b: float, tol: float) -> tuple[float, float]:
+    g = (math.sqrt(5.0) - 1.0) / 2.0
+    c, d = b - g * (b - a), a + g * (b - a)
+    fc, fd = f(c), f(d)
+    while b - a > tol:
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - g * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + g * (b - a)
+            fd = f(d)
+    x = 0.5 * (a + b)
+    return x, f(x)
+
+
+def _refine_offset(cost: _FineCost, delta0: float, readout_s: float, half_ms: float, tol_ms: float = 0.01) -> tuple[float, float]:
+    """1 ms grid over delta0 ± half_ms, then golden section to ``tol_ms``."""
+    grid = delta0 + np.arange(-half_ms, half_ms + 1e-9, 1.0) / 1000.0
+    vals = np.array([cost(d, readout_s) for d in grid])
+    k = int(np.argmin(vals))
+    lo = grid[max(k - 1, 0)]
+    hi = grid[min(k + 1, len(grid) - 1)]
+    return _golden(lambda d: cost(d, readout_s), lo, hi, tol_ms / 1000.0)
+
+
+def _fine_search(
+    cost: _FineCost, delta_c: float, readout_c: float, readout_s: float | None, frame_period_s: float
+) -> tuple[float, float, dict]:
+    """Minimize the fine cost. Returns (δ, ρ, diagnostics)."""
+    diag: dict = {}
+    if readout_s is not None:
+        d, c = _refine_offset(cost, delta_c, readout_s, half_ms=8.0)
+        return d, readout_s, {"cost": c}
+    # the coarse offset fits the mean row at readout_c: δ(ρ) = δc + (ρ - ρc) * ybar / H
+    from scipy.optimize import minimize, minimize_scalar
+
+    ybar = 0.5
+    grid = np.arange(0.0, frame_period_s * 1000.0 + 1e-9, 1.0) / 1000.0
+    prof, dels = [], []
+    for rho in grid:
+        d0 = delta_c + (rho - readout_c) * ybar
+        r = minimize_scalar(lambda x: cost(x, rho), bounds=(d0 - 0.004, d0 + 0.004), method="bounded",
+                            options={"xatol": 0.05e-3})
+        prof.append(float(r.fun))
+        dels.append(float(r.x))
+    prof = np.array(prof)
+    k = int(np.argmin(prof))
+    rho = float(np.clip(_parabola_min(grid, prof, k), 0.0, frame_period_s))
+    diag["readout_profile"] = prof
+    # polish on (mid-row offset, readout): less correlated than (δ, ρ)
+
+    d_k = dels[k] + (rho - grid[k]) * ybar
+
+    def f(p):
+        m, r = p[0] / 1000.0, p[1] / 1000.0
+        r = min(max(r, 0.0), frame_period_s)
+        return cost(m + r * ybar, r)
+
+    m0 = (d_k - rho * ybar) * 1000.0
+    res = minimize(f, [m0, rho * 1000.0], method="Nelder-Mead",
+                   options={"xatol": 0.01, "fatol": 1e-9, "initial_simplex": [[m0, rho * 1000], [m0 + 0.5, rho * 1000], [m0, rho * 1000 + 1.0]], "maxiter": 200})
+    r = float(np.clip(res.x[1] / 1000.0, 0.0, frame_period_s))
+    d = res.x[0] / 1000.0 + r * ybar
+    d, c = _golden(lambda x: cost(x, r), d - 0.0005, d + 0.0005, 0.01e-3)
+    diag["cost"] = c
+    return d, r, diag
+
+
+# ============================================================================ main entry
+def _sample_points(pairs: FramePairs, max_points: int, rng: np.random.Generator) -> FramePairs:
+    if len(pairs.xa) <= max_points:
+        return pairs
+    keep = np.sort(rng.choice(len(pairs.xa), max_points, replace=False))
+    return FramePairs(pairs.width_px, pairs.height_px, pairs.frame_a, pairs.t_a, pairs.t_b,
+                      pairs.pair_index[keep], pairs.xa[keep], pairs.xb[keep], pairs.frames_decoded)
+
+
+def _clip01(x: float) -> float:
+    return float(min(1.0, max(0.0, x)))
+
+
+def estimate_sync(
+    video: str | os.PathLike,
+    imu: ImuSamples,
+    camera: CameraModel,
+    *,
+    start_offset_ms: float = 0.0,
+    search_ms: float = 1000.0,
+    readout_ms: float | None = None,
+    imu_orientation: str = "XYZ",
+    window_s: float = 2.0,
+    every_s: float = 5.0,
+    track_width_px: int = 480,
+    max_fine_points: int = 3000,
+    min_motion_px: float = 0.4,
+    info=None,
+    pairs: FramePairs | None = None,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Estimate the gyro-video offset (and readout, and IMU axis mapping) from the video.
+
+    Parameters
+    ----------
+    video : the clip.
+    imu : gyro on the log clock, camera axes (before the mapping).
+    camera : the lens at the video's resolution.
+    start_offset_ms : centre of the search [ms].
+    search_ms : the offset is searched in ``start ± search_ms``.
+    readout_ms : known readout [ms]; None = estimate it (0 .. one frame period).
+    imu_orientation : a mapping such as ``'XYZ'`` / ``'yXZ'``, or ``'auto'``.
+    window_s, every_s : sync windows on long clips (see :func:`sync_windows`).
+    track_width_px : tracking resolution (width).
+    max_fine_points : point pairs used by the fine stage (random subset).
+    min_motion_px : below this typical inter-frame rotation (in pixels) the clip is "too
+        still" to sync.
+    pairs : tracked points already computed (skips the video).
+
+    Returns
+    -------
+    SyncResult; never raises for a clip that is merely hard to sync (``reliable=False``).
+    """
+    t_start = time.perf_counter()
+    from ..io.video import probe_video
+
+    info = info or probe_video(video)
+    if camera.width_px != info.width_px or camera.height_px != info.height_px:
+        camera = camera.scaled(info.width_px, info.height_px)
+    fp = info.frame_period_s
+    auto = str(imu_orientation).strip().lower() == "auto"
+    mappings = proper_orientations() if auto else [str(imu_orientation).strip()]
+    if not auto:
+        parse_imu_orientation(mappings[0])
+    start_s = start_offset_ms / 1000.0
+
+    def fail(reason: str, **kw) -> SyncResult:
+        return SyncResult(
+            offset_ms=start_offset_ms, readout_ms=readout_ms, readout_estimated=False,
+            imu_orientation="XYZ" if auto else mappings[0], confidence=0.0, reliable=False, message=reason,
+            start_offset_ms=start_offset_ms, seconds=time.perf_counter() - t_start, **kw,
+        )
+
+    duration = float(info.frame_times_s[-1] + fp)
+    windows = sync_windows(duration, window_s=window_s, every_s=every_s)
+    if pairs is None:
+        pairs = track_frame_pairs(video, windows=None if len(windows) == 1 else windows,
+                                  track_width_px=track_width_px, info=info, progress=progress)
+    if pairs.n_pairs < 5:
+        return fail(f"too few trackable frame pairs ({pairs.n_pairs}): the picture has no texture to track")
+
+    f_px = float(np.sqrt(camera.fx_px * camera.fy_px))
+    meas, ya, yb = _pair_rotations(pairs, camera)
+    okp = np.all(np.isfinite(meas), axis=1)
+    flow = np.linalg.norm(pairs.xb - pairs.xa, axis=1)
+    raw_motion = float(np.median(flow))
+    motion_px = np.linalg.norm(meas[okp], axis=1) * f_px
+    motion_typ = float(np.percentile(motion_px, 75)) if len(motion_px) else 0.0
+    moving = okp.copy()
+    moving[okp] = motion_px > 0.5 * min_motion_px
+    if motion_typ < min_motion_px or moving.sum() < 5:
+        return fail(
+            f"too little camera motion to sync (typical rotation between frames {motion_typ:.2f} px, "
+            f"needs {min_motion_px:g} px)", raw_motion_px=raw_motion, pairs=pairs.n_pairs,
+        )
+
+    # ---------------------------------------------------------------- coarse
+    ro_guess = (readout_ms / 1000.0) if readout_ms is not None else 0.5 * fp
+    H = float(camera.height_px)
+    sel = okp
+    ta = pairs.t_a[sel] + ro_guess * ya[sel] / H
+    tb = pairs.t_b[sel] + ro_guess * yb[sel] / H
+    m = meas[sel]
+    t_log, th = _cum_theta(imu)
+    c_rad = max(0.3 / f_px, 0.25 * float(np.median(np.linalg.norm(m, axis=1))))
+    orientation_costs: dict[str, float] = {}
+    if auto:
+        g4 = start_s + np.arange(-search_ms, search_ms + 1e-9, 4.0) / 1000.0
+        costs4 = _coarse_costs(g4, ta, tb, m, t_log, th, mappings, c_rad)
+        orientation_costs = {k: float(v.min()) for k, v in costs4.items()}
+        ranked = sorted(orientation_costs, key=orientation_costs.get)
+        best_map = ranked[0]
+        second = orientation_costs[ranked[1]]
+        orient_ratio = orientation_costs[best_map] / max(second, 1e-12)
+        centre = g4[int(np.argmin(costs4[best_map]))]
+        grid = centre + np.arange(-8.0, 8.0 + 1e-9, 1.0) / 1000.0
+        c1 = _coarse_costs(grid, ta, tb, m, t_log, th, [best_map], c_rad)[best_map]
+        k = int(np.argmin(c1))
+        delta_c = _parabola_min(grid, c1, k)
+        cbest = float(c1[k])
+        k4 = int(np.argmin(costs4[best_map]))
+        csecond = _second_minimum(g4, costs4[best_map], k4, 2.0 * fp)
+    else:
+        best_map = mappings[0]
+        orient_ratio = None
+        grid = start_s + np.arange(-search_ms, search_ms + 1e-9, 1.0) / 1000.0
+        c1 = _coarse_costs(grid, ta, tb, m, t_log, th, [best_map], c_rad)[best_map]
+        k = int(np.argmin(c1))
+        delta_c = _parabola_min(grid, c1, k)
+        cbest = float(c1[k])
+        csecond = _second_minimum(grid, c1, k, 2.0 * fp)
+    if abs(delta_c - start_s) > search_ms / 1000.0 - 2 * fp:
+        log.debug("coarse offset at the edge of the search range")
+    peak_ratio = cbest / max(csecond, 1e-12)
+
+    # ---------------------------------------------------------------- fine
+    imu_m = apply_imu_orientation(imu, best_map)
+    track = _QuatTrack(imu_m)
+    rng = np.random.default_rng(0)
+    fine_pairs = _sample_points(pairs, max_fine_points, rng)
+    # residual scale from the coarse solution (robust, fixed during the search)
+    probe = _FineCost(fine_pairs, camera, track, 1.0)
+    r0 = probe.residuals(delta_c, ro_guess)
+    scale_px = float(np.clip(np.median(r0), 0.3, 3.0))
+    # drop gross outliers (moving objects, bad tracks) once
+    inl = r0 < max(10.0 * np.median(r0), 4.0)
+    fine_pairs = FramePairs(fine_pairs.width_px, fine_pairs.height_px, fine_pairs.frame_a, fine_pairs.t_a,
+                            fine_pairs.t_b, fine_pairs.pair_index[inl], fine_pairs.xa[inl], fine_pairs.xb[inl])
+    cost = _FineCost(fine_pairs, camera, track, scale_px)
+    ro_known = readout_ms / 1000.0 if readout_ms is not None else None
+    delta_f, rho_f, diag = _fine_search(cost, delta_c, ro_guess, ro_known, fp)
+
+    # ---------------------------------------------------------------- sync points / drift
+    points: list[SyncPoint] = []
+    t_mid = 0.5 * duration
+    drift_ppm = 0.0
+    offset_mid = delta_f
+    for (wa, wb) in windows:
+        mask = (pairs.t_a >= wa - 1e-9) & (pairs.t_b <= wb + 1e-9)
+        if len(windows) == 1:
+            mask = np.ones(pairs.n_pairs, bool)
+        sub = _sample_points(pairs.subset(mask), max_fine_points, rng)
+        if sub.n_pairs < 5:
+            points.append(SyncPoint(0.5 * (wa + wb), float("nan"), float("nan"), sub.n_pairs, len(sub.xa),
+                                    float("nan"), float("nan"), False, "too few frame pairs"))
+            continue
+        wmot = float(np.median(np.linalg.norm(sub.xb - sub.xa, axis=1)))
+        wc = _FineCost(sub, camera, track, scale_px)
+        if len(windows) == 1:
+            dw, cw = delta_f, wc(delta_f, rho_f)
+        else:
+            dw, cw = _refine_offset(wc, delta_f, rho_f, half_ms=6.0)
+        res = wc.residuals(dw, rho_f)
+        wm = motion_px[np.isin(np.nonzero(okp)[0], np.nonzero(mask)[0])] if len(windows) > 1 else motion_px
+        used = bool(len(wm) and np.percentile(wm, 75) >= min_motion_px)
+        points.append(SyncPoint(0.5 * (wa + wb), dw * 1000.0, cw, sub.n_pairs, len(sub.xa),
+                                float(np.median(res)), wmot, used, "" if used else "too little motion"))
+    good = [p for p in points if p.used and np.isfinite(p.offset_ms)]
+    if len(good) >= 2:
+        tt = np.array([p.time_s for p in good])
+        oo = np.array([p.offset_ms for p in good])
+        A = np.stack([np.ones_like(tt), tt - t_mid], -1)
+        coef, *_ = np.linalg.lstsq(A, oo, rcond=None)
+        offset_mid = coef[0] / 1000.0
+        drift_ppm = float(coef[1] / 1000.0 * 1e6)  # ms per s -> ppm
+    elif len(good) == 1 and len(windows) > 1:
+        offset_mid = good[0].offset_ms / 1000.0
+
+    # ---------------------------------------------------------------- confidence
+    res_all = cost.residuals(delta_f, rho_f)
+    residual = float(np.median(res_all))
+    fit_gain = residual / max(raw_motion, 1e-9)
+    scores = {
+        "motion": _clip01((motion_typ - min_motion_px) / (2.0 * min_motion_px)),
+        "peak": _clip01((1.0 - peak_ratio) / 0.5),
+        "fit": _clip01((1.0 - fit_gain) / 0.4),
+        "support": _clip01(len(res_all) / 300.0),
+    }
+    if orient_ratio is not None:
+        scores["orientation"] = _clip01((1.0 - orient_ratio) / 0.3)
+    confidence = float(min(scores.values()))
+    scores["peak_ratio"] = round(float(peak_ratio), 4)
+    if orient_ratio is not None:
+        scores["orientation_ratio"] = round(float(orient_ratio), 4)
+    scores["fit_gain"] = round(float(fit_gain), 4)
+    scores["motion_px"] = round(motion_typ, 3)
+    scores["_t_mid_s"] = t_mid
+    reliable = confidence >= 0.25 and fit_gain < 0.8
+    seconds = time.perf_counter() - t_start
+    offset_ms = float(offset_mid * 1000.0) if reliable else start_offset_ms
+    if reliable:
+        msg = (f"offset {offset_mid * 1000:.2f} ms" + (f", readout {rho_f * 1000:.2f} ms" if ro_known is None else "")
+               + f", IMU orientation {best_map}, confidence {confidence:.2f}")
+    else:
+        weakest = min((k for k in scores if k in ("motion", "peak", "fit", "support", "orientation")), key=scores.get)
+        msg = (f"sync unreliable (confidence {confidence:.2f}, weakest: {weakest}); best guess was "
+               f"{delta_f * 1000:.1f} ms with IMU orientation {best_map}")
+    return SyncResult(
+        offset_ms=offset_ms,
+        readout_ms=(rho_f * 1000.0 if ro_known is None else readout_ms) if reliable else readout_ms,
+        readout_estimated=bool(reliable and ro_known is None),
+        imu_orientation=best_map if (reliable or not auto) else "XYZ",
+        confidence=round(confidence, 4), reliable=bool(reliable), points=points, drift_ppm=drift_ppm,
+        message=msg, start_offset_ms=start_offset_ms, coarse_offset_ms=float(delta_c * 1000.0),
+        residual_px=residual, raw_motion_px=raw_motion, scores=scores,
+        orientation_costs={k: round(v, 5) for k, v in orientation_costs.items()}, pairs=pairs.n_pairs,
+        seconds=seconds,
+    )

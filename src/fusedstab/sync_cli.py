@@ -1,0 +1,209 @@
+"""Estimate the gyro-video time offset, rolling-shutter readout and IMU axis mapping from the video.
+
+``fusedstab sync INPUT [--gyro LOG] ...`` tracks features between frames, compares the image
+motion with the gyro and prints the offset (the gyro sample read at log time T belongs to
+video time T + offset), the readout when it was estimated, the IMU orientation used and a
+confidence. Use the printed values with ``fusedstab stabilize --gyro-offset-ms ... --readout-ms
+... --imu-orientation ...``. See :mod:`fusedstab.analysis.sync` for the algorithm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .errors import InputError, TelemetryError
+
+__all__ = ["add_arguments", "add_gyro_source_arguments", "add_sync_arguments", "run", "load_gyro", "start_offset_ms"]
+
+
+def _nonneg(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
+    return v
+
+
+def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
+    """Options describing a plain-text gyro log and its clock (shared with ``stabilize``)."""
+    p.add_argument("--imu-orientation", default=None, metavar="MAPPING",
+                   help="IMU axis mapping: 3 letters, letter i = the IMU axis that becomes camera axis i (x right, "
+                   "y down, z forward), uppercase as is, lowercase negated (e.g. XYZ, yXZ); 'auto' tries the 24 "
+                   "proper mappings and keeps the one that fits the video best. Default: XYZ for logs "
+                   "telemetry-parser reads (their axes are known), auto for plain-text logs")
+    p.add_argument("--gyro-columns", default=None, metavar="COLS",
+                   help="read --gyro as a plain-text log whose columns are, in order, these names: t (time), x, y, z "
+                   "(angular velocity), _ (ignored), e.g. t,x,y,z or x,y,z,t. Without it, text logs that "
+                   "telemetry-parser cannot read are tried as t,x,y,z")
+    p.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
+                   help="angular velocity units of a plain-text log (default rad/s)")
+    p.add_argument("--time-units", default="s", choices=["s", "ms", "us", "ns"],
+                   help="time units of a plain-text log and of --frame-timestamps (default s)")
+    p.add_argument("--frame-timestamps", type=Path, default=None, metavar="FILE",
+                   help="per-frame timestamps on the gyro log's clock (one per line, line k = frame k; or "
+                   "frame,timestamp columns): the starting offset becomes -timestamp(--first-frame)")
+    p.add_argument("--first-frame", type=int, default=1, metavar="N",
+                   help="number (1-based) of the video's first frame in --frame-timestamps (default 1)")
+
+
+def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -> None:
+    """The search option (shared with ``stabilize``)."""
+    if stabilize:
+        p.add_argument("--sync-search-ms", type=_nonneg, default=None, metavar="MS",
+                       help="search the gyro offset in ±MS around the start (default 1000 when the offset is "
+                       "found automatically); with --gyro-offset-ms, that offset becomes the search's start "
+                       "instead of being used as is")
+        p.add_argument("--no-auto-sync", dest="auto_sync", action="store_false",
+                       help="do not estimate the gyro offset from the video when --gyro-offset-ms is not given "
+                       "(use 0, or the --frame-timestamps offset)")
+    else:
+        p.add_argument("--sync-search-ms", type=_nonneg, default=1000.0, metavar="MS",
+                       help="search the offset in ±MS around the starting offset (default 1000)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``fusedstab sync``."""
+    from .pipeline import DEFAULT_FOV_DEG
+
+    parser.add_argument("input", type=Path, help="video to synchronize with its gyro log")
+    parser.add_argument("--gyro", type=Path, default=None, metavar="LOG",
+                        help="gyro log (Gyroflow .gcsv, any format telemetry-parser reads, or a plain-text log); "
+                        "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
+    parser.add_argument("--lens", type=Path, default=None, metavar="PROFILE",
+                        help="Gyroflow lens profile JSON; default: a pinhole lens with --fov")
+    parser.add_argument("--fov", type=float, default=DEFAULT_FOV_DEG, metavar="DEG",
+                        help=f"horizontal field of view when no --lens is given (default {DEFAULT_FOV_DEG:g})")
+    parser.add_argument("--gyro-offset-ms", type=float, default=None, metavar="START",
+                        help="starting offset of the search [ms] (default: from --frame-timestamps, else 0)")
+    add_sync_arguments(parser)
+    parser.add_argument("--readout-ms", type=_nonneg, default=None, metavar="R",
+                        help="known rolling-shutter readout [ms]; default: lens profile, then file metadata, "
+                        "else estimated (0 .. one frame period)")
+    add_gyro_source_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def load_gyro(video: Path, gyro: Path | None, *, columns: str | None = None, gyro_units: str = "rad/s",
+              time_units: str = "s"):
+    """Gyro samples from ``gyro`` (or INPUT / its .gcsv). Returns ``(imu, is_text_log)``.
+
+    ``columns`` given: a plain-text log. Otherwise telemetry-parser first; a file it cannot read
+    (and which is not the video itself) is tried as a ``t,x,y,z`` text log.
+    """
+    from .io.gyro_text import read_gyro_text
+    from .io.telemetry import find_sidecar_log, read_imu
+
+    if columns:
+        if gyro is None:
+            raise TelemetryError("--gyro-columns describes a text log, but no --gyro was given", "add --gyro LOG")
+        return read_gyro_text(gyro, columns, gyro_units, time_units), True
+    if gyro is None:
+        sidecar = find_sidecar_log(video)
+        try:
+            return read_imu(sidecar if sidecar is not None else video), False
+        except TelemetryError as exc:
+            raise TelemetryError(
+                f"{video.name} carries no gyro data that telemetry-parser can read ({exc.message})",
+                f"give a gyro log with --gyro, or put {video.with_suffix('.gcsv').name} beside the video",
+            ) from None
+    try:
+        return read_imu(gyro), False
+    except TelemetryError as first:
+        if not gyro.is_file():
+            raise
+        try:
+            return read_gyro_text(gyro, "t,x,y,z", gyro_units, time_units), True
+        except TelemetryError:
+            raise TelemetryError(
+                f"{first.message}; it is not a t,x,y,z text log either",
+                "for a plain-text log give its columns with --gyro-columns (e.g. x,y,z,t) and --gyro-units / --time-units",
+            ) from None
+
+
+def start_offset_ms(gyro_offset_ms: float | None, frame_timestamps: Path | None, first_frame: int,
+                    time_units: str = "s") -> tuple[float, str]:
+    """Starting offset [ms] and where it came from."""
+    from .io.gyro_text import start_offset_from_frame_timestamps
+
+    if gyro_offset_ms is not None:
+        return float(gyro_offset_ms), "--gyro-offset-ms"
+    if frame_timestamps is not None:
+        return start_offset_from_frame_timestamps(frame_timestamps, first_frame, time_units) * 1000.0, "frame timestamps"
+    return 0.0, "default 0"
+
+
+def run(args, console) -> int:
+    """``fusedstab sync``: print the estimated offset, readout, IMU orientation and confidence."""
+    from .analysis.sync import estimate_sync
+    from .camera import CameraModel
+    from .io.lens import load_lens_profile
+    from .io.video import probe_video
+
+    info = probe_video(args.input)
+    if info.frame_count < 5:
+        raise InputError(f"{args.input} has only {info.frame_count} frames", "give a clip of at least a second")
+    imu, is_text = load_gyro(args.input, args.gyro, columns=args.gyro_columns, gyro_units=args.gyro_units,
+                             time_units=args.time_units)
+    if args.lens is not None:
+        camera = load_lens_profile(args.lens, info.width_px, info.height_px)
+    else:
+        camera = CameraModel.from_fov(info.width_px, info.height_px, args.fov, name=f"pinhole {args.fov:g} deg")
+    readout_ms = args.readout_ms
+    readout_source = "--readout-ms" if readout_ms is not None else None
+    if readout_ms is None and camera.readout_s:
+        readout_ms, readout_source = camera.readout_s * 1000.0, "lens profile"
+    elif readout_ms is None and imu.meta.get("readout_s"):
+        readout_ms, readout_source = float(imu.meta["readout_s"]) * 1000.0, "file metadata"
+    orientation = args.imu_orientation or ("auto" if is_text else "XYZ")
+    try:
+        if orientation.lower() != "auto":
+            from .analysis.sync import parse_imu_orientation
+
+            parse_imu_orientation(orientation)
+    except ValueError as exc:
+        raise InputError(str(exc), "use --imu-orientation auto, or e.g. XYZ / yXZ") from None
+    start_ms, start_source = start_offset_ms(args.gyro_offset_ms, args.frame_timestamps, args.first_frame,
+                                             args.time_units)
+    res = estimate_sync(args.input, imu, camera, start_offset_ms=start_ms, search_ms=args.sync_search_ms,
+                        readout_ms=readout_ms, imu_orientation=orientation, info=info)
+    out = {
+        "offset_ms": round(res.offset_ms, 3),
+        "offset_source": "auto-sync" if res.reliable else f"{start_source} (sync unreliable)",
+        "start_offset_ms": round(start_ms, 3),
+        "readout_ms": round(res.readout_ms, 3) if res.readout_ms is not None else None,
+        "readout_source": "estimated" if res.readout_estimated else readout_source,
+        "imu_orientation": res.imu_orientation,
+        "confidence": res.confidence,
+        "reliable": res.reliable,
+        "drift_ppm": round(res.drift_ppm, 2),
+        "residual_px": round(res.residual_px, 3) if res.residual_px is not None else None,
+        "raw_motion_px": round(res.raw_motion_px, 3) if res.raw_motion_px is not None else None,
+        "points": [{"time_s": round(p.time_s, 3), "offset_ms": round(p.offset_ms, 3), "used": p.used,
+                    "residual_px": round(p.residual_px, 3)} for p in res.points],
+        "message": res.message,
+        "seconds": round(res.seconds, 2),
+    }
+    if getattr(args, "json", False):
+        console.print_json(json.dumps(out))
+        return 0 if res.reliable else 1
+    if not res.reliable:
+        console.print(f"[yellow]warning:[/] {res.message}; keeping the starting offset {start_ms:.3f} ms "
+                      f"({start_source})", highlight=False)
+    console.print(f"offset_ms        {out['offset_ms']:.3f}   ({out['offset_source']})", highlight=False)
+    if res.readout_estimated:
+        console.print(f"readout_ms       {out['readout_ms']:.3f}   (estimated)", highlight=False)
+    elif out["readout_ms"] is not None:
+        console.print(f"readout_ms       {out['readout_ms']:.3f}   ({readout_source})", highlight=False)
+    console.print(f"imu_orientation  {res.imu_orientation}", highlight=False)
+    console.print(f"confidence       {res.confidence:.2f}" + ("" if res.reliable else "   (unreliable)"), highlight=False)
+    if len(res.points) > 1:
+        console.print(f"drift_ppm        {res.drift_ppm:.1f}   over {len(res.points)} sync points", highlight=False)
+    if res.residual_px is not None:
+        console.print(f"residual_px      {res.residual_px:.3f}   (raw inter-frame motion {res.raw_motion_px:.3f} px)",
+                      highlight=False)
+    return 0 if res.reliable else 1
