@@ -1,0 +1,224 @@
+"""Pixel backends: OpenCV and PyTorch compute the same warp from one FrameWarp.
+
+Torch tests are skipped (with the reason shown by ``-ra``) when PyTorch is not installed;
+CUDA cases run only where ``torch.cuda.is_available()``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from fusedstab.camera import CameraModel
+from fusedstab.errors import DependencyError
+from fusedstab.synthesis.backends import OpenCVBackend, get_backend
+from fusedstab.synthesis.plan import FrameWarp, WarpPlanner
+from fusedstab.types import OrientationTrack
+
+W, H = 320, 240
+
+
+# ---------------------------------------------------------------------------- fixtures
+def _torch():
+    return pytest.importorskip("torch", reason="PyTorch not installed: pip install 'fusedstab[gpu]'")
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def device(request):
+    torch = _torch()
+    if request.param == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device visible to PyTorch")
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def texture() -> np.ndarray:
+    """Smooth-ish random texture with edges and gradients, (H, W, 3) uint8."""
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    img = cv2.GaussianBlur(img, (0, 0), 1.2)
+    yy, xx = np.mgrid[0:H, 0:W]
+    img[..., 0] = np.clip(img[..., 0] * 0.5 + xx * 0.5 * 255 / W, 0, 255)
+    cv2.rectangle(img, (60, 50), (140, 120), (255, 255, 255), -1)
+    cv2.circle(img, (230, 150), 40, (0, 40, 200), 3)
+    return img
+
+
+def _camera(lens: str, width: int = W, height: int = H) -> CameraModel:
+    if lens == "pinhole":
+        return CameraModel.from_fov(width, height, 75.0)
+    f = 0.42 * width
+    return CameraModel(width, height, f, f, (width - 1) / 2.0 + 1.5, (height - 1) / 2.0 - 2.0,
+                       model="opencv_fisheye", coeffs=(0.05, -0.01, 0.002, -0.0005))
+
+
+def _track(amplitude_rad: float = 0.04) -> OrientationTrack:
+    t = np.linspace(0.0, 1.0, 41)
+    rv = amplitude_rad * np.stack([np.sin(7.0 * t), np.cos(5.0 * t) - 1.0, 0.6 * np.sin(3.0 * t + 0.4)], -1)
+    q = Rotation.from_rotvec(rv).as_quat()[:, [3, 0, 1, 2]]
+    return OrientationTrack(t, q)
+
+
+def _real_warp(lens: str, width: int = W, height: int = H) -> FrameWarp:
+    planner = WarpPlanner(_camera(lens, width, height), _track(), readout_s=0.03, grid_step_px=16)
+    R_virt = Rotation.from_rotvec([0.01, -0.015, 0.02]).as_matrix()
+    return planner.frame_warp(R_virt, 1.15, 0.4)
+
+
+def _identity_warp() -> FrameWarp:
+    cam = CameraModel.from_fov(W, H, 70.0)
+    track = OrientationTrack(np.array([0.0, 1.0]), np.array([[1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    return WarpPlanner(cam, track, readout_s=0.0).frame_warp(np.eye(3), 1.0, 0.5)
+
+
+def _reference_full_map(warp: FrameWarp) -> np.ndarray:
+    """Align-corners bilinear upsampling in float64 (independent of both backends)."""
+    c = np.asarray(warp.coarse_map_px, dtype=np.float64)
+    gh, gw = c.shape[:2]
+    sx = np.arange(warp.out_width_px) * ((gw - 1) / max(warp.out_width_px - 1, 1))
+    sy = np.arange(warp.out_height_px) * ((gh - 1) / max(warp.out_height_px - 1, 1))
+    rows = np.stack([[np.interp(sx, np.arange(gw), c[j, :, k]) for k in range(2)] for j in range(gh)])  # (gh,2,W)
+    full = np.stack([[np.interp(sy, np.arange(gh), rows[:, k, i]) for i in range(warp.out_width_px)]
+                     for k in range(2)])  # (2, W, H)
+    return full.transpose(2, 1, 0)
+
+
+# ---------------------------------------------------------------------------- OpenCV alone
+def test_opencv_full_map_is_exact_align_corners_bilinear():
+    warp = _real_warp("fisheye")
+    assert np.isfinite(warp.coarse_map_px).all()
+    full = OpenCVBackend().full_map(warp)
+    assert full.shape == (H, W, 2) and full.dtype == np.float32
+    assert np.abs(full - _reference_full_map(warp)).max() < 0.01
+    # grid nodes are hit exactly
+    gh, gw = warp.coarse_map_px.shape[:2]
+    assert np.allclose(full[0, 0], warp.coarse_map_px[0, 0], atol=1e-3)
+    assert np.allclose(full[-1, -1], warp.coarse_map_px[gh - 1, gw - 1], atol=1e-3)
+
+
+def test_opencv_threads_do_not_change_the_result(texture):
+    warp = _real_warp("pinhole", 640, 360)
+    frame = cv2.resize(texture, (640, 360))
+    a = OpenCVBackend(threads=1).warp(frame, warp)
+    b = OpenCVBackend(threads=3).warp(frame, warp)
+    assert np.array_equal(a, b)
+
+
+def test_opencv_grey_frame_and_output_size(texture):
+    grey = cv2.cvtColor(texture, cv2.COLOR_BGR2GRAY)
+    planner = WarpPlanner(_camera("pinhole"), _track(), readout_s=0.02, out_width_px=200, out_height_px=150)
+    warp = planner.frame_warp(np.eye(3), 1.2, 0.3)
+    out = OpenCVBackend().warp(grey, warp)
+    assert out.shape == (150, 200) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_opencv_identity_reproduces_frame(texture, interpolation):
+    out = OpenCVBackend(interpolation).warp(texture, _identity_warp())
+    d = np.abs(out.astype(int) - texture.astype(int))[2:-2, 2:-2]
+    assert d.max() <= 1
+
+
+def test_opencv_black_outside_and_nan_nodes():
+    white = np.full((H, W, 3), 255, np.uint8)
+    warp = _identity_warp()
+    coarse = warp.coarse_map_px.copy()
+    coarse[..., 0] -= 100.0  # output x < 100 reads source x < 0
+    coarse[-3:, -3:] = np.nan  # lens cannot see these rays
+    shifted = FrameWarp(coarse, W, H, W, H)
+    out = OpenCVBackend().warp(white, shifted)
+    assert (out[:, :98] == 0).all()
+    assert (out[: H // 2, 102:] == 255).all()
+    assert (out[-1, -1] == 0).all()
+
+
+def test_unknown_backend_and_interpolation():
+    with pytest.raises(ValueError):
+        get_backend("vulkan")
+    with pytest.raises(ValueError):
+        OpenCVBackend("lanczos")
+
+
+# ---------------------------------------------------------------------------- torch vs OpenCV
+@pytest.mark.parametrize("lens", ["pinhole", "fisheye"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_torch_matches_opencv(texture, device, interpolation, lens):
+    warp = _real_warp(lens)
+    ocv = get_backend("opencv", interpolation=interpolation)
+    tch = get_backend("torch", device=device, interpolation=interpolation)
+    a = ocv.warp(texture, warp).astype(np.int16)
+    b = tch.warp(texture, warp)
+    assert b.shape == a.shape and b.dtype == np.uint8
+    d = np.abs(a - b.astype(np.int16))
+    assert d.mean() <= 1.0, d.mean()
+    assert np.percentile(d, 99) <= 3, np.percentile(d, 99)
+    # the warp moved the picture (so the agreement is not trivial) and left some black
+    assert np.abs(a - texture.astype(np.int16)).mean() > 5.0
+
+
+@pytest.mark.parametrize("lens", ["pinhole", "fisheye"])
+def test_full_maps_agree(device, lens):
+    warp = _real_warp(lens)
+    a = OpenCVBackend().full_map(warp)
+    b = get_backend("torch", device=device).full_map(warp)
+    assert a.shape == b.shape == (H, W, 2) and b.dtype == np.float32
+    assert np.abs(a - b).max() < 0.01
+    assert np.abs(b - _reference_full_map(warp)).max() < 0.01
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_torch_identity_reproduces_frame(texture, device, interpolation):
+    out = get_backend("torch", device=device, interpolation=interpolation).warp(texture, _identity_warp())
+    d = np.abs(out.astype(int) - texture.astype(int))[2:-2, 2:-2]
+    assert d.max() <= 1
+
+
+def test_torch_black_outside_and_nan_nodes(device):
+    white = np.full((H, W, 3), 255, np.uint8)
+    coarse = _identity_warp().coarse_map_px.copy()
+    coarse[..., 0] -= 100.0
+    coarse[-3:, -3:] = np.nan
+    warp = FrameWarp(coarse, W, H, W, H)
+    out = get_backend("torch", device=device).warp(white, warp)
+    assert (out[:, :98] == 0).all()
+    assert (out[: H // 2, 102:] == 255).all()
+    assert (out[-1, -1] == 0).all()
+    ref = OpenCVBackend().warp(white, warp)
+    assert np.abs(out.astype(int) - ref.astype(int)).mean() <= 1.0
+
+
+def test_torch_warp_tensor_stays_on_device(texture, device):
+    torch = _torch()
+    backend = get_backend("torch", device=device)
+    warp = _real_warp("pinhole")
+    x = torch.from_numpy(texture).to(device)
+    y = backend.warp_tensor(x, warp)
+    assert y.device.type == device and y.dtype == torch.uint8 and tuple(y.shape) == (H, W, 3)
+    assert np.array_equal(y.cpu().numpy(), backend.warp(texture, warp))
+    grey = backend.warp_tensor(x[..., 1], warp)
+    assert tuple(grey.shape) == (H, W)
+
+
+def test_torch_auto_device_and_bad_device():
+    torch = _torch()
+    backend = get_backend("torch", device="auto")
+    assert backend.name == "torch"
+    assert backend.device.startswith("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError):
+        get_backend("torch", device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DependencyError, match="CUDA"):
+            get_backend("torch", device="cuda")
+
+
+def test_torch_missing_gives_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # makes ``import torch`` raise ImportError
+    monkeypatch.delitem(sys.modules, "fusedstab.synthesis.torch_backend", raising=False)
+    with pytest.raises(DependencyError) as info:
+        get_backend("torch", device="cpu")
+    assert info.value.message == "the torch backend needs PyTorch"
+    assert "fusedstab[gpu]" in info.value.hint and "pip install torch" in info.value.hint
