@@ -466,14 +466,16 @@ def _panorama(cfg: SimConfig, px_per_deg: float) -> np.ndarray:
     Wp = int(min(10240, max(1024, 64 * math.ceil(360 * px_per_deg / 64))))
     Hp = Wp // 2
     ppd = Wp / 360.0
-    # background: sky-to-ground gradient and smooth colour noise at two scales
-    lat = (np.arange(Hp, dtype=np.float32) + 0.5) / Hp * 180.0 - 90.0
-    grad = np.stack([0.55 - 0.25 * np.tanh(lat / 30.0)] * 3, axis=-1)  # (Hp, 3)
+    # background: sky-to-ground gradient and smooth colour noise at two scales (made at a
+    # quarter of the resolution: it is smooth, and full-size float images cost gigabytes)
+    Hq, Wq = Hp // 4, Wp // 4
+    lat = (np.arange(Hq, dtype=np.float32) + 0.5) / Hq * 180.0 - 90.0
+    grad = np.stack([0.55 - 0.25 * np.tanh(lat / 30.0)] * 3, axis=-1)  # (Hq, 3)
     grad[:, 0] += 0.08 * np.tanh(-lat / 30.0)  # bluish sky (BGR)
-    img = np.broadcast_to(grad[:, None, :], (Hp, Wp, 3)).astype(np.float32).copy()
-    img += 0.18 * _seamless_noise(rng, 18, 36, Hp, Wp)
-    img += 0.10 * _seamless_noise(rng, 90, 180, Hp, Wp)
-    img = np.clip(img * 255.0, 0, 255).astype(np.uint8)
+    low = np.broadcast_to(grad[:, None, :], (Hq, Wq, 3)).astype(np.float32)
+    low = low + 0.18 * _seamless_noise(rng, 18, 36, Hq, Wq) + 0.10 * _seamless_noise(rng, 90, 180, Hq, Wq)
+    low = np.clip(low * 255.0, 0, 255).astype(np.uint8)
+    img = cv2.resize(low, (Wp, Hp), interpolation=cv2.INTER_LINEAR)
 
     shift = 4  # sub-pixel drawing
     mul = 1 << shift
@@ -481,41 +483,63 @@ def _panorama(cfg: SimConfig, px_per_deg: float) -> np.ndarray:
     def to_px(lon_deg, lat_deg):
         return (lon_deg + 180.0) * ppd - 0.5, (lat_deg + 90.0) * ppd - 0.5
 
-    def draw_poly(pts_lonlat, color):
-        x, y = to_px(pts_lonlat[:, 0], pts_lonlat[:, 1])
-        base = np.stack([x, y], axis=1)
-        for off in (-Wp, 0, Wp):
-            p = base + [off, 0]
-            if p[:, 0].max() < 0 or p[:, 0].min() >= Wp:
-                continue
-            cv2.fillPoly(img, [np.round(p * mul).astype(np.int32)], color, cv2.LINE_AA, shift)
-
-    n = 4500
+    # big shapes (0.6-7 deg) and a population of small ones (0.2-0.8 deg) for fine detail
+    n_big, n_small = 4500, 8000
+    n = n_big + n_small
     lon0 = rng.uniform(-180.0, 180.0, n)
     lat0 = np.degrees(np.arcsin(rng.uniform(-0.985, 0.985, n)))
-    size = np.exp(rng.uniform(np.log(0.6), np.log(7.0), n))
+    size = np.concatenate(
+        [np.exp(rng.uniform(np.log(0.6), np.log(7.0), n_big)), np.exp(rng.uniform(np.log(0.2), np.log(0.8), n_small))]
+    )
     order = np.argsort(-size)
-    kinds = rng.choice(["rect", "ellipse", "poly", "bar", "text"], size=n, p=[0.34, 0.2, 0.26, 0.12, 0.08])
-    for i in order:
-        c = 1.0 / max(math.cos(math.radians(lat0[i])), 0.15)
-        color = tuple(int(v) for v in rng.integers(0, 256, 3))
-        if rng.uniform() < 0.35:  # some strongly dark or bright shapes for contrast
-            g = int(rng.choice([15, 240]))
-            color = (g, g, g)
-        s, kind = size[i], kinds[i]
-        rot = rng.uniform(0, np.pi)
-        if kind in ("rect", "bar"):
-            a, b = (s, s * rng.uniform(0.3, 1.0)) if kind == "rect" else (s, s * 0.12)
-            local = np.array([[-a, -b], [a, -b], [a, b], [-a, b]]) * 0.5
-        elif kind == "ellipse":
-            th = np.linspace(0, 2 * np.pi, 40, endpoint=False)
-            local = np.stack([np.cos(th), rng.uniform(0.4, 1.0) * np.sin(th)], axis=1) * s * 0.5
-        elif kind == "poly":
-            m = int(rng.integers(3, 7))
-            th = np.sort(rng.uniform(0, 2 * np.pi, m))
-            local = np.stack([np.cos(th), np.sin(th)], axis=1) * (s * 0.5 * rng.uniform(0.5, 1.0, (m, 1)))
-        else:
-            word = str(rng.choice(_WORDS))
+    kinds = np.concatenate(
+        [
+            rng.choice(["rect", "ellipse", "poly", "bar", "text"], size=n_big, p=[0.34, 0.2, 0.26, 0.12, 0.08]),
+            rng.choice(["rect", "ellipse", "poly"], size=n_small, p=[0.4, 0.3, 0.3]),
+        ]
+    )
+    # every random choice drawn and every vertex computed up front (vectorized); the loop
+    # only draws. Vertices: (n, 32, 2) local offsets [deg], n_used per shape.
+    colors = rng.integers(0, 256, (n, 3))
+    gray = rng.uniform(size=n) < 0.35  # some strongly dark or bright shapes for contrast
+    colors[gray] = np.where(rng.uniform(size=int(gray.sum())) < 0.5, 15, 240)[:, None]
+    rots = rng.uniform(0, np.pi, n)
+    aspect = np.where(kinds == "bar", 0.12, rng.uniform(0.3, 1.0, n))
+    ell = rng.uniform(0.4, 1.0, n)
+    n_vert = rng.integers(3, 7, n)
+    poly_ang = np.sort(rng.uniform(0, 2 * np.pi, (n, 6)), axis=1)
+    poly_rad = rng.uniform(0.5, 1.0, (n, 6))
+    words = rng.integers(0, len(_WORDS), n)
+    nv = 32
+    local = np.zeros((n, nv, 2))
+    used = np.full(n, nv)
+    box = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64)
+    is_box = (kinds == "rect") | (kinds == "bar")
+    local[is_box, :4] = box[None] * np.stack([np.ones(n), aspect], axis=1)[is_box, None, :]
+    local[is_box, 4:] = local[is_box, 3:4]
+    used[is_box] = 4
+    ang = np.linspace(0, 2 * np.pi, nv, endpoint=False)
+    is_ell = kinds == "ellipse"
+    local[is_ell] = np.stack([np.cos(ang)[None].repeat(is_ell.sum(), 0), ell[is_ell, None] * np.sin(ang)[None]], axis=-1)
+    is_poly = kinds == "poly"
+    pa, pr = poly_ang[is_poly], poly_rad[is_poly]
+    local[is_poly, :6] = np.stack([np.cos(pa) * pr, np.sin(pa) * pr], axis=-1)
+    used[is_poly] = n_vert[is_poly]
+    local *= 0.5 * size[:, None, None]
+    cr, sr = np.cos(rots)[:, None], np.sin(rots)[:, None]
+    lx = local[..., 0] * cr - local[..., 1] * sr
+    ly = local[..., 0] * sr + local[..., 1] * cr
+    cos_lat = np.maximum(np.cos(np.radians(lat0)), 0.15)[:, None]
+    vx, vy = to_px(lon0[:, None] + lx / cos_lat, lat0[:, None] + ly)
+    verts = np.round(np.stack([vx, vy], axis=-1) * mul).astype(np.int32)
+    x_lo, x_hi = vx.min(axis=1), vx.max(axis=1)
+    color_list = [tuple(int(v) for v in c) for c in colors]
+    shift_vec = np.array([Wp * mul, 0], dtype=np.int32)
+    for i in order.tolist():
+        color = color_list[i]
+        if kinds[i] == "text":
+            s = float(size[i])
+            word = _WORDS[int(words[i])]
             scale = s * ppd / 22.0
             thick = max(1, int(round(scale * 2)))
             (tw, th_), _ = cv2.getTextSize(word, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
@@ -525,10 +549,13 @@ def _panorama(cfg: SimConfig, px_per_deg: float) -> np.ndarray:
                 if -tw <= org[0] < Wp:
                     cv2.putText(img, word, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv2.LINE_AA)
             continue
-        R2 = np.array([[math.cos(rot), -math.sin(rot)], [math.sin(rot), math.cos(rot)]])
-        local = local @ R2.T
-        pts = np.stack([lon0[i] + local[:, 0] * c, lat0[i] + local[:, 1]], axis=1)
-        draw_poly(pts, color)
+        p = verts[i, : used[i]]
+        polys = [p]
+        if x_lo[i] < 0:
+            polys.append(p + shift_vec)
+        if x_hi[i] >= Wp - 1:
+            polys.append(p - shift_vec)
+        cv2.fillPoly(img, polys, color, cv2.LINE_AA, shift)
     # a little blur against aliasing when the camera samples the panorama
     return cv2.GaussianBlur(img, (0, 0), 0.6)
 
@@ -551,8 +578,33 @@ class _Renderer:
         self.sy = pano.shape[0] / np.pi
 
     def _rays(self, offset, scale):
-        r = self.camera.unproject(self.grid, principal_offset_px=offset, focal_scale=scale)
-        return [np.ascontiguousarray(r[..., k], dtype=np.float32) for k in range(3)]
+        """Camera rays (3 x (H, W) float32) with a per-row OIS offset (H, 1, 2) / focal scale (H, 1)."""
+        cam = self.camera
+        if offset is None and scale is None:
+            r = cam.unproject(self.grid, principal_offset_px=None, focal_scale=None)
+            return [np.ascontiguousarray(r[..., k], dtype=np.float32) for k in range(3)]
+        # fast path, same maths as CameraModel.unproject (the fisheye inverse by a dense table)
+        s = np.ones((self.H, 1)) if scale is None else np.asarray(scale, dtype=np.float64).reshape(self.H, 1)
+        o = np.zeros((self.H, 1, 2)) if offset is None else np.asarray(offset, dtype=np.float64).reshape(self.H, 1, 2)
+        xs = (np.arange(self.W, dtype=np.float64)[None, :] - cam.cx_px - o[..., 0]) / (cam.fx_px * s)
+        ys = (np.arange(self.H, dtype=np.float64)[:, None] - cam.cy_px - o[..., 1]) / (cam.fy_px * s)
+        xd = xs.astype(np.float32)
+        yd = np.broadcast_to(ys, xs.shape).astype(np.float32)
+        if cam.model == "pinhole":
+            return [xd, yd, np.ones_like(xd)]
+        if cam.model != "opencv_fisheye":  # pragma: no cover - the simulator makes only these two
+            r = cam.unproject(self.grid, principal_offset_px=offset, focal_scale=scale)
+            return [np.ascontiguousarray(r[..., k], dtype=np.float32) for k in range(3)]
+        if not hasattr(self, "_fish_table"):
+            th = np.linspace(0.0, cam._fisheye_theta_max(), 16384)
+            k1, k2, k3, k4 = (tuple(cam.coeffs) + (0.0,) * 4)[:4]
+            t2 = th * th
+            self._fish_table = (th * (1 + t2 * (k1 + t2 * (k2 + t2 * (k3 + t2 * k4)))), th)
+        td = np.hypot(xd, yd)
+        theta = np.interp(td, *self._fish_table, right=np.nan).astype(np.float32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            k = np.where(td > 1e-12, np.sin(theta) / td, np.float32(1.0)).astype(np.float32)
+        return [xd * k, yd * k, np.cos(theta)]
 
     def _subframe(self, row_times_s: np.ndarray) -> np.ndarray:
         R = self.track.matrices_at(row_times_s).astype(np.float32)  # (H, 3, 3)
