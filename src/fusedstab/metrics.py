@@ -176,7 +176,7 @@ def _detect(grey: np.ndarray, max_corners: int, mask: np.ndarray | None = None) 
     return pts.astype(np.float32)
 
 
-_LK = dict(winSize=(21, 21), maxLevel=4, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 0.003))
+_LK = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01))
 
 
 def _lk_fb(ga: np.ndarray, gb: np.ndarray, p0: np.ndarray, guess: np.ndarray | None = None, fb_px: float = 0.5):
@@ -217,7 +217,7 @@ def track_pair(
     gb: np.ndarray,
     scale: float = 1.0,
     *,
-    max_corners: int = 600,
+    max_corners: int = 400,
     ransac_px: float = 2.0,
     mask: np.ndarray | None = None,
 ) -> PairMotion:
@@ -254,11 +254,11 @@ def iter_pair_motion(frames: Iterable[np.ndarray], **kw) -> Iterator[PairMotion]
         prev_mask = _valid_mask(g)
 
 
-def match_frames(a: np.ndarray, b: np.ndarray, *, max_corners: int = 500, refine: bool = True) -> PairMotion:
+def match_frames(a: np.ndarray, b: np.ndarray, *, max_corners: int = 300, refine: bool = True) -> PairMotion:
     """Correspondences between two different views of the same instant (e.g. original frame i
     and stabilized frame i), robust to zoom, rotation and large shifts.
 
-    ORB (2000 features) + ratio test (0.75) + RANSAC homography gives a coarse map; corners of
+    ORB (1000 features) + ratio test (0.75) + RANSAC homography gives a coarse map; corners of
     ``a`` are then refined by LK in ``b`` starting from that map (sub-pixel, forward-backward
     checked). Points are in full-resolution pixels of each frame (frames may differ in size).
 
@@ -268,7 +268,7 @@ def match_frames(a: np.ndarray, b: np.ndarray, *, max_corners: int = 500, refine
     """
     ga, sa = to_grey(a)
     gb, sb = to_grey(b)
-    orb = cv2.ORB_create(2000)
+    orb = cv2.ORB_create(1000)
     ma, mb = _valid_mask(ga), _valid_mask(gb)
     ka, da = orb.detectAndCompute(ga, ma)
     kb, db = orb.detectAndCompute(gb, mb)
