@@ -264,10 +264,21 @@ def test_reproducible_and_labelled(tmp_path):
 
 
 def test_motion_blur_renders(tmp_path):
-    res = simulate(tmp_path / "blur", SimConfig(scenario="run", width_px=160, height_px=90, duration_s=0.2, motion_blur=True, seed=1))
+    cfg = SimConfig(scenario="run", width_px=160, height_px=90, duration_s=0.2, motion_blur=True, ois=True, lead_s=0.05, seed=1)
+    res = simulate(tmp_path / "blur", cfg)
     truth = load_truth(res.truth)
     assert truth.exposure_s == pytest.approx(1 / 120)
     assert probe_video(res.video).frame_count == 6
+    # truth starts before the first exposure; the lens log starts exactly at log t = 0
+    assert truth.times_s[0] < -cfg.lead_s - truth.exposure_s / 2
+    assert np.loadtxt(res.lens_csv, delimiter=",", skiprows=1)[0, 0] == 0.0
+
+
+def test_missing_output_folder(tmp_path):
+    from fusedstab.errors import OutputError
+
+    with pytest.raises(OutputError):
+        simulate(tmp_path / "nope" / "clip", SimConfig(width_px=64, height_px=48, duration_s=0.1))
 
 
 def test_cli_arguments(tmp_path):

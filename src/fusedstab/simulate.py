@@ -43,6 +43,8 @@ Files written for ``PREFIX``
     off), ``gyro_offset_s``, ``gyro_bias_rad_s`` (3,), ``intent`` (N,) labels,
     ``ois_shift_px`` (M, 2), ``focus_pos`` (M,), ``focal_scale`` (M,), ``camera_matrix``
     (3, 3), ``dist_coeffs``, ``lens_model``, ``params_json``. Read it with :func:`load_truth`.
+    Intent labels: ``still`` (tripod-like jitter), ``walk``, ``run``, ``pan``, and ``turn``
+    during the 90 deg turn of the 'turn' scenario (``walk`` before and after it).
 
 Rendering
 ---------
@@ -70,9 +72,8 @@ import cv2
 import numpy as np
 
 from .camera import CameraModel
-from .errors import InputError
+from .errors import InputError, OutputError
 from .io.video import VideoInfo, VideoWriter
-from .rotation import quat_to_matrix
 from .types import LensMotion, OrientationTrack
 
 __all__ = [
@@ -83,6 +84,8 @@ __all__ = [
     "simulate",
     "load_truth",
     "read_lens_csv",
+    "make_camera",
+    "config_from_args",
     "add_arguments",
     "run",
 ]
@@ -873,7 +876,7 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
     paths = _prefix_paths(prefix)
     folder = paths["video"].parent
     if not folder.is_dir():
-        raise InputError(f"output folder {folder} does not exist", "create it or choose another prefix")
+        raise OutputError(f"output folder {folder} does not exist", "create it or choose another prefix")
 
     camera = make_camera(cfg)
     N = cfg.frame_count
@@ -884,10 +887,12 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
     # --- clocks and spans (video clock) ---
     exposure = cfg.exposure_s if cfg.motion_blur else 0.0
     log_end_video = frame_times[-1] + cfg.readout_s + exposure + _TAIL_S
-    t0 = -cfg.lead_s - _PAD_S - exposure
+    # the fine grid has a sample exactly at the log start (video time -lead_s)
+    n_before = int(math.ceil((_PAD_S + exposure) * _TRUTH_RATE_HZ))
+    t0 = -cfg.lead_s - n_before / _TRUTH_RATE_HZ
     t1 = log_end_video + _PAD_S
-    M = int(math.ceil((t1 - t0) * _TRUTH_RATE_HZ)) + 1
-    times = t0 + np.arange(M) / _TRUTH_RATE_HZ
+    M = n_before + int(math.ceil((t1 + cfg.lead_s) * _TRUTH_RATE_HZ)) + 1
+    times = -cfg.lead_s + (np.arange(M) - n_before) / _TRUTH_RATE_HZ
 
     motion = _Motion(cfg, t0, t1)
     quat, omega = _integrate(times, motion, t_ref_s=0.0)
@@ -925,7 +930,8 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
     lens_csv = None
     if lens is not None:
         step = int(round(_TRUTH_RATE_HZ / _LENS_CSV_RATE_HZ))
-        sel = np.nonzero((times >= -cfg.lead_s - 1e-9) & (times <= log_end_video + 1e-9))[0][::step]
+        sel = np.arange(n_before, M, step)
+        sel = sel[times[sel] <= log_end_video + 1e-9]
         lens_csv = paths["lens_csv"]
         _write_lens_csv(lens_csv, times[sel] + cfg.lead_s, ois[sel], focus[sel], scale[sel])
     elif paths["lens_csv"].exists():
