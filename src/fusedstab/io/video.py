@@ -228,7 +228,10 @@ class VideoWriter:
         self._frames_written = 0
 
     def __enter__(self) -> "VideoWriter":
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.output.stem}.", suffix=".partial.mp4", dir=self.output.parent or ".")
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.output.stem}.", suffix=".partial.mp4", dir=self.output.parent or ".")
+        except OSError as exc:
+            raise OutputError(f"cannot write into {self.output.parent}: {exc.strerror}", "choose a writable output folder") from None
         os.close(fd)
         self._tmp = Path(tmp)
         try:

@@ -1,0 +1,7 @@
+"""``python -m fusedstab`` = the ``fusedstab`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
