@@ -85,10 +85,16 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--smoothness", type=_positive_float, default=0.5, metavar="SECONDS",
                    help="Gaussian sigma of the smoothed camera path in seconds; larger is steadier (default 0.5)")
     p.add_argument("--gyro-offset-ms", type=float, default=None, metavar="D",
-                   help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D (default 0)")
+                   help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D; used "
+                   "as is unless --sync-search-ms is also given (then it is the search's start). Default: "
+                   "estimated from the video (fusedstab sync), falling back to 0 with a warning")
     p.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
                    help="rolling-shutter readout time, top row to bottom row; default: lens profile, then file "
                    "metadata (GoPro SROT), else 0 (global shutter)")
+    from .sync_cli import add_gyro_source_arguments, add_sync_arguments
+
+    add_sync_arguments(p, stabilize=True)
+    add_gyro_source_arguments(p)
     p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
                    help="OIS shift / focus breathing log (docs/LENS_MOTION_CSV.md); default: INPUT.lens.csv if present")
     p.add_argument("--ignore-lens-motion", action="store_true", help="do not use any OIS / focus log")
@@ -114,14 +120,17 @@ def _options_from_args(args) -> StabilizeOptions:
         gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
         use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
+        imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,
+        time_units=args.time_units, frame_timestamps=args.frame_timestamps, first_frame=args.first_frame,
+        sync_search_ms=args.sync_search_ms, auto_sync=args.auto_sync,
     )
 
 
 def _print_report(console: Console, report) -> None:
     t = Table(show_header=False, box=None)
     d = report.as_dict()
-    for key in ("output", "frames", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "readout_ms",
-                "readout_source", "lens", "lens_motion", "backend", "seconds", "fps"):
+    for key in ("output", "frames", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source",
+                "sync_confidence", "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "backend", "seconds", "fps"):
         t.add_row(key, str(d[key]))
     console.print(t)
 

@@ -27,6 +27,7 @@ from .io.telemetry import find_sidecar_log, read_imu
 from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
+from .analysis.sync import SyncResult
 from .types import ImuSamples, LensMotion
 
 __all__ = ["StabilizeOptions", "StabilizationPlan", "StabilizeReport", "plan_stabilization", "render", "stabilize"]
@@ -51,10 +52,25 @@ class StabilizeOptions:
     lens : Gyroflow lens profile; None = pinhole with ``fov_deg``.
     fov_deg : horizontal FOV without a lens profile.
     smoothness_s : Gaussian sigma of the virtual camera [s].
-    gyro_offset_ms : the gyro sample read at time T belongs to video time T + offset.
+    gyro_offset_ms : the gyro sample read at time T belongs to video time T + offset. Given,
+        it is used as is (no sync) unless ``sync_search_ms`` is also given, in which case it is
+        the centre of the sync search. None: with ``auto_sync`` the offset is estimated from
+        the video (search ``sync_search_ms``, default 1000, around 0 or the
+        ``frame_timestamps`` offset); if that is unreliable the start value is kept and a
+        warning is added.
     readout_ms : rolling-shutter readout; None = lens profile, then file metadata, else 0.
     lens_motion : OIS / focus CSV; None = ``<video>.lens.csv`` if present.
     max_zoom : largest crop zoom (1.25 keeps 80 % of the width).
+    imu_orientation : IMU axis mapping (``'XYZ'``, ``'yXZ'``, ... or ``'auto'``; see
+        :mod:`fusedstab.analysis.sync`); None = XYZ for telemetry-parser logs, auto for text logs
+        (auto needs the sync to run; without it XYZ is used).
+    gyro_columns, gyro_units, time_units : plain-text gyro log format (``read_gyro_text``);
+        ``gyro_columns`` given = read ``gyro`` as text.
+    frame_timestamps, first_frame : per-frame timestamps on the gyro clock; the starting offset
+        becomes ``-timestamp(first_frame)``.
+    sync_search_ms : search half-width of the automatic sync [ms].
+    auto_sync : estimate the offset (and an unknown readout) from the video when
+        ``gyro_offset_ms`` is None.
     """
 
     gyro: Path | None = None
@@ -72,6 +88,14 @@ class StabilizeOptions:
     grid_step_px: int = 16
     crf: int = 18
     preset: str = "medium"
+    imu_orientation: str | None = None
+    gyro_columns: str | None = None
+    gyro_units: str = "rad/s"
+    time_units: str = "s"
+    frame_timestamps: Path | None = None
+    first_frame: int = 1
+    sync_search_ms: float | None = None
+    auto_sync: bool = True
 
 
 @dataclass
@@ -91,6 +115,9 @@ class StabilizationPlan:
     readout_source: str
     lens_motion: LensMotion | None
     warnings: list[str] = field(default_factory=list)
+    offset_source: str = "--gyro-offset-ms"
+    imu_orientation: str = "XYZ"
+    sync: SyncResult | None = None
 
     @property
     def zoom(self) -> float:
@@ -119,12 +146,21 @@ class StabilizeReport:
     seconds: float
     fps: float
     warnings: list[str]
+    offset_source: str = ""
+    sync_confidence: float | None = None
+    imu_orientation: str = "XYZ"
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def _load_imu(video: Path, gyro: Path | None) -> ImuSamples:
+def _load_imu(video: Path, gyro: Path | None, opts: "StabilizeOptions | None" = None) -> ImuSamples:
+    if gyro is not None and opts is not None:
+        from .sync_cli import load_gyro
+
+        imu, is_text = load_gyro(video, gyro, columns=opts.gyro_columns, gyro_units=opts.gyro_units,
+                                 time_units=opts.time_units)
+        return ImuSamples(imu.times_s, imu.gyro_rad_s, imu.accel_m_s2, imu.source, {**imu.meta, "text_log": is_text})
     if gyro is not None:
         return read_imu(gyro)
     sidecar = find_sidecar_log(video)
@@ -156,6 +192,55 @@ def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], 
         )
 
 
+def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress):
+    """Gyro offset, readout and IMU orientation: given, or estimated from the video.
+
+    Rule: an explicit ``gyro_offset_ms`` is used as is unless ``sync_search_ms`` is also given
+    (then it is the search's start). Without it, ``auto_sync`` estimates the offset around the
+    ``frame_timestamps`` offset (or 0); an unreliable estimate keeps that start with a warning.
+    The readout is estimated too when no source gave it.
+    Returns ``(imu_mapped, offset_s, offset_source, readout_s, readout_source, sync, orientation)``.
+    """
+    from .analysis.sync import apply_imu_orientation, estimate_sync, parse_imu_orientation
+    from .sync_cli import start_offset_ms
+
+    orientation = opts.imu_orientation or ("auto" if imu.meta.get("text_log") else "XYZ")
+    if orientation.lower() != "auto":
+        try:
+            parse_imu_orientation(orientation)
+        except ValueError as exc:
+            raise InputError(str(exc), "use --imu-orientation auto, or e.g. XYZ / yXZ") from None
+    explicit = opts.gyro_offset_ms is not None
+    run_sync = (explicit and opts.sync_search_ms is not None) or (not explicit and opts.auto_sync)
+    start_ms, start_source = start_offset_ms(opts.gyro_offset_ms, opts.frame_timestamps, opts.first_frame, opts.time_units)
+    if not run_sync:
+        if orientation.lower() == "auto":
+            warnings.append("--imu-orientation auto needs the automatic sync; the log's axes are used as they are (XYZ)")
+            orientation = "XYZ"
+        return (apply_imu_orientation(imu, orientation), start_ms / 1000.0, start_source, readout_s, readout_source,
+                None, orientation)
+    readout_known = not readout_source.startswith("unknown")
+    sync = estimate_sync(
+        video, imu, camera, start_offset_ms=start_ms,
+        search_ms=opts.sync_search_ms if opts.sync_search_ms is not None else 1000.0,
+        readout_ms=readout_s * 1000.0 if readout_known else None, imu_orientation=orientation, info=info,
+        progress=progress,
+    )
+    orientation = sync.imu_orientation
+    if sync.reliable:
+        offset_s, offset_source = sync.offset_ms / 1000.0, "auto-sync"
+        if sync.readout_estimated and sync.readout_ms is not None:
+            readout_s, readout_source = sync.readout_ms / 1000.0, "auto-sync"
+        if abs(sync.drift_ppm) * 1e-6 * info.duration_s > 0.002:
+            warnings.append(f"gyro clock drifts {sync.drift_ppm:.0f} ppm against the video; the offset at mid-clip is used")
+    else:
+        offset_s = start_ms / 1000.0
+        offset_source = "default 0 (sync unreliable)" if start_source == "default 0" else f"{start_source} (sync unreliable)"
+        warnings.append(f"{sync.message}; using the gyro offset {start_ms:.1f} ms ({start_source}) and the log's axes as "
+                        f"given ({orientation}); give --gyro-offset-ms (and --imu-orientation) if the result shakes")
+    return apply_imu_orientation(imu, orientation), offset_s, offset_source, readout_s, readout_source, sync, orientation
+
+
 def plan_stabilization(
     input_path: str | os.PathLike,
     options: StabilizeOptions | None = None,
@@ -181,7 +266,7 @@ def plan_stabilization(
 
     # --- motion analysis ------------------------------------------------------------
     if imu is None:
-        imu = _load_imu(video, opts.gyro)
+        imu = _load_imu(video, opts.gyro, opts)
     if imu.meta.get("in_camera_stabilization"):
         warnings.append(
             "the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization on top "
@@ -206,7 +291,9 @@ def plan_stabilization(
             "give the readout in milliseconds with --readout-ms (it is at most one frame period)",
         )
 
-    offset_s = (opts.gyro_offset_ms or 0.0) / 1000.0
+    imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
+        video, info, imu, camera, opts, readout_s, readout_source, warnings, progress
+    )
     imu_v = imu.shifted(offset_s)
     frame_times = info.frame_times_s
     _check_coverage(imu_v, frame_times[0], frame_times[-1] + readout_s, warnings, info.frame_period_s)
@@ -239,6 +326,7 @@ def plan_stabilization(
         info=info, camera=camera, imu=imu, planner=planner, frame_times_s=frame_times, R_real=R_real,
         R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, readout_s=readout_s,
         readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
+        offset_source=offset_source, imu_orientation=orientation, sync=sync,
     )
 
 
@@ -305,5 +393,7 @@ def stabilize(
         lens_motion=str(opts.lens_motion) if plan.lens_motion is not None and opts.lens_motion else (
             "sidecar .lens.csv" if plan.lens_motion is not None else None),
         backend=opts.backend, seconds=round(seconds, 3), fps=round(plan.info.frame_count / max(seconds, 1e-9), 2),
-        warnings=plan.warnings,
+        warnings=plan.warnings, offset_source=plan.offset_source,
+        sync_confidence=plan.sync.confidence if plan.sync is not None else None,
+        imu_orientation=plan.imu_orientation,
     )

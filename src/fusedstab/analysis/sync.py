@@ -240,7 +240,7 @@ def track_frame_pairs(
     *,
     windows: Sequence[tuple[float, float]] | None = None,
     track_width_px: int = 480,
-    max_corners: int = 200,
+    max_corners: int = 150,
     fb_max_px: float = 0.7,
     info=None,
     progress: Progress | None = None,
@@ -270,7 +270,7 @@ def track_frame_pairs(
     times = info.frame_times_s
     last_needed = times[-1] if windows is None else max(b for _, b in windows)
     min_dist = max(4.0, ws / 60.0)
-    lk = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 0.01))
+    lk = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 0.03))
 
     frame_a, t_a, t_b, pidx, xa_all, xb_all = [], [], [], [], [], []
     prev = None  # (index, grey, points)
@@ -354,7 +354,7 @@ def _grey(frame, W: int, H: int) -> np.ndarray:
     return np.ascontiguousarray(grey[:H, :W])
 
 
-def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 5.0) -> list[tuple[float, float]]:
+def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 4.0) -> list[tuple[float, float]]:
     """Sync windows (start, end) [s]: the whole clip when it is shorter than ``2 * every_s``,
     else windows of ``window_s`` spread evenly from start to end, about ``every_s`` apart."""
     if duration_s <= max(2.0 * every_s, 1.5 * window_s):
@@ -618,7 +618,7 @@ def estimate_sync(
     readout_ms: float | None = None,
     imu_orientation: str = "XYZ",
     window_s: float = 2.0,
-    every_s: float = 5.0,
+    every_s: float = 4.0,
     track_width_px: int = 480,
     max_fine_points: int = 3000,
     min_motion_px: float = 0.4,
@@ -770,7 +770,7 @@ def estimate_sync(
         res = wc.residuals(dw, rho_f)
         wm = motion_px[np.isin(np.nonzero(okp)[0], np.nonzero(mask)[0])] if len(windows) > 1 else motion_px
         used = bool(len(wm) and np.percentile(wm, 75) >= min_motion_px)
-        points.append(SyncPoint(0.5 * (wa + wb), dw * 1000.0, cw, sub.n_pairs, len(sub.xa),
+        points.append(SyncPoint(0.5 * (wa + wb), float(dw * 1000.0), float(cw), sub.n_pairs, len(sub.xa),
                                 float(np.median(res)), wmot, used, "" if used else "too little motion"))
     good = [p for p in points if p.used and np.isfinite(p.offset_ms)]
     if len(good) >= 2:

@@ -1,0 +1,230 @@
+"""Gyro-video sync: offset, readout and IMU orientation on simulated clips and the phone capture;
+plain-text gyro logs and frame-timestamp files."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from fusedstab.analysis.sync import (
+    apply_imu_orientation,
+    estimate_sync,
+    orientation_string,
+    parse_imu_orientation,
+    proper_orientations,
+    sync_windows,
+)
+from fusedstab.camera import CameraModel
+from fusedstab.errors import TelemetryError
+from fusedstab.io.gyro_text import read_frame_timestamps, read_gyro_text, start_offset_from_frame_timestamps
+from fusedstab.io.telemetry import read_imu
+
+simulate_mod = pytest.importorskip("fusedstab.simulate", reason="the simulator (fusedstab.simulate) is not available")
+SimConfig, simulate, load_truth = simulate_mod.SimConfig, simulate_mod.simulate, simulate_mod.load_truth
+
+# (id, scenario, fps, readout_s, gyro_rate_hz, lead_s, seed, lens)
+CASES = {
+    "walk30-ro0-200Hz-lead0": ("walk", 30, 0.0, 200, 0.0, 2, "pinhole"),
+    "walk30-ro33-1000Hz-lead900": ("walk", 30, 0.033, 1000, 0.9, 3, "pinhole"),
+    "run60-ro12-400Hz-lead500": ("run", 60, 0.012, 400, 0.5, 4, "pinhole"),
+    "turn30-ro25-500Hz-lead700": ("turn", 30, 0.025, 500, 0.7, 6, "pinhole"),
+    "pan60-ro8-200Hz-lead250": ("pan", 60, 0.008, 200, 0.25, 5, "pinhole"),
+    "walk30-ro16-400Hz-lead123-fisheye": ("walk", 30, 0.016, 400, 0.123, 7, "fisheye"),
+    "still30": ("still", 30, 0.016, 400, 0.3, 8, "pinhole"),
+}
+FAST = ["walk30-ro0-200Hz-lead0", "walk30-ro33-1000Hz-lead900", "run60-ro12-400Hz-lead500", "turn30-ro25-500Hz-lead700"]
+SLOW = ["pan60-ro8-200Hz-lead250", "walk30-ro16-400Hz-lead123-fisheye"]
+
+
+@pytest.fixture(scope="module")
+def sim_clip(tmp_path_factory):
+    cache: dict = {}
+    root = tmp_path_factory.mktemp("sync_sim")
+
+    def get(name: str):
+        if name not in cache:
+            scen, fps, ro, rate, lead, seed, lens = CASES[name]
+            prefix = root / name
+            res = simulate(prefix, SimConfig(scenario=scen, width_px=480, height_px=270, fps=fps, duration_s=2.5,
+                                             readout_s=ro, gyro_rate_hz=rate, lead_s=lead, seed=seed, lens=lens))
+            truth = load_truth(res.truth)
+            cache[name] = (res, truth, read_imu(res.gcsv))
+        return cache[name]
+
+    return get
+
+
+def _check(name, sim_clip, readout_known=False):
+    res, truth, imu = sim_clip(name)
+    r = estimate_sync(res.video, imu, truth.camera, readout_ms=truth.readout_s * 1000 if readout_known else None)
+    off_err = r.offset_ms - truth.gyro_offset_s * 1000.0
+    print(f"{name}: offset err {off_err:+.3f} ms, readout {r.readout_ms:.3f} (truth {truth.readout_s * 1000:.1f}) ms, "
+          f"conf {r.confidence:.2f}, {r.seconds:.2f} s")
+    assert r.reliable, r.message
+    assert abs(off_err) < 1.0
+    if not readout_known:
+        assert r.readout_estimated
+        assert abs(r.readout_ms - truth.readout_s * 1000.0) < 2.0
+    assert r.imu_orientation == "XYZ"
+    assert r.residual_px < 0.5 * r.raw_motion_px
+    return r
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_sync_offset_and_readout(name, sim_clip):
+    _check(name, sim_clip)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SLOW)
+def test_sync_offset_and_readout_more(name, sim_clip):
+    _check(name, sim_clip)
+
+
+def test_sync_known_readout(sim_clip):
+    r = _check("run60-ro12-400Hz-lead500", sim_clip, readout_known=True)
+    assert not r.readout_estimated and r.readout_ms == pytest.approx(12.0)
+
+
+def test_sync_finds_imu_orientation(sim_clip):
+    res, truth, imu = sim_clip("turn30-ro25-500Hz-lead700")
+    applied = "yXZ"  # cam' = (-y, x, z): a proper rotation of the axes
+    scrambled = apply_imu_orientation(imu, applied)
+    r = estimate_sync(res.video, scrambled, truth.camera, readout_ms=25.0, imu_orientation="auto")
+    inverse = orientation_string(parse_imu_orientation(applied).T)
+    assert r.reliable, r.message
+    assert r.imu_orientation == inverse == "YxZ"
+    assert abs(r.offset_ms - truth.gyro_offset_s * 1000.0) < 1.0
+    assert r.scores["orientation_ratio"] < 0.8
+
+
+def test_still_clip_is_unreliable(sim_clip):
+    res, truth, imu = sim_clip("still30")
+    r = estimate_sync(res.video, imu, truth.camera, start_offset_ms=12.0)
+    assert not r.reliable
+    assert r.offset_ms == 12.0  # the start is kept, nothing invented
+    assert "motion" in r.message
+
+
+def test_sync_cli_json(sim_clip):
+    import json
+
+    from rich.console import Console
+
+    from fusedstab.cli import main
+
+    res, truth, _ = sim_clip("run60-ro12-400Hz-lead500")
+    buf = io.StringIO()
+    rc = main(["sync", str(res.video), "--gyro", str(res.gcsv), "--lens", str(res.lens_json), "--json"],
+              console=Console(file=buf, width=200))
+    out = json.loads(buf.getvalue())
+    assert rc == 0
+    assert abs(out["offset_ms"] - truth.gyro_offset_s * 1000) < 1.0
+    assert out["imu_orientation"] == "XYZ" and out["reliable"]
+
+
+# ---------------------------------------------------------------------------- orientation helpers
+def test_orientation_strings():
+    maps = proper_orientations()
+    assert len(maps) == 24 and len(set(maps)) == 24 and maps[0] == "XYZ"
+    for m in maps:
+        M = parse_imu_orientation(m)
+        assert np.isclose(np.linalg.det(M), 1.0)
+        assert orientation_string(M) == m
+    M = parse_imu_orientation("yXZ")
+    assert np.allclose(M @ np.array([1.0, 2.0, 3.0]), [-2.0, 1.0, 3.0])
+    with pytest.raises(ValueError):
+        parse_imu_orientation("XXZ")
+
+
+def test_sync_windows():
+    assert sync_windows(4.0) == [(0.0, 4.0)]
+    w = sync_windows(30.0, window_s=2.0, every_s=5.0)
+    assert len(w) >= 5 and w[0][0] == 0.0 and w[-1][1] == pytest.approx(30.0)
+
+
+# ---------------------------------------------------------------------------- text logs
+def _write(tmp_path, text, name="g.txt"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def _log(n=200, rate=400.0, fmt="{t},{x},{y},{z}", t0=100.0, scale_t=1.0, scale_g=1.0):
+    t = t0 + np.arange(n) / rate
+    g = np.stack([np.sin(t), np.cos(t), 0.1 * t - 10], -1) * 0.5
+    lines = [fmt.format(t=ti * scale_t, x=a * scale_g, y=b * scale_g, z=c * scale_g) for ti, (a, b, c) in zip(t, g)]
+    return t, g, "\n".join(lines) + "\n"
+
+
+def test_read_gyro_text_columns_and_units(tmp_path):
+    t, g, text = _log(fmt="{x} {y} {z} {t}")
+    imu = read_gyro_text(_write(tmp_path, "# comment\n" + text), columns="x,y,z,t")
+    assert np.allclose(imu.times_s, t) and np.allclose(imu.gyro_rad_s, g)
+    t, g, text = _log(fmt="{t};{x};{y};{z};7", scale_t=1e3, scale_g=180 / np.pi)
+    imu = read_gyro_text(_write(tmp_path, "time;gx;gy;gz;temp\n" + text), columns="t,x,y,z,_",
+                         gyro_units="deg/s", time_units="ms")
+    assert np.allclose(imu.times_s, t) and np.allclose(imu.gyro_rad_s, g)
+    t, g, text = _log(fmt="{t:.0f}\t{x}\t{y}\t{z}", scale_t=1e9)
+    imu = read_gyro_text(_write(tmp_path, text), time_units="ns")
+    assert np.allclose(imu.times_s, t, atol=1e-9) and imu.rate_hz == pytest.approx(400.0, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "columns,units,tunits,match",
+    [
+        ("t,x,y,q", "rad/s", "s", "unknown gyro column"),
+        ("x,y,z,_", "rad/s", "s", "names column 't' 0 times"),
+        ("t,x,y,z,_", "rad/s", "s", "values but --gyro-columns names 5"),
+        ("t,x,y,z", "furlongs", "s", "unknown gyro unit"),
+        ("t,x,y,z", "rad/s", "fortnights", "unknown time unit"),
+        ("t,x,y,z", "rad/s", "ms", "sample rate"),
+    ],
+)
+def test_read_gyro_text_errors(tmp_path, columns, units, tunits, match):
+    _, _, text = _log()
+    with pytest.raises(TelemetryError, match=match) as err:
+        read_gyro_text(_write(tmp_path, text), columns=columns, gyro_units=units, time_units=tunits)
+    assert err.value.hint
+
+
+def test_read_gyro_text_bad_values(tmp_path):
+    _, _, text = _log()
+    lines = text.splitlines()
+    lines[5] = "1.0,abc,2,3"
+    with pytest.raises(TelemetryError, match="'abc' is not a number"):
+        read_gyro_text(_write(tmp_path, "\n".join(lines)))
+    with pytest.raises(TelemetryError, match="not found"):
+        read_gyro_text(tmp_path / "missing.txt")
+
+
+def test_frame_timestamps(tmp_path):
+    p = _write(tmp_path, "10.0\n10.5\n11.0\n", "fs.txt")
+    assert start_offset_from_frame_timestamps(p, 2) == -10.5
+    q = _write(tmp_path, "frame_num,sof\n7,1000\n8,1033\n", "frames.csv")
+    assert read_frame_timestamps(q, "ms") == {7: 1.0, 8: 1.033}
+    with pytest.raises(TelemetryError, match="frame 9 is not in"):
+        start_offset_from_frame_timestamps(q, 9, "ms")
+
+
+# ---------------------------------------------------------------------------- phone capture
+def test_phone_capture_sync(shared_data):
+    d = shared_data / "phone_cc9pro_ois_off"
+    if not d.is_dir():
+        pytest.skip(f"phone capture not available: {d} is absent")
+    imu = read_gyro_text(d / "gyro.txt", columns="x,y,z,t")
+    start_ms = start_offset_from_frame_timestamps(d / "framestamp.txt", 99) * 1000.0
+    cam = CameraModel(800, 600, 573.85, 575.04, 406.01, 309.01, name="cc9pro (K from the data's authors)")
+    r = estimate_sync(d / "frames_099-150.mp4", imu, cam, start_offset_ms=start_ms, imu_orientation="auto")
+    print(f"phone: {r.message}; offset - start = {r.offset_ms - start_ms:.2f} ms; residual {r.residual_px:.2f} px "
+          f"vs raw {r.raw_motion_px:.2f} px; {r.seconds:.1f} s")
+    assert r.reliable, r.message
+    M = parse_imu_orientation(r.imu_orientation)
+    # MANIFEST: gyro x <-> camera y, gyro y <-> camera x (z stays z); signs from the video
+    assert np.allclose(np.abs(M), [[0, 1, 0], [1, 0, 0], [0, 0, 1]])
+    assert r.imu_orientation == "yxz"
+    assert abs(r.offset_ms - start_ms) < 30.0  # frame stamps and gyro share the boot clock
+    assert abs(r.readout_ms - 33.3) < 4.0
+    assert r.residual_px < 0.5 * r.raw_motion_px
