@@ -13,6 +13,8 @@ import math
 
 import cv2
 import numpy as np
+
+from fusedstab.io.lens_motion import read_lens_motion
 import pytest
 
 from fusedstab.errors import InputError
@@ -24,7 +26,6 @@ from fusedstab.simulate import (
     add_arguments,
     config_from_args,
     load_truth,
-    read_lens_csv,
     simulate,
 )
 from fusedstab.types import LensMotion
@@ -165,7 +166,7 @@ def test_video_matches_truth_rolling_shutter(run_clip):
 def test_video_matches_truth_with_ois_and_breathing(ois_clip):
     res, truth = ois_clip
     assert res.lens_csv is not None and res.lens_csv.exists()
-    lens = read_lens_csv(res.lens_csv, offset_s=truth.gyro_offset_s)
+    lens = read_lens_motion(res.lens_csv).shifted(truth.gyro_offset_s)
     assert np.abs(lens.ois_shift_px).max() > 1.0  # OIS really moved the lens
     assert np.ptp(lens.focal_scale) > 0.002 or np.ptp(truth.focal_scale) > 0.002
     e, n = _errors(res, truth, lens)

@@ -73,6 +73,8 @@ import numpy as np
 
 from .camera import CameraModel
 from .errors import InputError, OutputError
+from .io.lens import lens_profile_dict
+from .io.lens_motion import write_lens_motion
 from .io.video import VideoInfo, VideoWriter
 from .types import LensMotion, OrientationTrack
 
@@ -83,7 +85,6 @@ __all__ = [
     "Truth",
     "simulate",
     "load_truth",
-    "read_lens_csv",
     "make_camera",
     "config_from_args",
     "add_arguments",
@@ -675,44 +676,6 @@ def make_camera(cfg: SimConfig) -> CameraModel:
     )
 
 
-def _lens_profile(cfg: SimConfig, cam: CameraModel) -> dict:
-    fisheye = cam.model == "opencv_fisheye"
-    coeffs = list(cam.coeffs) if fisheye else [0.0, 0.0, 0.0, 0.0, 0.0]
-    params = {
-        "RMS_error": 0.0,
-        "camera_matrix": cam.K.tolist(),
-        "distortion_coeffs": coeffs,
-        "radial_distortion_limit": None,
-    }
-    dim = {"w": cfg.width_px, "h": cfg.height_px}
-    return {
-        "name": f"fusedstab_simulator_{cfg.lens}_{cfg.width_px}x{cfg.height_px}_{cfg.fps:g}fps",
-        "note": f"synthetic lens of the fusedstab simulator, hfov {cfg.hfov_deg:g} deg",
-        "calibrated_by": "fusedstab",
-        "camera_brand": "fusedstab",
-        "camera_model": "simulator",
-        "lens_model": cfg.lens,
-        "camera_setting": "",
-        "calib_dimension": dim,
-        "orig_dimension": dim,
-        "output_dimension": dim,
-        "frame_readout_time": cfg.readout_s * 1000.0,
-        "frame_readout_direction": "TopToBottom",
-        "input_horizontal_stretch": 1.0,
-        "num_images": 0,
-        "fps": cfg.fps,
-        "official": False,
-        "distortion_model": "opencv_fisheye" if fisheye else "opencv_standard",
-        "use_opencv_fisheye": fisheye,
-        "use_opencv_standard": not fisheye,
-        "fisheye_params": params,
-        "calib_params": dict(params) if not fisheye else {"RMS_error": 0.0, "camera_matrix": [], "distortion_coeffs": [], "radial_distortion_limit": None},
-        "identifier": f"fusedstab-simulator-{cfg.lens}-{cfg.width_px}x{cfg.height_px}",
-        "calibrator_version": "fusedstab",
-        "date": "",
-    }
-
-
 # ============================================================================ writers
 def _write_gcsv(path: Path, cfg: SimConfig, log_t_us: np.ndarray, gyro: np.ndarray, accel_g: np.ndarray, video_name: str) -> None:
     lines = [
@@ -735,23 +698,6 @@ def _write_gcsv(path: Path, cfg: SimConfig, log_t_us: np.ndarray, gyro: np.ndarr
         fh.write("\n".join(lines) + "\n")
         for t, row in zip(log_t_us.tolist(), body.tolist()):
             fh.write(f"{t},{row[0]:.8f},{row[1]:.8f},{row[2]:.8f},{row[3]:.6f},{row[4]:.6f},{row[5]:.6f}\n")
-
-
-def _write_lens_csv(path: Path, log_t_s: np.ndarray, ois: np.ndarray, focus: np.ndarray, scale: np.ndarray) -> None:
-    with open(path, "w", encoding="ascii", newline="\n") as fh:
-        fh.write("t_s,ois_x_px,ois_y_px,focus_pos,focal_scale\n")
-        for t, o, p, s in zip(log_t_s.tolist(), ois.tolist(), focus.tolist(), scale.tolist()):
-            fh.write(f"{t:.6f},{o[0]:.6f},{o[1]:.6f},{p:.6f},{s:.8f}\n")
-
-
-def read_lens_csv(path: str | Path, offset_s: float = 0.0) -> LensMotion:
-    """Read a ``t_s,ois_x_px,ois_y_px,focus_pos,focal_scale`` CSV into a :class:`LensMotion`.
-
-    ``offset_s`` moves the log clock onto the video clock (``t_video = t_s + offset_s``; for a
-    simulated clip pass the truth's ``gyro_offset_s``).
-    """
-    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    return LensMotion(data[:, 0] + offset_s, data[:, 1:3].copy(), data[:, 4].copy())
 
 
 # ============================================================================ truth
@@ -926,14 +872,18 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
     _write_gcsv(paths["gcsv"], cfg, log_t_us, gyro, accel_g, paths["video"].name)
 
     # --- lens profile and lens-motion log ---
-    paths["lens_json"].write_text(json.dumps(_lens_profile(cfg, camera), indent=2) + "\n", encoding="utf-8")
+    profile = lens_profile_dict(
+        camera, name=f"fusedstab_simulator_{cfg.lens}_{cfg.width_px}x{cfg.height_px}_{cfg.fps:g}fps",
+        lens_model=cfg.lens, fps=cfg.fps, note=f"synthetic lens of the fusedstab simulator, hfov {cfg.hfov_deg:g} deg",
+    )
+    paths["lens_json"].write_text(json.dumps(profile, indent=2) + "\n", encoding="utf-8")
     lens_csv = None
     if lens is not None:
         step = int(round(_TRUTH_RATE_HZ / _LENS_CSV_RATE_HZ))
         sel = np.arange(n_before, M, step)
         sel = sel[times[sel] <= log_end_video + 1e-9]
         lens_csv = paths["lens_csv"]
-        _write_lens_csv(lens_csv, times[sel] + cfg.lead_s, ois[sel], focus[sel], scale[sel])
+        write_lens_motion(lens_csv, times[sel] + cfg.lead_s, ois[sel], focus[sel], scale[sel])
     elif paths["lens_csv"].exists():
         paths["lens_csv"].unlink()  # a stale sidecar from an earlier run would lie
 

@@ -125,24 +125,53 @@ def _readout_for(data: dict, calib, readout_s, width_px: int, height_px: int, fp
     return None
 
 
-def lens_profile_dict(camera: CameraModel, *, name: str = "", brand: str = "fusedstab", model: str = "simulator") -> dict:
-    """A Gyroflow-format lens profile for ``camera`` (as written by the simulator)."""
-    distortion_model = "opencv_fisheye" if camera.model == "opencv_fisheye" else "opencv_standard"
-    coeffs = list(camera.coeffs) if camera.model != "pinhole" else [0.0, 0.0, 0.0, 0.0]
+def lens_profile_dict(
+    camera: CameraModel,
+    *,
+    name: str = "",
+    brand: str = "fusedstab",
+    model: str = "simulator",
+    lens_model: str = "",
+    fps: float | None = None,
+    note: str = "",
+) -> dict:
+    """A Gyroflow-format lens profile for ``camera`` (pinhole is written as opencv_standard
+    with zero coefficients, so Gyroflow and fusedstab read it the same way)."""
+    fisheye = camera.model == "opencv_fisheye"
+    if camera.model == "pinhole":
+        coeffs = [0.0] * 5
+    else:
+        coeffs = list(camera.coeffs)
+    params = {"RMS_error": 0.0, "camera_matrix": camera.K.tolist(), "distortion_coeffs": coeffs,
+              "radial_distortion_limit": None}
+    empty = {"RMS_error": 0.0, "camera_matrix": [], "distortion_coeffs": [], "radial_distortion_limit": None}
     dim = {"w": camera.width_px, "h": camera.height_px}
+    name = name or camera.name or "fusedstab"
     return {
-        "name": name or camera.name or "fusedstab",
+        "name": name,
+        "note": note,
+        "calibrated_by": "fusedstab",
         "camera_brand": brand,
         "camera_model": model,
+        "lens_model": lens_model,
+        "camera_setting": "",
         "calib_dimension": dim,
         "orig_dimension": dim,
         "output_dimension": dim,
         "frame_readout_time": (camera.readout_s or 0.0) * 1000.0,
-        "distortion_model": distortion_model,
-        "use_opencv_fisheye": distortion_model == "opencv_fisheye",
-        "use_opencv_standard": distortion_model == "opencv_standard",
-        "fisheye_params": {"camera_matrix": camera.K.tolist(), "distortion_coeffs": coeffs},
+        "frame_readout_direction": "TopToBottom",
+        "input_horizontal_stretch": 1.0,
+        "num_images": 0,
+        "fps": fps,
         "official": False,
+        "distortion_model": "opencv_fisheye" if fisheye else "opencv_standard",
+        "use_opencv_fisheye": fisheye,
+        "use_opencv_standard": not fisheye,
+        "fisheye_params": params,
+        "calib_params": empty if fisheye else dict(params),
+        "identifier": name.lower().replace(" ", "-").replace("_", "-"),
+        "calibrator_version": "fusedstab",
+        "date": "",
     }
 
 

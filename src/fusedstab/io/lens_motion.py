@@ -77,5 +77,5 @@ def write_lens_motion(path: str | os.PathLike, times_s, ois_shift_px, focus_pos,
     with path.open("w", newline="", encoding="utf-8") as fh:
         fh.write(",".join(COLUMNS) + "\n")
         for r in arr:
-            fh.write(f"{r[0]:.6f},{r[1]:.4f},{r[2]:.4f},{r[3]:.5f},{r[4]:.6f}\n")
+            fh.write(f"{r[0]:.6f},{r[1]:.6f},{r[2]:.6f},{r[3]:.6f},{r[4]:.8f}\n")
     return path
