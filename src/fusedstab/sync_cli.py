@@ -175,7 +175,8 @@ def run(args, console) -> int:
         "offset_ms": round(res.offset_ms, 3),
         "offset_source": "auto-sync" if res.reliable else f"{start_source} (sync unreliable)",
         "start_offset_ms": round(start_ms, 3),
-        "readout_ms": round(res.readout_ms, 3) if res.readout_ms is not None else None,
+        "readout_ms": round(res.readout_ms if res.readout_estimated else readout_ms, 3)
+        if (res.readout_estimated or readout_ms is not None) else None,
         "readout_source": "estimated" if res.readout_estimated else readout_source,
         "imu_orientation": res.imu_orientation,
         "confidence": res.confidence,

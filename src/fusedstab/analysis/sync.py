@@ -156,7 +156,8 @@ class SyncResult:
     ----------
     offset_ms : gyro-video offset (log time T belongs to video time T + offset) at the middle
         of the clip; the starting offset when not reliable.
-    readout_ms : rolling-shutter readout (the given one, or the estimate).
+    readout_ms : the estimated rolling-shutter readout; None when a readout was given (it was
+        used as is) or when the sync is not reliable.
     readout_estimated : True when ``readout_ms`` was estimated here.
     imu_orientation : the mapping used (found, with 'auto').
     confidence : 0..1 (see the module docstring).
@@ -663,7 +664,7 @@ def estimate_sync(
 
     def fail(reason: str, **kw) -> SyncResult:
         return SyncResult(
-            offset_ms=start_offset_ms, readout_ms=readout_ms, readout_estimated=False,
+            offset_ms=start_offset_ms, readout_ms=None, readout_estimated=False,
             imu_orientation="XYZ" if auto else mappings[0], confidence=0.0, reliable=False, message=reason,
             start_offset_ms=start_offset_ms, seconds=time.perf_counter() - t_start, **kw,
         )
@@ -814,7 +815,7 @@ def estimate_sync(
                f"{delta_f * 1000:.1f} ms with IMU orientation {best_map}")
     return SyncResult(
         offset_ms=offset_ms,
-        readout_ms=(rho_f * 1000.0 if ro_known is None else readout_ms) if reliable else readout_ms,
+        readout_ms=rho_f * 1000.0 if (reliable and ro_known is None) else None,
         readout_estimated=bool(reliable and ro_known is None),
         imu_orientation=best_map if (reliable or not auto) else "XYZ",
         confidence=round(confidence, 4), reliable=bool(reliable), points=points, drift_ppm=drift_ppm,
