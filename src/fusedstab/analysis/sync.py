@@ -621,7 +621,7 @@ def estimate_sync(
     window_s: float = 2.0,
     every_s: float = 4.0,
     track_width_px: int = 480,
-    max_fine_points: int = 3000,
+    max_fine_points: int = 6000,
     min_motion_px: float = 0.4,
     info=None,
     pairs: FramePairs | None = None,
