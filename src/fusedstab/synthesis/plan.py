@@ -129,18 +129,42 @@ class WarpPlanner:
         d_world = np.einsum("...ij,...pj->...pi", V, rays_v)
         H = self.camera.height_px
         y = np.full(d_world.shape[:-1], (H - 1) / 2.0)
+        rows = self._row_rotations(t0)
         x = None
         for _ in range(self.iterations):
-            t = t0[..., None] + self.readout_s * y / H
-            R = self.track.matrices_at(t)
+            R = self._rotation_at_rows(rows, y)
             ray_src = np.einsum("...ji,...j->...i", R, d_world)
             if self.lens_motion is not None:
-                o, sc = self.lens_motion.at(t)
+                o, sc = self.lens_motion.at(t0[..., None] + self.readout_s * y / H)
                 x = self.camera.project(ray_src, principal_offset_px=o, focal_scale=sc)
             else:
                 x = self.camera.project(ray_src)
             y = np.where(np.isfinite(x[..., 1]), np.clip(x[..., 1], 0.0, H - 1.0), y)
         return x
+
+    #: rows at which the real orientation is sampled per frame; in between it is interpolated
+    #: linearly (chord error < 1e-6 rad for 100 deg/s and 30 ms readout)
+    ROW_SAMPLES = 33
+
+    def _row_rotations(self, t0: np.ndarray) -> np.ndarray:
+        """``R_world_cam`` at ``ROW_SAMPLES`` row times spanning the frame: (..., K, 3, 3)."""
+        if self.readout_s <= 0:
+            return self.track.matrices_at(t0)[..., None, :, :]
+        H = self.camera.height_px
+        y_k = np.linspace(0.0, H - 1.0, self.ROW_SAMPLES)
+        return self.track.matrices_at(t0[..., None] + self.readout_s * y_k / H)
+
+    def _rotation_at_rows(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Orientation (..., P, 3, 3) at source rows ``y`` (..., P) from the row table."""
+        K = rows.shape[-3]
+        if K == 1:
+            return np.broadcast_to(rows[..., None, 0, :, :], y.shape + (3, 3))
+        f = y * ((K - 1) / (self.camera.height_px - 1.0))
+        i0 = np.clip(np.floor(f).astype(np.intp), 0, K - 2)
+        w = (f - i0)[..., None, None]
+        A = np.take_along_axis(rows, i0[..., None, None], axis=-3)
+        B = np.take_along_axis(rows, (i0 + 1)[..., None, None], axis=-3)
+        return A + w * (B - A)
 
     def frame_warp(self, R_world_virt: np.ndarray, zoom: float, t_frame_s: float) -> FrameWarp:
         """The coarse map for one frame."""
