@@ -123,13 +123,29 @@ def real_clips(quick: bool) -> list[dict]:
         "fusedstab": ["--lens", str(GOPRO_LENS)],
     }]
     if not quick:
+        phone = DATA / "phone_cc9pro_ois_off"
         clips.append({
             "name": "phone CC9 Pro (OIS off)",
-            "video": DATA / "phone_cc9pro_ois_off" / "frames_099-150.mp4",
+            "video": phone / "frames_099-150.mp4",
             "truth": None,
-            "fusedstab": None,  # external gyro.txt + framestamps: no reader yet
-            "fusedstab_na": "no gyro reader for this log format (gyro.txt + framestamp.txt)",
+            # external gyro.txt on the boot clock, placed by framestamp.txt line 99, axes and
+            # readout found by the automatic sync; intrinsics from the data's authors (MANIFEST)
+            "fusedstab": ["--gyro", str(phone / "gyro.txt"), "--gyro-columns", "x,y,z,t",
+                          "--frame-timestamps", str(phone / "framestamp.txt"), "--first-frame", "99",
+                          "--imu-orientation", "auto", "--lens", "{scratch}/phone_cc9pro.lens.json"],
         })
+    return [c for c in clips if Path(c["video"]).exists()]
+
+
+def write_phone_lens(scratch: Path) -> Path:
+    """The phone's intrinsics (MANIFEST: K for 800x600, no distortion) as a lens profile."""
+    from fusedstab.camera import CameraModel
+    from fusedstab.io.lens import write_lens_profile
+
+    cam = CameraModel(800, 600, 573.85, 575.04, 406.01, 309.01, model="pinhole", name="Xiaomi CC9 Pro 800x600")
+    scratch.mkdir(parents=True, exist_ok=True)
+    return write_lens_profile(scratch / "phone_cc9pro.lens.json", cam)
+
     return [c for c in clips if Path(c["video"]).exists()]
 
 
@@ -143,7 +159,10 @@ def _fps(video: Path) -> float:
 def run_fusedstab(clip: dict, out: Path, log: Path) -> dict:
     if clip.get("fusedstab") is None:
         return {"status": "n/a", "error": clip.get("fusedstab_na", "no gyro")}
-    ok, err, dt = _run(_fusedstab_cmd() + ["stabilize", str(clip["video"]), "-o", str(out)] + clip["fusedstab"] + ["--quiet"], log)
+    args = [a.replace("{scratch}", str(log.parent)) for a in clip["fusedstab"]]
+    if any("phone_cc9pro.lens.json" in a for a in args):
+        write_phone_lens(log.parent)
+    ok, err, dt = _run(_fusedstab_cmd() + ["stabilize", str(clip["video"]), "-o", str(out)] + args + ["--quiet"], log)
     return {"status": "ok" if ok else "failed", "error": err, "seconds": dt}
 
 

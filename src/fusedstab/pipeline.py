@@ -28,7 +28,7 @@ from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, pr
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
 from .analysis.sync import SyncResult
-from .types import ImuSamples, LensMotion
+from .types import ClockMap, ImuSamples, LensMotion
 
 __all__ = ["StabilizeOptions", "StabilizationPlan", "StabilizeReport", "plan_stabilization", "render", "stabilize"]
 
@@ -111,6 +111,7 @@ class StabilizationPlan:
     R_virt: np.ndarray
     crop: CropResult
     offset_s: float
+    clock: ClockMap
     readout_s: float
     readout_source: str
     lens_motion: LensMotion | None
@@ -231,8 +232,8 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
         offset_s, offset_source = sync.offset_ms / 1000.0, "auto-sync"
         if sync.readout_estimated and sync.readout_ms is not None:
             readout_s, readout_source = sync.readout_ms / 1000.0, "auto-sync"
-        if abs(sync.drift_ppm) * 1e-6 * info.duration_s > 0.002:
-            warnings.append(f"gyro clock drifts {sync.drift_ppm:.0f} ppm against the video; the offset at mid-clip is used")
+        if abs(sync.drift_ppm) * 1e-6 * info.duration_s > 0.001:
+            warnings.append(f"gyro clock drifts {sync.drift_ppm:.0f} ppm against the video; the drift is corrected")
     else:
         offset_s = start_ms / 1000.0
         offset_source = "default 0 (sync unreliable)" if start_source == "default 0" else f"{start_source} (sync unreliable)"
@@ -295,7 +296,10 @@ def plan_stabilization(
     imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
         video, info, imu, camera, opts, readout_s, readout_source, warnings, progress
     )
-    imu_v = imu.shifted(offset_s)
+    clock = ClockMap(offset_s)
+    if sync is not None and sync.reliable and len(sync.points) >= 2:
+        clock = ClockMap(offset_s, sync.drift_ppm * 1e-6, float(sync.scores.get("_t_mid_s", 0.0)))
+    imu_v = imu.on_clock(clock)
     frame_times = info.frame_times_s
     _check_coverage(imu_v, frame_times[0], frame_times[-1] + readout_s, warnings, info.frame_period_s)
     bias = estimate_gyro_bias(imu_v)
@@ -304,7 +308,7 @@ def plan_stabilization(
     lens_motion = None
     lm_path = opts.lens_motion if opts.lens_motion is not None else find_lens_motion_sidecar(video)
     if lm_path is not None and opts.use_lens_motion:
-        lens_motion = read_lens_motion(lm_path).shifted(offset_s)
+        lens_motion = read_lens_motion(lm_path).on_clock(clock)
 
     planner = WarpPlanner(
         camera, track, readout_s=readout_s, lens_motion=lens_motion, grid_step_px=opts.grid_step_px
@@ -325,7 +329,7 @@ def plan_stabilization(
         )
     return StabilizationPlan(
         info=info, camera=camera, imu=imu, planner=planner, frame_times_s=frame_times, R_real=R_real,
-        R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, readout_s=readout_s,
+        R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=readout_s,
         readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
         offset_source=offset_source, imu_orientation=orientation, sync=sync,
     )

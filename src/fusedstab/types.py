@@ -17,7 +17,25 @@ from scipy.spatial.transform import Slerp
 
 from .rotation import from_scipy, make_continuous, to_scipy
 
-__all__ = ["ImuSamples", "OrientationTrack", "LensMotion"]
+__all__ = ["ClockMap", "ImuSamples", "OrientationTrack", "LensMotion"]
+
+
+@dataclass(frozen=True)
+class ClockMap:
+    """Log clock -> video clock, with an optional linear clock drift.
+
+    ``t_video = t_log + offset(t_video)`` with ``offset(tv) = offset_s + drift * (tv - mid_s)``
+    (``drift`` in seconds per second, i.e. ppm * 1e-6). ``drift = 0`` is a plain shift: the
+    gyro sample read at log time T belongs to video time T + offset_s.
+    """
+
+    offset_s: float
+    drift: float = 0.0
+    mid_s: float = 0.0
+
+    def __call__(self, t_log_s) -> np.ndarray:
+        t = np.asarray(t_log_s, dtype=np.float64)
+        return (t + self.offset_s - self.drift * self.mid_s) / (1.0 - self.drift)
 
 
 @dataclass(frozen=True)
@@ -47,7 +65,11 @@ class ImuSamples:
 
     def shifted(self, offset_s: float) -> "ImuSamples":
         """Samples moved onto another clock: ``t_new = t + offset_s``."""
-        return ImuSamples(self.times_s + offset_s, self.gyro_rad_s, self.accel_m_s2, self.source, dict(self.meta))
+        return self.on_clock(ClockMap(offset_s))
+
+    def on_clock(self, clock: "ClockMap") -> "ImuSamples":
+        """Samples with times mapped by ``clock`` (log clock -> video clock)."""
+        return ImuSamples(clock(self.times_s), self.gyro_rad_s, self.accel_m_s2, self.source, dict(self.meta))
 
 
 class OrientationTrack:
@@ -118,4 +140,8 @@ class LensMotion:
         return np.stack([ox, oy], axis=-1), s
 
     def shifted(self, offset_s: float) -> "LensMotion":
-        return LensMotion(self.times_s + offset_s, self.ois_shift_px, self.focal_scale)
+        return self.on_clock(ClockMap(offset_s))
+
+    def on_clock(self, clock: ClockMap) -> "LensMotion":
+        """Samples with times mapped by ``clock`` (log clock -> video clock)."""
+        return LensMotion(clock(self.times_s), self.ois_shift_px, self.focal_scale)
