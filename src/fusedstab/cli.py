@@ -80,8 +80,9 @@ def _add_stabilize(sub) -> None:
                    "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
     p.add_argument("--lens", type=Path, help="Gyroflow lens profile JSON (opencv_fisheye or opencv_standard), "
                    "scaled to the video's resolution; default: a pinhole lens with --fov")
-    p.add_argument("--fov", type=float, default=DEFAULT_FOV_DEG, metavar="DEG",
-                   help=f"horizontal field of view when no --lens is given (default {DEFAULT_FOV_DEG:g})")
+    p.add_argument("--fov", type=float, default=None, metavar="DEG",
+                   help="horizontal field of view of a pinhole lens when no --lens is given; default: estimated "
+                   f"from the video by the automatic sync, starting from {DEFAULT_FOV_DEG:g}")
     p.add_argument("--smoothness", type=_positive_float, default=0.5, metavar="SECONDS",
                    help="Gaussian sigma of the smoothed camera path in seconds; larger is steadier (default 0.5)")
     p.add_argument("--gyro-offset-ms", type=float, default=None, metavar="D",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -50,7 +50,8 @@ class StabilizeOptions:
     ----------
     gyro : gyro log; None = embedded in the video, or ``<video>.gcsv`` beside it.
     lens : Gyroflow lens profile; None = pinhole with ``fov_deg``.
-    fov_deg : horizontal FOV without a lens profile.
+    fov_deg : horizontal FOV without a lens profile; None = start from ``DEFAULT_FOV_DEG`` and
+        let the automatic sync estimate the focal length from the video.
     smoothness_s : Gaussian sigma of the virtual camera [s].
     gyro_offset_ms : the gyro sample read at time T belongs to video time T + offset. Given,
         it is used as is (no sync) unless ``sync_search_ms`` is also given, in which case it is
@@ -75,7 +76,7 @@ class StabilizeOptions:
 
     gyro: Path | None = None
     lens: Path | None = None
-    fov_deg: float = DEFAULT_FOV_DEG
+    fov_deg: float | None = None
     smoothness_s: float = 0.5
     gyro_offset_ms: float | None = None
     readout_ms: float | None = None
@@ -225,7 +226,7 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
         video, imu, camera, start_offset_ms=start_ms,
         search_ms=opts.sync_search_ms if opts.sync_search_ms is not None else 1000.0,
         readout_ms=readout_s * 1000.0 if readout_known else None, imu_orientation=orientation, info=info,
-        progress=progress,
+        progress=progress, estimate_focal=opts.lens is None and opts.fov_deg is None,
     )
     orientation = sync.imu_orientation
     if sync.reliable:
@@ -277,7 +278,8 @@ def plan_stabilization(
     if opts.lens is not None:
         camera = load_lens_profile(opts.lens, info.width_px, info.height_px, info.fps)
     else:
-        camera = CameraModel.from_fov(info.width_px, info.height_px, opts.fov_deg, name=f"pinhole {opts.fov_deg:g} deg")
+        fov = opts.fov_deg if opts.fov_deg is not None else DEFAULT_FOV_DEG
+        camera = CameraModel.from_fov(info.width_px, info.height_px, fov, name=f"pinhole {fov:g} deg")
 
     if opts.readout_ms is not None:
         readout_s, readout_source = opts.readout_ms / 1000.0, "--readout-ms"
@@ -296,6 +298,11 @@ def plan_stabilization(
     imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
         video, info, imu, camera, opts, readout_s, readout_source, warnings, progress
     )
+    if sync is not None and sync.reliable and sync.focal_scale != 1.0:
+        camera = replace(
+            camera, fx_px=camera.fx_px * sync.focal_scale, fy_px=camera.fy_px * sync.focal_scale,
+            name=f"pinhole, focal estimated from the video: hfov {2 * np.degrees(np.arctan(info.width_px / (2 * camera.fx_px * sync.focal_scale))):.1f} deg",
+        )
     clock = ClockMap(offset_s)
     if sync is not None and sync.reliable and len(sync.points) >= 2:
         clock = ClockMap(offset_s, sync.drift_ppm * 1e-6, float(sync.scores.get("_t_mid_s", 0.0)))

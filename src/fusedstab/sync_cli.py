@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 from .errors import InputError, TelemetryError
@@ -75,8 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
     parser.add_argument("--lens", type=Path, default=None, metavar="PROFILE",
                         help="Gyroflow lens profile JSON; default: a pinhole lens with --fov")
-    parser.add_argument("--fov", type=float, default=DEFAULT_FOV_DEG, metavar="DEG",
-                        help=f"horizontal field of view when no --lens is given (default {DEFAULT_FOV_DEG:g})")
+    parser.add_argument("--fov", type=float, default=None, metavar="DEG",
+                        help="horizontal field of view when no --lens is given; default: estimated from the video, "
+                        f"starting from {DEFAULT_FOV_DEG:g}")
     parser.add_argument("--gyro-offset-ms", type=float, default=None, metavar="START",
                         help="starting offset of the search [ms] (default: from --frame-timestamps, else 0)")
     add_sync_arguments(parser)
@@ -143,6 +145,7 @@ def run(args, console) -> int:
     from .camera import CameraModel
     from .io.lens import load_lens_profile
     from .io.video import probe_video
+    from .pipeline import DEFAULT_FOV_DEG
 
     info = probe_video(args.input)
     if info.frame_count < 5:
@@ -150,9 +153,10 @@ def run(args, console) -> int:
     imu, is_text = load_gyro(args.input, args.gyro, columns=args.gyro_columns, gyro_units=args.gyro_units,
                              time_units=args.time_units)
     if args.lens is not None:
-        camera = load_lens_profile(args.lens, info.width_px, info.height_px)
+        camera = load_lens_profile(args.lens, info.width_px, info.height_px, info.fps)
     else:
-        camera = CameraModel.from_fov(info.width_px, info.height_px, args.fov, name=f"pinhole {args.fov:g} deg")
+        fov = args.fov if args.fov is not None else DEFAULT_FOV_DEG
+        camera = CameraModel.from_fov(info.width_px, info.height_px, fov, name=f"pinhole {fov:g} deg")
     readout_ms = args.readout_ms
     readout_source = "--readout-ms" if readout_ms is not None else None
     if readout_ms is None and camera.readout_s:
@@ -170,7 +174,11 @@ def run(args, console) -> int:
     start_ms, start_source = start_offset_ms(args.gyro_offset_ms, args.frame_timestamps, args.first_frame,
                                              args.time_units)
     res = estimate_sync(args.input, imu, camera, start_offset_ms=start_ms, search_ms=args.sync_search_ms,
-                        readout_ms=readout_ms, imu_orientation=orientation, info=info)
+                        readout_ms=readout_ms, imu_orientation=orientation, info=info,
+                        estimate_focal=args.lens is None and args.fov is None)
+    hfov_deg = None
+    if res.reliable and res.focal_scale != 1.0:
+        hfov_deg = math.degrees(2 * math.atan(info.width_px / (2 * camera.fx_px * res.focal_scale)))
     out = {
         "offset_ms": round(res.offset_ms, 3),
         "offset_source": "auto-sync" if res.reliable else f"{start_source} (sync unreliable)",
@@ -182,6 +190,7 @@ def run(args, console) -> int:
         "confidence": res.confidence,
         "reliable": res.reliable,
         "drift_ppm": round(res.drift_ppm, 2),
+        "hfov_deg_estimated": round(hfov_deg, 2) if hfov_deg is not None else None,
         "residual_px": round(res.residual_px, 3) if res.residual_px is not None else None,
         "raw_motion_px": round(res.raw_motion_px, 3) if res.raw_motion_px is not None else None,
         "points": [{"time_s": round(p.time_s, 3), "offset_ms": round(p.offset_ms, 3), "used": p.used,
@@ -201,6 +210,8 @@ def run(args, console) -> int:
     elif out["readout_ms"] is not None:
         console.print(f"readout_ms       {out['readout_ms']:.3f}   ({readout_source})", highlight=False)
     console.print(f"imu_orientation  {res.imu_orientation}", highlight=False)
+    if hfov_deg is not None:
+        console.print(f"hfov_deg         {hfov_deg:.2f}   (estimated; pinhole lens)", highlight=False)
     console.print(f"confidence       {res.confidence:.2f}" + ("" if res.reliable else "   (unreliable)"), highlight=False)
     if len(res.points) > 1:
         console.print(f"drift_ppm        {res.drift_ppm:.1f}   over {len(res.points)} sync points", highlight=False)

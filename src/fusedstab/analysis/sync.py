@@ -165,6 +165,8 @@ class SyncResult:
     points : per-window :class:`SyncPoint` results.
     drift_ppm : gyro clock drift relative to the video clock (0 with a single point).
     message : one line for the user.
+    focal_scale : with ``estimate_focal``, the factor by which the given camera's focal
+        length was corrected (true focal / assumed focal); 1.0 otherwise.
     """
 
     offset_ms: float
@@ -184,6 +186,7 @@ class SyncResult:
     orientation_costs: dict = field(default_factory=dict)
     pairs: int = 0
     seconds: float = 0.0
+    focal_scale: float = 1.0
 
     def offset_at_ms(self, t_video_s) -> np.ndarray:
         """Offset [ms] at video time(s), following the drift line."""
@@ -475,6 +478,31 @@ def _coarse_costs(
     return out
 
 
+def _focal_ratio(delta_s, ta, tb, meas, t, th, mapping: str, min_rad: float = 2e-4) -> float | None:
+    """True / assumed focal length from image vs gyro rotation about camera x and y.
+
+    Rays unprojected with a focal length ``f'`` turn by ``theta * f / f'`` for a camera
+    rotation ``theta`` about x or y (roll, about z, does not depend on f), so the least-squares
+    slope of measured on gyro rotation is ``f / f'``. Pairs with too little x/y rotation are
+    left out; None when too few remain.
+    """
+    d = _interp3(tb - delta_s, t, th) - _interp3(ta - delta_s, t, th)
+    g = (d @ parse_imu_orientation(mapping).T)[:, :2]
+    mm = meas[:, :2]
+    keep = np.linalg.norm(g, axis=1) > min_rad
+    if keep.sum() < 10:
+        return None
+    g, mm = g[keep], mm[keep]
+    k = float(np.sum(g * mm) / np.sum(g * g))
+    for _ in range(2):  # trim pairs the slope does not explain (moving objects, bad fits)
+        r = np.linalg.norm(mm - k * g, axis=1)
+        inl = r <= 3.0 * np.median(r) + 1e-9
+        if inl.sum() < 10:
+            break
+        k = float(np.sum(g[inl] * mm[inl]) / np.sum(g[inl] * g[inl]))
+    return k
+
+
 def _parabola_min(x: np.ndarray, y: np.ndarray, k: int) -> float:
     if 0 < k < len(x) - 1:
         y0, y1, y2 = y[k - 1], y[k], y[k + 1]
@@ -626,6 +654,8 @@ def estimate_sync(
     info=None,
     pairs: FramePairs | None = None,
     progress: Progress | None = None,
+    estimate_focal: bool = False,
+    _focal_rounds: int = 3,
 ) -> SyncResult:
     """Estimate the gyro-video offset (and readout, and IMU axis mapping) from the video.
 
@@ -644,6 +674,9 @@ def estimate_sync(
     min_motion_px : below this typical inter-frame rotation (in pixels) the clip is "too
         still" to sync.
     pairs : tracked points already computed (skips the video).
+    estimate_focal : the camera's focal length is only a guess (no lens profile): estimate its
+        scale from the ratio of image rotation to gyro rotation about the x and y axes at the
+        coarse offset, and re-run with the corrected camera when it is off by more than 2 %.
 
     Returns
     -------
@@ -730,6 +763,25 @@ def estimate_sync(
     if abs(delta_c - start_s) > search_ms / 1000.0 - 2 * fp:
         log.debug("coarse offset at the edge of the search range")
     peak_ratio = cbest / max(csecond, 1e-12)
+
+    if estimate_focal and _focal_rounds > 0:
+        ratio = _focal_ratio(delta_c, ta, tb, m, t_log, th, best_map)
+        if ratio is not None and abs(ratio - 1.0) > 0.01 and 0.4 < ratio < 2.5:
+            from dataclasses import replace as _replace
+
+            cam2 = _replace(camera, fx_px=camera.fx_px * ratio, fy_px=camera.fy_px * ratio)
+            res = estimate_sync(
+                video, imu, cam2, start_offset_ms=start_offset_ms, search_ms=search_ms, readout_ms=readout_ms,
+                imu_orientation=imu_orientation, window_s=window_s, every_s=every_s, track_width_px=track_width_px,
+                max_fine_points=max_fine_points, min_motion_px=min_motion_px, info=info, pairs=pairs,
+                estimate_focal=True, _focal_rounds=_focal_rounds - 1,
+            )
+            res.focal_scale = float(ratio * res.focal_scale)
+            ratio = res.focal_scale
+            res.seconds = time.perf_counter() - t_start
+            if res.reliable:
+                res.message += f", focal length x{ratio:.3f}"
+            return res
 
     # ---------------------------------------------------------------- fine
     imu_m = apply_imu_orientation(imu, best_map)

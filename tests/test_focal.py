@@ -1,0 +1,24 @@
+"""Without a lens profile the focal length is a guess: the sync estimates it from the video."""
+
+from __future__ import annotations
+
+import pytest
+
+from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+from fusedstab.simulate import SimConfig, load_truth, simulate
+
+
+@pytest.mark.parametrize("scenario, hfov_deg", [("pan", 60.0), ("walk", 90.0)])
+def test_focal_length_estimated_when_no_lens_given(tmp_path, scenario, hfov_deg):
+    prefix = tmp_path / scenario
+    simulate(prefix, SimConfig(scenario=scenario, width_px=480, height_px=270, duration_s=2.5, readout_s=0.02,
+                               lead_s=0.3, seed=3, hfov_deg=hfov_deg))
+    truth = load_truth(f"{prefix}.truth.npz")
+    plan = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=f"{prefix}.gcsv"))  # no --lens, no --fov
+    assert plan.sync.reliable
+    assert plan.camera.hfov_deg() == pytest.approx(hfov_deg, abs=2.0)
+    assert plan.offset_s == pytest.approx(truth.gyro_offset_s, abs=1e-3)
+    assert plan.readout_s == pytest.approx(0.020, abs=2e-3)
+    # an explicit --fov is taken as given
+    fixed = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=f"{prefix}.gcsv", fov_deg=75.0))
+    assert fixed.camera.hfov_deg() == pytest.approx(75.0, abs=0.3)
