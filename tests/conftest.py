@@ -25,3 +25,22 @@ def lens_profiles() -> Path:
     if not LENSES.is_dir():
         pytest.skip(f"lens profiles not available: {LENSES} is absent")
     return LENSES
+
+
+def assert_maps_inside(plan) -> None:
+    """Exact check of "no undefined pixels": every output pixel of every frame samples the source.
+
+    Uses the same full-resolution map the OpenCV backend remaps with (bilinear samples need
+    the position within [0, W-1] x [0, H-1]).
+    """
+    import numpy as np
+
+    from fusedstab.synthesis.backends import OpenCVBackend
+
+    backend = OpenCVBackend()
+    W, H = plan.camera.width_px - 1.0, plan.camera.height_px - 1.0
+    for i, t in enumerate(plan.frame_times_s):
+        full = backend.full_map(plan.planner.frame_warp(plan.R_virt[i], plan.zoom, t))
+        x, y = full[..., 0], full[..., 1]
+        outside = ~((x >= 0) & (x <= W) & (y >= 0) & (y <= H))
+        assert not outside.any(), f"frame {i}: {int(outside.sum())} output pixels map outside the source"

@@ -12,6 +12,8 @@ from fusedstab.pipeline import StabilizeOptions, plan_stabilization, stabilize
 from fusedstab.rotation import log_so3
 from fusedstab.simulate import SimConfig, load_truth, simulate
 
+from conftest import assert_maps_inside
+
 
 def hf_rms_deg(R: np.ndarray, t: np.ndarray, sigma_s: float = 0.5) -> float:
     """RMS angle between an orientation path and its own Gaussian smoothing [deg]."""
@@ -55,6 +57,7 @@ def test_high_frequency_motion_reduced_against_truth(walk_clip, walk_result):
     R_true = truth.track.matrices_at(tc)
     R_est = plan.planner.track.matrices_at(tc)
     shown = R_true @ np.swapaxes(R_est, 1, 2) @ plan.R_virt
+    assert_maps_inside(plan)
     ratio = hf_rms_deg(shown, tc) / hf_rms_deg(R_true, tc)
     assert ratio <= 0.20, f"residual high-frequency rotation is {ratio:.1%} of the input's"
     assert 1.0 / plan.zoom >= 0.80  # at least 80 % of the width kept
@@ -74,9 +77,12 @@ def test_no_undefined_pixels_on_big_turn(tmp_path):
     prefix = tmp_path / "turn"
     simulate(prefix, SimConfig(scenario="turn", duration_s=3.0, width_px=320, height_px=180, seed=1, shake_scale=2.0))
     out = tmp_path / "turn.stab.mp4"
-    rep = stabilize(f"{prefix}.mp4", out, StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json",
-                                                            smoothness_s=1.5, max_zoom=1.05))
+    opts = StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json", smoothness_s=1.5, max_zoom=1.05)
+    rep = stabilize(f"{prefix}.mp4", out, opts)
     assert rep.zoom <= 1.05 + 1e-3
+    plan = plan_stabilization(f"{prefix}.mp4", opts)
+    assert plan.crop.pullback.max() > 0.1  # the limit was binding: the filter had to follow the turn
+    assert_maps_inside(plan)
     worst = max(undefined_share(f) for _, f in iter_frames(out))
     assert worst < 1e-4  # black pixels would come in whole border rows; allow codec noise only
 

@@ -124,7 +124,6 @@ def fit_crop(
     max_zoom: float = 1.25,
     min_zoom: float = 0.5,
     spread_sigma_s: float = 0.15,
-    border_per_edge: int = 24,
     progress=None,
 ) -> CropResult:
     """Choose the fixed zoom and pull the virtual camera back where needed.
@@ -142,7 +141,7 @@ def fit_crop(
     """
     n = len(R_virt)
     t = np.asarray(frame_times_s, dtype=np.float64)
-    border = planner.border_points(border_per_edge)
+    border = planner.border_points()
     z = required_zoom(planner, R_virt, t, border, lo=min_zoom)
     if progress:
         progress(1, 3)

@@ -173,18 +173,20 @@ class WarpPlanner:
         m = m.reshape(gh, gw, 2).astype(np.float32)
         return FrameWarp(m, self.out_width_px, self.out_height_px, self.camera.width_px, self.camera.height_px)
 
-    def border_points(self, per_edge: int = 24) -> np.ndarray:
-        """(P, 2) points along the output frame's border (corners included)."""
-        W, H = self.out_width_px - 1.0, self.out_height_px - 1.0
-        s = np.linspace(0.0, 1.0, per_edge)
-        top = np.stack([s * W, np.zeros_like(s)], -1)
-        bottom = np.stack([s * W, np.full_like(s, H)], -1)
-        left = np.stack([np.zeros_like(s), s * H], -1)
-        right = np.stack([np.full_like(s, W), s * H], -1)
-        return np.concatenate([top, bottom, left, right])
+    def border_points(self) -> np.ndarray:
+        """(P, 2) the coarse grid's nodes on the output frame's border.
 
-    def inside_source(self, src_px: np.ndarray, margin_px: float = 0.0) -> np.ndarray:
-        """Boolean mask: source points that lie inside the source frame."""
+        Backends interpolate the map bilinearly between grid nodes, so an output pixel's
+        source position is a convex combination of node positions: when every border node
+        (and so, for the smooth warps here, every node) maps inside the source rectangle, no
+        output pixel can fall outside it.
+        """
+        g = self.grid_px
+        return np.concatenate([g[0, :], g[-1, :], g[1:-1, 0], g[1:-1, -1]])
+
+    def inside_source(self, src_px: np.ndarray, margin_px: float = 0.5) -> np.ndarray:
+        """Boolean mask: source points inside the source frame, ``margin_px`` from its edge
+        (the margin covers the fixed-point rounding of the remap maps)."""
         x, y = src_px[..., 0], src_px[..., 1]
         W, H = self.camera.width_px - 1.0, self.camera.height_px - 1.0
         with np.errstate(invalid="ignore"):
