@@ -102,6 +102,9 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--max-zoom", type=float, default=1.25, metavar="Z",
                    help="largest crop zoom; beyond it the virtual camera follows the real one more closely "
                    "(default 1.25 = at least 80%% of the width kept)")
+    p.add_argument("--lookahead", type=_positive_float, default=None, metavar="SECONDS",
+                   help="online mode: the filter sees at most SECONDS ahead (bounded latency, as a live camera "
+                   "pipeline); the crop is then fixed at --max-zoom. Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -119,7 +122,8 @@ def _options_from_args(args) -> StabilizeOptions:
     return StabilizeOptions(
         gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
         gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
-        use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, backend=args.backend,
+        use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, lookahead_s=args.lookahead,
+        backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
         imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,
         time_units=args.time_units, frame_timestamps=args.frame_timestamps, first_frame=args.first_frame,

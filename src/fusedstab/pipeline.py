@@ -62,6 +62,9 @@ class StabilizeOptions:
     readout_ms : rolling-shutter readout; None = lens profile, then file metadata, else 0.
     lens_motion : OIS / focus CSV; None = ``<video>.lens.csv`` if present.
     max_zoom : largest crop zoom (1.25 keeps 80 % of the width).
+    lookahead_s : None = offline (the filter sees the whole clip and the zoom is the smallest
+        that fits); a number = online mode: the filter sees at most this far ahead (bounded
+        latency, :mod:`fusedstab.filtering.online`) and the zoom is fixed at ``max_zoom``.
     imu_orientation : IMU axis mapping (``'XYZ'``, ``'yXZ'``, ... or ``'auto'``; see
         :mod:`fusedstab.analysis.sync`); None = XYZ for telemetry-parser logs, auto for text logs
         (auto needs the sync to run; without it XYZ is used).
@@ -83,6 +86,7 @@ class StabilizeOptions:
     lens_motion: Path | None = None
     use_lens_motion: bool = True
     max_zoom: float = 1.25
+    lookahead_s: float | None = None
     backend: str = "opencv"
     device: str = "auto"
     interpolation: str = "bilinear"
@@ -324,11 +328,14 @@ def plan_stabilization(
     # --- motion filtering -------------------------------------------------------------
     t_centre = planner.centre_time_s(frame_times)
     R_real = track.matrices_at(t_centre)
-    R_virt = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
-    crop = fit_crop(
-        planner, R_real, R_virt, frame_times, max_zoom=opts.max_zoom,
-        progress=(lambda d, n: progress("crop", d, n)) if progress else None,
-    )
+    if opts.lookahead_s is None:
+        R_virt = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        crop = fit_crop(
+            planner, R_real, R_virt, frame_times, max_zoom=opts.max_zoom,
+            progress=(lambda d, n: progress("crop", d, n)) if progress else None,
+        )
+    else:
+        crop = _online_crop(planner, frame_times, opts, info.frame_period_s, progress)
     if crop.zoom > opts.max_zoom + 1e-6:
         warnings.append(
             f"the shake is too large for --max-zoom {opts.max_zoom:g}: zoom {crop.zoom:.3f} is used so that no "
@@ -340,6 +347,35 @@ def plan_stabilization(
         readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
         offset_source=offset_source, imu_orientation=orientation, sync=sync,
     )
+
+
+def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, period_s: float,
+                 progress: Progress | None) -> CropResult:
+    """Run the bounded-lookahead filter over the frames (as a live pipeline would)."""
+    from .filtering.crop import fits, required_zoom
+    from .filtering.online import OnlineFilter
+
+    if opts.lookahead_s < 0:
+        raise InputError(f"--lookahead must not be negative, got {opts.lookahead_s}", "give seconds, e.g. 0.5")
+    n = len(frame_times)
+    filt = OnlineFilter(planner, sigma_s=opts.smoothness_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
+                        zoom=opts.max_zoom, frame_period_s=period_s)
+    V = np.empty((n, 3, 3))
+    lam = np.zeros(n)
+    for k, t in enumerate(frame_times):
+        for j, Vj, lj in filt.push(t):
+            V[j], lam[j] = Vj, lj
+        if progress:
+            progress("filter", k + 1, n)
+    for j, Vj, lj in filt.flush():
+        V[j], lam[j] = Vj, lj
+    border = planner.border_points()
+    need = required_zoom(planner, V, frame_times, border, lo=0.5)
+    # the crop is fixed up front; only if even the real camera does not fit is it widened
+    zoom = opts.max_zoom
+    if not np.all(fits(planner, V, zoom, frame_times, border)):
+        zoom = float(np.max(need[np.isfinite(need)])) if np.any(np.isfinite(need)) else 4.0
+    return CropResult(V, zoom, lam, need)
 
 
 def render(

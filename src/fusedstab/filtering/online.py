@@ -1,0 +1,153 @@
+"""Stage 2, online: a bounded-lookahead virtual camera (frames wait in a queue).
+
+Frame ``i`` leaves the queue once frame ``i + L`` has arrived (``L`` = lookahead in frames),
+so the filter never uses motion more than ``L`` frames in the future: the latency of a live
+pipeline is bounded by ``L`` frame periods. The output crop cannot be chosen from the whole
+clip, so the zoom is fixed up front (``--max-zoom``) and the undefined-region avoidance works
+frame by frame, as in the Pixel design:
+
+1. Gaussian smoothing (:func:`~fusedstab.filtering.gaussian.gaussian_smooth_orientations`)
+   over the past ``K`` frames and the ``min(K, L)`` frames ahead. With ``L >= K`` (the
+   lookahead covers the kernel) it equals the offline filter exactly.
+2. When a frame enters the queue, the pull-back ``lambda_j`` it would need at the fixed zoom is
+   estimated from its provisional virtual camera (smoothed with what is known so far).
+3. When frame ``i`` leaves, ``lambda_i`` is the largest of: the estimates of the frames ahead
+   in the queue and the previous frame's value, each faded by a Gaussian of their distance in
+   time (``spread_sigma_s``), so the camera eases toward the real one *before* a large motion
+   instead of snapping; then frame ``i`` is checked as a hard constraint.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from ..synthesis.plan import WarpPlanner
+from .crop import min_pullback, slerp_matrix
+from .gaussian import gaussian_smooth_orientations
+
+__all__ = ["OnlineFilter"]
+
+
+class OnlineFilter:
+    """Push frames in capture order; get their virtual orientation back ``L`` frames later.
+
+    Parameters
+    ----------
+    planner : the clip's warp planner (real orientation track, lens, rolling shutter).
+    sigma_s : Gaussian sigma [s].
+    lookahead_frames : ``L``, the queue length.
+    zoom : the fixed output zoom.
+    frame_period_s : nominal frame period [s] (sets the past window ``K = ceil(3 sigma / T)``).
+    spread_sigma_s : how far (in time) a needed pull-back is felt by its neighbours.
+
+    Examples
+    --------
+    >>> filt = OnlineFilter(planner, sigma_s=0.5, lookahead_frames=30, zoom=1.2,
+    ...                     frame_period_s=1 / 30)  # doctest: +SKIP
+    >>> for i, t in enumerate(frame_times):  # doctest: +SKIP
+    ...     for j, V, lam in filt.push(t):
+    ...         render(j, V)
+    >>> for j, V, lam in filt.flush():  # doctest: +SKIP
+    ...     render(j, V)
+    """
+
+    def __init__(
+        self,
+        planner: WarpPlanner,
+        *,
+        sigma_s: float,
+        lookahead_frames: int,
+        zoom: float,
+        frame_period_s: float,
+        spread_sigma_s: float = 0.15,
+    ):
+        self.planner = planner
+        self.sigma_s = float(sigma_s)
+        self.L = max(0, int(lookahead_frames))
+        self.zoom = float(zoom)
+        self.spread_sigma_s = float(spread_sigma_s)
+        # past frames kept: the Gaussian's half-width, plus margin for rounding and jittery VFR times
+        self.K = (max(1, int(np.ceil(3.0 * self.sigma_s / frame_period_s))) + 2) if self.sigma_s > 0 else 0
+        self._border = planner.border_points()
+        self._t: deque[float] = deque()  # frame start times of the history + queue
+        self._R: deque[np.ndarray] = deque()  # real orientation at the centre row
+        self._lam_est: deque[float] = deque()
+        self._first = 0  # absolute index of self._t[0]
+        self._next_out = 0  # absolute index of the next frame to leave
+        self._prev_lam = 0.0
+        self._prev_t: float | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def _window(self):
+        return np.array(self._t), np.array(self._R)
+
+    def _smooth(self, idx: int, closed: bool) -> np.ndarray:
+        """Virtual orientation of absolute frame ``idx`` from the frames held now."""
+        t, R = self._window()
+        tc = self.planner.centre_time_s(t)
+        i = idx - self._first
+        lookahead = None if closed else self.L
+        V = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=lookahead)
+        return V[i]
+
+    def _need(self, V: np.ndarray, R: np.ndarray, t: float, lo: float = 0.0) -> float:
+        return float(min_pullback(self.planner, V[None], R[None], self.zoom, np.array([t]), self._border,
+                                  lo=np.array([lo]))[0])
+
+    def _fade(self, dt: float) -> float:
+        if self.spread_sigma_s <= 0:
+            return 0.0
+        return float(np.exp(-0.5 * (dt / self.spread_sigma_s) ** 2))
+
+    def _emit(self, closed: bool):
+        idx = self._next_out
+        i = idx - self._first
+        t_i = self._t[i]
+        R_i = self._R[i]
+        V = self._smooth(idx, closed)
+        lam = self._need(V, R_i, t_i)
+        for j in range(i + 1, len(self._t)):  # frames ahead in the queue
+            lam = max(lam, self._lam_est[j] * self._fade(self._t[j] - t_i))
+        if self._prev_t is not None:
+            lam = max(lam, self._prev_lam * self._fade(t_i - self._prev_t))
+        lam = min(1.0, lam)
+        V_out = slerp_matrix(V, R_i, lam) if lam > 0 else V
+        # hard constraint: this frame must fit at the fixed zoom
+        lam_hard = self._need(V, R_i, t_i, lo=lam)
+        if lam_hard > lam:
+            lam = lam_hard
+            V_out = slerp_matrix(V, R_i, lam)
+        self._prev_lam, self._prev_t = lam, t_i
+        self._next_out += 1
+        # drop history older than the kernel needs
+        while self._next_out - self._first > self.K:
+            self._t.popleft()
+            self._R.popleft()
+            self._lam_est.popleft()
+            self._first += 1
+        return idx, V_out, lam
+
+    # ------------------------------------------------------------------ API
+    def push(self, t_frame_s: float) -> list[tuple[int, np.ndarray, float]]:
+        """Add the next frame (its start time, video clock); returns the frames now ready
+        as ``(index, R_world_virt (3, 3), pull-back lambda)``."""
+        t = float(t_frame_s)
+        R = self.planner.track.matrices_at(self.planner.centre_time_s(t))
+        self._t.append(t)
+        self._R.append(R)
+        idx = self._first + len(self._t) - 1
+        V_est = self._smooth(idx, closed=False)
+        self._lam_est.append(self._need(V_est, R, t))
+        out = []
+        while self._next_out + self.L <= idx:
+            out.append(self._emit(closed=False))
+        return out
+
+    def flush(self) -> list[tuple[int, np.ndarray, float]]:
+        """The clip has ended: release the frames still in the queue."""
+        out = []
+        while self._next_out < self._first + len(self._t):
+            out.append(self._emit(closed=True))
+        return out
