@@ -62,6 +62,10 @@ class StabilizeOptions:
     readout_ms : rolling-shutter readout; None = lens profile, then file metadata, else 0.
     lens_motion : OIS / focus CSV; None = ``<video>.lens.csv`` if present.
     max_zoom : largest crop zoom (1.25 keeps 80 % of the width).
+    exposure_ms : exposure time for motion-blur masking; None = the file's metadata, else no
+        masking.
+    blur_masking : let the output follow the real motion a little on frames the gyro says are
+        blurred (:mod:`fusedstab.filtering.blur_mask`; offline mode).
     lookahead_s : None = offline (the filter sees the whole clip and the zoom is the smallest
         that fits); a number = online mode: the filter sees at most this far ahead (bounded
         latency, :mod:`fusedstab.filtering.online`) and the zoom is fixed at ``max_zoom``.
@@ -87,6 +91,8 @@ class StabilizeOptions:
     use_lens_motion: bool = True
     max_zoom: float = 1.25
     lookahead_s: float | None = None
+    exposure_ms: float | None = None
+    blur_masking: bool = True
     backend: str = "opencv"
     device: str = "auto"
     interpolation: str = "bilinear"
@@ -124,6 +130,7 @@ class StabilizationPlan:
     offset_source: str = "--gyro-offset-ms"
     imu_orientation: str = "XYZ"
     sync: SyncResult | None = None
+    blur_beta: np.ndarray | None = None
 
     @property
     def zoom(self) -> float:
@@ -328,8 +335,15 @@ def plan_stabilization(
     # --- motion filtering -------------------------------------------------------------
     t_centre = planner.centre_time_s(frame_times)
     R_real = track.matrices_at(t_centre)
+    exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
+                  else float(imu.meta.get("exposure_s") or 0.0))
+    blur_beta = np.zeros(len(frame_times))
     if opts.lookahead_s is None:
         R_virt = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        if opts.blur_masking and exposure_s > 0:
+            from .filtering.blur_mask import apply_blur_masking
+
+            R_virt, blur_beta, _ = apply_blur_masking(planner, R_real, R_virt, frame_times, exposure_s)
         crop = fit_crop(
             planner, R_real, R_virt, frame_times, max_zoom=opts.max_zoom,
             progress=(lambda d, n: progress("crop", d, n)) if progress else None,
@@ -345,7 +359,7 @@ def plan_stabilization(
         info=info, camera=camera, imu=imu, planner=planner, frame_times_s=frame_times, R_real=R_real,
         R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=readout_s,
         readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
-        offset_source=offset_source, imu_orientation=orientation, sync=sync,
+        offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
     )
 
 
