@@ -14,19 +14,10 @@ import json
 import math
 from pathlib import Path
 
+from .cli import _positive_float
 from .errors import InputError, TelemetryError
 
 __all__ = ["add_arguments", "add_gyro_source_arguments", "add_sync_arguments", "run", "load_gyro", "start_offset_ms"]
-
-
-def _nonneg(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
-    return v
 
 
 def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,7 +45,7 @@ def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
 def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -> None:
     """The search option (shared with ``stabilize``)."""
     if stabilize:
-        p.add_argument("--sync-search-ms", type=_nonneg, default=None, metavar="MS",
+        p.add_argument("--sync-search-ms", type=_positive_float, default=None, metavar="MS",
                        help="search the gyro offset in ±MS around the start (default 1000 when the offset is "
                        "found automatically); with --gyro-offset-ms, that offset becomes the search's start "
                        "instead of being used as is")
@@ -62,7 +53,7 @@ def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -
                        help="do not estimate the gyro offset from the video when --gyro-offset-ms is not given "
                        "(use 0, or the --frame-timestamps offset)")
     else:
-        p.add_argument("--sync-search-ms", type=_nonneg, default=1000.0, metavar="MS",
+        p.add_argument("--sync-search-ms", type=_positive_float, default=1000.0, metavar="MS",
                        help="search the offset in ±MS around the starting offset (default 1000)")
 
 
@@ -82,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gyro-offset-ms", type=float, default=None, metavar="START",
                         help="starting offset of the search [ms] (default: from --frame-timestamps, else 0)")
     add_sync_arguments(parser)
-    parser.add_argument("--readout-ms", type=_nonneg, default=None, metavar="R",
+    parser.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
                         help="known rolling-shutter readout [ms]; default: lens profile, then file metadata, "
                         "else estimated (0 .. one frame period)")
     add_gyro_source_arguments(parser)
