@@ -321,6 +321,8 @@ def plan_stabilization(
     frame_times = info.frame_times_s
     _check_coverage(imu_v, frame_times[0], frame_times[-1] + readout_s, warnings, info.frame_period_s)
     bias = estimate_gyro_bias(imu_v)
+    if sync is not None and sync.reliable:
+        bias = bias + np.asarray(sync.gyro_bias_rad_s)  # what the video shows is left (drift, horizon)
     track = integrate_gyro(imu_v, bias_rad_s=bias)
 
     lens_motion = None

@@ -165,6 +165,9 @@ class SyncResult:
     points : per-window :class:`SyncPoint` results.
     drift_ppm : gyro clock drift relative to the video clock (0 with a single point).
     message : one line for the user.
+    gyro_bias_rad_s : gyro bias left after the still-window estimate (camera axes, after the
+        IMU mapping), found from the video: per axis, image rotation between frames regressed
+        on gyro rotation plus a constant rate; subtract it from the gyro. Zeros when unreliable.
     focal_scale : with ``estimate_focal``, the factor by which the given camera's focal
         length was corrected (true focal / assumed focal); 1.0 otherwise.
     """
@@ -187,6 +190,7 @@ class SyncResult:
     pairs: int = 0
     seconds: float = 0.0
     focal_scale: float = 1.0
+    gyro_bias_rad_s: tuple = (0.0, 0.0, 0.0)
 
     def offset_at_ms(self, t_video_s) -> np.ndarray:
         """Offset [ms] at video time(s), following the drift line."""
@@ -501,6 +505,35 @@ def _focal_ratio(delta_s, ta, tb, meas, t, th, mapping: str, min_rad: float = 2e
             break
         k = float(np.sum(g[inl] * mm[inl]) / np.sum(g[inl] * g[inl]))
     return k
+
+
+def _residual_bias(pairs, meas, ya, yb, okp, delta_s, readout_s, H, t, th, mapping: str) -> np.ndarray:
+    """Constant gyro bias [rad/s] (3,) the video reveals, in mapped camera axes.
+
+    With gyro ``w + b``, the gyro's inter-frame rotation is ``(w + b) dt`` while the image
+    shows ``w dt``; per axis, ``meas = s * pred + c * dt`` is fitted by trimmed least squares
+    (``s`` absorbs a focal-length error on x and y) and ``b = -c``.
+    """
+    ta = pairs.t_a[okp] + readout_s * ya[okp] / H
+    tb = pairs.t_b[okp] + readout_s * yb[okp] / H
+    pred = (_interp3(tb - delta_s, t, th) - _interp3(ta - delta_s, t, th)) @ parse_imu_orientation(mapping).T
+    m = meas[okp]
+    dt = tb - ta
+    out = np.zeros(3)
+    if len(dt) < 10:
+        return out
+    for a in range(3):
+        A = np.stack([pred[:, a], dt], -1)
+        keep = np.ones(len(dt), bool)
+        for _ in range(3):
+            coef, *_ = np.linalg.lstsq(A[keep], m[keep, a], rcond=None)
+            r = np.abs(A @ coef - m[:, a])
+            new = r <= 3.0 * np.median(r[keep]) + 1e-12
+            if new.sum() < 10 or np.array_equal(new, keep):
+                break
+            keep = new
+        out[a] = -coef[1]
+    return out
 
 
 def _parabola_min(x: np.ndarray, y: np.ndarray, k: int) -> float:
@@ -836,6 +869,9 @@ def estimate_sync(
     elif len(good) == 1 and len(windows) > 1:
         offset_mid = good[0].offset_ms / 1000.0
 
+    # ---------------------------------------------------------------- residual gyro bias
+    bias = _residual_bias(pairs, meas, ya, yb, okp, delta_f, rho_f, H, t_log, th, best_map)
+
     # ---------------------------------------------------------------- confidence
     res_all = cost.residuals(delta_f, rho_f)
     residual = float(np.median(res_all))
@@ -874,5 +910,5 @@ def estimate_sync(
         message=msg, start_offset_ms=start_offset_ms, coarse_offset_ms=float(delta_c * 1000.0),
         residual_px=residual, raw_motion_px=raw_motion, scores=scores,
         orientation_costs={k: round(v, 5) for k, v in orientation_costs.items()}, pairs=pairs.n_pairs,
-        seconds=seconds,
+        seconds=seconds, gyro_bias_rad_s=tuple(float(b) for b in bias) if reliable else (0.0, 0.0, 0.0),
     )
