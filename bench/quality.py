@@ -33,6 +33,7 @@ A tool that fails is reported as ``failed`` with its error; one that cannot run 
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as _dt
 import json
 import os
@@ -46,7 +47,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared").resolve()
+SHARED = Path(os.environ.get("FUSEDSTAB_SHARED", REPO / ".." / "shared")).resolve()
 DATA = SHARED / "data"
 GOPRO_LENS = SHARED / "lens_profiles" / "GoPro_HERO5 Black_Wide_NO-EIS_16by9.json"
 VENV_VIDSTAB = REPO / "bench" / ".venv-vidstab"
@@ -302,6 +303,10 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="one scenario at 720p + the GoPro clip")
     ap.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "fusedstab-bench-quality")
     ap.add_argument("--tools", default=",".join(TOOLS), help=f"comma list of {', '.join(TOOLS)}")
+    ap.add_argument("--only", default="", help="comma list of substrings: run only clips whose name contains one")
+    ap.add_argument("--reuse", action="store_true",
+                    help="tools not named in --tools keep their results from the last run in --scratch "
+                    "(e.g. re-run fusedstab only, keep the peers' rows)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
     ap.add_argument("--max-frames", type=int, default=None, help="evaluate only the first N frames")
     args = ap.parse_args(argv)
@@ -316,13 +321,27 @@ def main(argv=None) -> int:
     log = scratch / "tools.log"
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
     clips = simulate_clips(scratch, args.quick) + real_clips(args.quick)
+    only = [o.strip() for o in args.only.split(",") if o.strip()]
+    if only:
+        clips = [c for c in clips if any(o in c["name"] for o in only)]
+    cache_dir = scratch / "results"
+    cache_dir.mkdir(exist_ok=True)
     results: list[dict] = []
     for clip in clips:
         name = clip["name"]
         slug = "".join(ch if ch.isalnum() else "_" for ch in name)
         input_row = {"clip": name, "tool": "(input)", "status": "ok", "metrics": {}}
         results.append(input_row)
-        for tool in tools:
+        for tool in TOOLS:
+            cached = cache_dir / f"{slug}.{tool}.json"
+            if tool not in tools:
+                if args.reuse and cached.exists():
+                    r = json.loads(cached.read_text())
+                    print(f"[{time.perf_counter() - t_start:6.0f} s] {name}: {tool} (reused)", flush=True)
+                    if r.get("metrics") and not input_row["metrics"]:
+                        input_row["metrics"] = r["metrics"]
+                    results.append(r)
+                continue
             runner, ext = RUNNERS[tool]
             out = scratch / "out" / f"{slug}.{tool}{ext}"
             if out.exists():
@@ -337,9 +356,12 @@ def main(argv=None) -> int:
                 except Exception as exc:  # noqa: BLE001 - reported in the table, not hidden
                     r["status"], r["error"] = "failed", f"evaluate: {exc.__class__.__name__}: {exc}"
             print(f"    {r['status']} {r.get('error', '')}", flush=True)
+            cached.write_text(json.dumps(r, default=str))
             results.append(r)
     (scratch / "quality.json").write_text(json.dumps(results, indent=1, default=str))
     cmd = "python bench/quality.py" + (" --quick" if args.quick else "")
+    if args.reuse and set(tools) != set(TOOLS):
+        cmd += f" --tools {','.join(tools)} --reuse  (other tools' rows from the previous full run)"
     sec = section(results, cmd, time.perf_counter() - t_start)
     print(sec)
     if not args.no_write:

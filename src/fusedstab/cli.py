@@ -106,6 +106,8 @@ def _add_stabilize(sub) -> None:
                    help="exposure time, for motion-blur masking (the output follows the real motion a little on "
                    "frames the gyro says are blurred); default: the file's metadata (GoPro), else no masking")
     p.add_argument("--no-blur-masking", action="store_true", help="never blend real motion back on blurred frames")
+    p.add_argument("--no-intent", action="store_true",
+                   help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--lookahead", type=_positive_float, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS ahead (bounded latency, as a live camera "
                    "pipeline); the crop is then fixed at --max-zoom. Default: offline, the whole clip")
@@ -127,7 +129,7 @@ def _options_from_args(args) -> StabilizeOptions:
         gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
         gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
         use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, lookahead_s=args.lookahead,
-        exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking,
+        exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking, intent=not args.no_intent,
         backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
         imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,

@@ -64,6 +64,9 @@ class StabilizeOptions:
     max_zoom : largest crop zoom (1.25 keeps 80 % of the width).
     exposure_ms : exposure time for motion-blur masking; None = the file's metadata, else no
         masking.
+    intent : learned intent model (:mod:`fusedstab.filtering.intent`; offline mode): during a
+        deliberate pan or turn, follow a long smooth along the pan axis and reject motion
+        orthogonal to it; hold the camera still where the whole window is still.
     blur_masking : let the output follow the real motion a little on frames the gyro says are
         blurred (:mod:`fusedstab.filtering.blur_mask`; offline mode).
     lookahead_s : None = offline (the filter sees the whole clip and the zoom is the smallest
@@ -93,6 +96,7 @@ class StabilizeOptions:
     lookahead_s: float | None = None
     exposure_ms: float | None = None
     blur_masking: bool = True
+    intent: bool = True
     backend: str = "opencv"
     device: str = "auto"
     interpolation: str = "bilinear"
@@ -342,6 +346,10 @@ def plan_stabilization(
     blur_beta = np.zeros(len(frame_times))
     if opts.lookahead_s is None:
         R_virt = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        if opts.intent and len(R_real) >= 3:
+            from .filtering.intent import apply_intent
+
+            R_virt, _ = apply_intent(R_real, R_virt, t_centre)
         if opts.blur_masking and exposure_s > 0:
             from .filtering.blur_mask import apply_blur_masking
 
