@@ -88,3 +88,15 @@ def test_online_binding_zoom_has_no_undefined_pixels(clip):
     assert on.crop.pullback.max() > 0.05  # the limit binds
     assert on.zoom == pytest.approx(1.08)
     assert_maps_inside(on)
+
+
+def test_online_blur_masking_matches_offline(tmp_path):
+    prefix = tmp_path / "blur"
+    simulate(prefix, SimConfig(scenario="run", width_px=320, height_px=180, duration_s=2.0, motion_blur=True,
+                               exposure_s=1 / 60, seed=12))
+    kw = dict(smoothness_s=0.3, max_zoom=3.0, exposure_ms=1000 / 60, intent=False)
+    off = plan_stabilization(f"{prefix}.mp4", _opts(prefix, **kw))
+    on = plan_stabilization(f"{prefix}.mp4", _opts(prefix, **kw, lookahead_s=1.0))
+    assert off.blur_beta.max() > 0.2
+    inner = slice(2, len(off.R_virt) - 2)  # the +-2 frame average differs only at the clip ends
+    assert np.max(_angle_deg(on.R_virt[inner], off.R_virt[inner])) < 1e-6

@@ -68,7 +68,7 @@ class StabilizeOptions:
         deliberate pan or turn, follow a long smooth along the pan axis and reject motion
         orthogonal to it; hold the camera still where the whole window is still.
     blur_masking : let the output follow the real motion a little on frames the gyro says are
-        blurred (:mod:`fusedstab.filtering.blur_mask`; offline mode).
+        blurred (:mod:`fusedstab.filtering.blur_mask`).
     lookahead_s : None = offline (the filter sees the whole clip and the zoom is the smallest
         that fits); a number = online mode: the filter sees at most this far ahead (bounded
         latency, :mod:`fusedstab.filtering.online`) and the zoom is fixed at ``max_zoom``.
@@ -359,7 +359,8 @@ def plan_stabilization(
             progress=(lambda d, n: progress("crop", d, n)) if progress else None,
         )
     else:
-        crop = _online_crop(planner, frame_times, opts, info.frame_period_s, progress)
+        crop = _online_crop(planner, frame_times, opts, info.frame_period_s, progress,
+                            exposure_s if opts.blur_masking else 0.0)
     if crop.zoom > opts.max_zoom + 1e-6:
         warnings.append(
             f"the shake is too large for --max-zoom {opts.max_zoom:g}: zoom {crop.zoom:.3f} is used so that no "
@@ -374,7 +375,7 @@ def plan_stabilization(
 
 
 def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, period_s: float,
-                 progress: Progress | None) -> CropResult:
+                 progress: Progress | None, exposure_s: float = 0.0) -> CropResult:
     """Run the bounded-lookahead filter over the frames (as a live pipeline would)."""
     from .filtering.crop import fits, required_zoom
     from .filtering.online import OnlineFilter
@@ -383,7 +384,7 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
         raise InputError(f"--lookahead must not be negative, got {opts.lookahead_s}", "give seconds, e.g. 0.5")
     n = len(frame_times)
     filt = OnlineFilter(planner, sigma_s=opts.smoothness_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
-                        zoom=opts.max_zoom, frame_period_s=period_s)
+                        zoom=opts.max_zoom, frame_period_s=period_s, exposure_s=exposure_s)
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):

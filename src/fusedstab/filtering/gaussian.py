@@ -45,7 +45,7 @@ def gaussian_smooth_orientations(
     if sigma_s <= 0 or n < 2:
         return R.copy()
     period = float(np.median(np.diff(t)))
-    K = max(1, int(np.ceil(3.0 * sigma_s / period)))
+    K = max(1, int(np.ceil(3.0 * sigma_s / period - 1e-6)))  # tolerant to period rounding
     # Odd reflection at both ends, in the tangent space of the end frame.
     pad = min(K, n - 1)
     head = R[0] @ exp_so3(-log_so3(np.einsum("ji,njk->nik", R[0], R[1 : pad + 1])))[::-1]

@@ -11,7 +11,10 @@ frame by frame, as in the Pixel design:
    lookahead covers the kernel) it equals the offline filter exactly.
 2. When a frame enters the queue, the pull-back ``lambda_j`` it would need at the fixed zoom is
    estimated from its provisional virtual camera (smoothed with what is known so far).
-3. When frame ``i`` leaves, ``lambda_i`` is the largest of: the estimates of the frames ahead
+3. With an exposure time, motion-blur masking (:mod:`~fusedstab.filtering.blur_mask`): the
+   frame's gyro-predicted blur gives ``beta`` (averaged over +-2 frames, as offline), and
+   ``V_i <- slerp(V_i, R_i, beta_i)``.
+4. When frame ``i`` leaves, ``lambda_i`` is the largest of: the estimates of the frames ahead
    in the queue and the previous frame's value, each faded by a Gaussian of their distance in
    time (``spread_sigma_s``), so the camera eases toward the real one *before* a large motion
    instead of snapping; then frame ``i`` is checked as a hard constraint.
@@ -24,6 +27,7 @@ from collections import deque
 import numpy as np
 
 from ..synthesis.plan import WarpPlanner
+from .blur_mask import blur_weights, frame_blur_px
 from .crop import min_pullback, slerp_matrix
 from .gaussian import gaussian_smooth_orientations
 
@@ -41,6 +45,7 @@ class OnlineFilter:
     zoom : the fixed output zoom.
     frame_period_s : nominal frame period [s] (sets the past window ``K = ceil(3 sigma / T)``).
     spread_sigma_s : how far (in time) a needed pull-back is felt by its neighbours.
+    exposure_s : exposure time for motion-blur masking (0 = off).
 
     Examples
     --------
@@ -62,6 +67,7 @@ class OnlineFilter:
         zoom: float,
         frame_period_s: float,
         spread_sigma_s: float = 0.15,
+        exposure_s: float = 0.0,
     ):
         self.planner = planner
         self.sigma_s = float(sigma_s)
@@ -69,11 +75,13 @@ class OnlineFilter:
         self.zoom = float(zoom)
         self.spread_sigma_s = float(spread_sigma_s)
         # past frames kept: the Gaussian's half-width, plus margin for rounding and jittery VFR times
-        self.K = (max(1, int(np.ceil(3.0 * self.sigma_s / frame_period_s))) + 2) if self.sigma_s > 0 else 0
+        self.K = (max(1, int(np.ceil(3.0 * self.sigma_s / frame_period_s - 1e-6))) + 2) if self.sigma_s > 0 else 0
         self._border = planner.border_points()
         self._t: deque[float] = deque()  # frame start times of the history + queue
         self._R: deque[np.ndarray] = deque()  # real orientation at the centre row
         self._lam_est: deque[float] = deque()
+        self.exposure_s = float(exposure_s)
+        self._beta_raw: deque[float] = deque()  # per-frame blur weight before the +-2 frame average
         self._first = 0  # absolute index of self._t[0]
         self._next_out = 0  # absolute index of the next frame to leave
         self._prev_lam = 0.0
@@ -107,6 +115,9 @@ class OnlineFilter:
         t_i = self._t[i]
         R_i = self._R[i]
         V = self._smooth(idx, closed)
+        beta = self.beta_at(i)
+        if beta > 0:
+            V = slerp_matrix(V, R_i, beta)
         lam = self._need(V, R_i, t_i)
         for j in range(i + 1, len(self._t)):  # frames ahead in the queue
             lam = max(lam, self._lam_est[j] * self._fade(self._t[j] - t_i))
@@ -126,8 +137,16 @@ class OnlineFilter:
             self._t.popleft()
             self._R.popleft()
             self._lam_est.popleft()
+            self._beta_raw.popleft()
             self._first += 1
         return idx, V_out, lam
+
+    def beta_at(self, i: int) -> float:
+        """Blur weight of the held frame at queue position ``i``: mean over +-2 frames."""
+        if self.exposure_s <= 0:
+            return 0.0
+        lo, hi = max(0, i - 2), min(len(self._beta_raw), i + 3)
+        return float(np.mean(list(self._beta_raw)[lo:hi]))
 
     # ------------------------------------------------------------------ API
     def push(self, t_frame_s: float) -> list[tuple[int, np.ndarray, float]]:
@@ -137,6 +156,11 @@ class OnlineFilter:
         R = self.planner.track.matrices_at(self.planner.centre_time_s(t))
         self._t.append(t)
         self._R.append(R)
+        if self.exposure_s > 0:
+            blur = frame_blur_px(self.planner, np.array([t]), self.exposure_s)
+            self._beta_raw.append(float(blur_weights(blur, self.planner.camera.width_px)[0]))
+        else:
+            self._beta_raw.append(0.0)
         idx = self._first + len(self._t) - 1
         V_est = self._smooth(idx, closed=False)
         self._lam_est.append(self._need(V_est, R, t))
