@@ -164,3 +164,22 @@ def test_output_path_checks(tmp_path):
     with pytest.raises(OutputError, match="does not exist"):
         check_output_path(tmp_path / "nope" / "o.mp4", src)
     assert check_output_path(tmp_path / "o.mp4", src) == tmp_path / "o.mp4"
+
+
+def test_prefetch_keeps_order_and_raises():
+    from fusedstab.io.video import prefetch
+
+    assert list(prefetch(iter(range(100)), depth=3)) == list(range(100))
+
+    def bad():
+        yield 1
+        raise ValueError("decoder broke")
+
+    it = prefetch(bad())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="decoder broke"):
+        next(it)
+    # leaving early stops the producer
+    gen = prefetch(iter(range(10**9)), depth=2)
+    assert next(gen) == 0
+    gen.close()

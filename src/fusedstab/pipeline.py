@@ -24,7 +24,7 @@ from .filtering.gaussian import gaussian_smooth_orientations
 from .io.lens import load_lens_profile
 from .io.lens_motion import find_lens_motion_sidecar, read_lens_motion
 from .io.telemetry import find_sidecar_log, read_imu
-from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, probe_video
+from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, prefetch, probe_video
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
 from .analysis.sync import SyncResult
@@ -422,7 +422,7 @@ def render(
     ) as writer:
         pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
         done = 0
-        for pts, frame in iter_frames(info.path):
+        for pts, frame in prefetch(iter_frames(info.path)):
             i = pts_to_index.get(pts)
             if i is None:  # a frame the demuxer did not list: place it by time
                 i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError, OutputError
 
-__all__ = ["VideoInfo", "probe_video", "iter_frames", "VideoWriter", "check_output_path"]
+__all__ = ["VideoInfo", "probe_video", "iter_frames", "prefetch", "VideoWriter", "check_output_path"]
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,54 @@ def iter_frames(path: str | os.PathLike) -> Iterator[tuple[int, np.ndarray]]:
         raise InputError(f"decoding {path} failed: {exc}", "check that the file is not truncated") from None
     finally:
         container.close()
+
+
+def prefetch(items, depth: int = 4):
+    """Run an iterator (e.g. :func:`iter_frames`) in a background thread, ``depth`` items ahead.
+
+    Decoding then overlaps with the warp and the encoder (FFmpeg and OpenCV release the GIL).
+    Memory stays bounded by ``depth`` items; an exception in the producer is re-raised here;
+    leaving the loop early stops the producer.
+    """
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
+    stop = threading.Event()
+    done = object()
+
+    def produce():
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="fusedstab-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
 
 
 def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> Path:
