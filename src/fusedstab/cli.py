@@ -24,6 +24,9 @@ from .pipeline import DEFAULT_FOV_DEG, StabilizeOptions
 __all__ = ["main", "build_parser"]
 
 
+_FRAME_STAGES = {"render", "simulate", "sync", "filter"}
+
+
 class _FpsColumn(TextColumn):
     def __init__(self):
         super().__init__("")
@@ -31,6 +34,8 @@ class _FpsColumn(TextColumn):
     def render(self, task):  # noqa: D401 - rich API
         from rich.text import Text
 
+        if task.description.strip() not in _FRAME_STAGES:  # e.g. the crop search counts passes, not frames
+            return Text("")
         speed = task.finished_speed or task.speed
         return Text(f"{speed:6.1f} fps" if speed else "    -- fps", style="cyan")
 
