@@ -183,3 +183,14 @@ def test_prefetch_keeps_order_and_raises():
     gen = prefetch(iter(range(10**9)), depth=2)
     assert next(gen) == 0
     gen.close()
+
+
+def test_writer_keeps_rotation_metadata(tmp_path):
+    from dataclasses import replace
+
+    info = replace(_info(tmp_path), rotation_deg=90)
+    out = tmp_path / "rot.mp4"
+    with VideoWriter(out, info, 64, 48) as w:
+        for p in info.pts:
+            w.write(np.zeros((48, 64, 3), np.uint8), p)
+    assert probe_video(out).rotation_deg % 360 == 90
