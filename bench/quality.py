@@ -33,7 +33,6 @@ A tool that fails is reported as ``failed`` with its error; one that cannot run 
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as _dt
 import json
 import os
@@ -146,8 +145,6 @@ def write_phone_lens(scratch: Path) -> Path:
     cam = CameraModel(800, 600, 573.85, 575.04, 406.01, 309.01, model="pinhole", name="Xiaomi CC9 Pro 800x600")
     scratch.mkdir(parents=True, exist_ok=True)
     return write_lens_profile(scratch / "phone_cc9pro.lens.json", cam)
-
-    return [c for c in clips if Path(c["video"]).exists()]
 
 
 # ---------------------------------------------------------------------------- tools

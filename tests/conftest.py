@@ -33,8 +33,6 @@ def assert_maps_inside(plan) -> None:
     Uses the same full-resolution map the OpenCV backend remaps with (bilinear samples need
     the position within [0, W-1] x [0, H-1]).
     """
-    import numpy as np
-
     from fusedstab.synthesis.backends import OpenCVBackend
 
     backend = OpenCVBackend()

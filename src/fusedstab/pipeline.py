@@ -23,7 +23,7 @@ from .filtering.crop import CropResult, fit_crop
 from .filtering.gaussian import gaussian_smooth_orientations
 from .io.lens import load_lens_profile
 from .io.lens_motion import find_lens_motion_sidecar, read_lens_motion
-from .io.telemetry import find_sidecar_log, read_imu
+from .io.gyro_source import load_gyro, start_offset_ms
 from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, prefetch, probe_video
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
@@ -171,25 +171,10 @@ class StabilizeReport:
         return asdict(self)
 
 
-def _load_imu(video: Path, gyro: Path | None, opts: "StabilizeOptions | None" = None) -> ImuSamples:
-    if gyro is not None and opts is not None:
-        from .sync_cli import load_gyro
-
-        imu, is_text = load_gyro(video, gyro, columns=opts.gyro_columns, gyro_units=opts.gyro_units,
-                                 time_units=opts.time_units)
-        return ImuSamples(imu.times_s, imu.gyro_rad_s, imu.accel_m_s2, imu.source, {**imu.meta, "text_log": is_text})
-    if gyro is not None:
-        return read_imu(gyro)
-    sidecar = find_sidecar_log(video)
-    if sidecar is not None:
-        return read_imu(sidecar)
-    try:
-        return read_imu(video)
-    except TelemetryError as exc:
-        raise TelemetryError(
-            f"{video.name} carries no gyro data that telemetry-parser can read ({exc.message})",
-            f"give a gyro log with --gyro, or put {video.with_suffix('.gcsv').name} beside the video",
-        ) from None
+def _load_imu(video: Path, opts: "StabilizeOptions") -> ImuSamples:
+    imu, is_text = load_gyro(video, Path(opts.gyro) if opts.gyro is not None else None, columns=opts.gyro_columns,
+                             gyro_units=opts.gyro_units, time_units=opts.time_units)
+    return ImuSamples(imu.times_s, imu.gyro_rad_s, imu.accel_m_s2, imu.source, {**imu.meta, "text_log": is_text})
 
 
 def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], tolerance_s: float) -> None:
@@ -219,7 +204,6 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
     Returns ``(imu_mapped, offset_s, offset_source, readout_s, readout_source, sync, orientation)``.
     """
     from .analysis.sync import apply_imu_orientation, estimate_sync, parse_imu_orientation
-    from .sync_cli import start_offset_ms
 
     orientation = opts.imu_orientation or ("auto" if imu.meta.get("text_log") else "XYZ")
     if orientation.lower() != "auto":
@@ -284,7 +268,7 @@ def plan_stabilization(
 
     # --- motion analysis ------------------------------------------------------------
     if imu is None:
-        imu = _load_imu(video, opts.gyro, opts)
+        imu = _load_imu(video, opts)
     if imu.meta.get("in_camera_stabilization"):
         warnings.append(
             "the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization on top "

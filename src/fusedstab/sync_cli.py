@@ -15,9 +15,10 @@ import math
 from pathlib import Path
 
 from .cli import _positive_float
-from .errors import InputError, TelemetryError
+from .io.gyro_source import load_gyro, start_offset_ms
+from .errors import InputError
 
-__all__ = ["add_arguments", "add_gyro_source_arguments", "add_sync_arguments", "run", "load_gyro", "start_offset_ms"]
+__all__ = ["add_arguments", "add_gyro_source_arguments", "add_sync_arguments", "run"]
 
 
 def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,55 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_gyro_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
-
-
-def load_gyro(video: Path, gyro: Path | None, *, columns: str | None = None, gyro_units: str = "rad/s",
-              time_units: str = "s"):
-    """Gyro samples from ``gyro`` (or INPUT / its .gcsv). Returns ``(imu, is_text_log)``.
-
-    ``columns`` given: a plain-text log. Otherwise telemetry-parser first; a file it cannot read
-    (and which is not the video itself) is tried as a ``t,x,y,z`` text log.
-    """
-    from .io.gyro_text import read_gyro_text
-    from .io.telemetry import find_sidecar_log, read_imu
-
-    if columns:
-        if gyro is None:
-            raise TelemetryError("--gyro-columns describes a text log, but no --gyro was given", "add --gyro LOG")
-        return read_gyro_text(gyro, columns, gyro_units, time_units), True
-    if gyro is None:
-        sidecar = find_sidecar_log(video)
-        try:
-            return read_imu(sidecar if sidecar is not None else video), False
-        except TelemetryError as exc:
-            raise TelemetryError(
-                f"{video.name} carries no gyro data that telemetry-parser can read ({exc.message})",
-                f"give a gyro log with --gyro, or put {video.with_suffix('.gcsv').name} beside the video",
-            ) from None
-    try:
-        return read_imu(gyro), False
-    except TelemetryError as first:
-        if not gyro.is_file():
-            raise
-        try:
-            return read_gyro_text(gyro, "t,x,y,z", gyro_units, time_units), True
-        except TelemetryError:
-            raise TelemetryError(
-                f"{first.message}; it is not a t,x,y,z text log either",
-                "for a plain-text log give its columns with --gyro-columns (e.g. x,y,z,t) and --gyro-units / --time-units",
-            ) from None
-
-
-def start_offset_ms(gyro_offset_ms: float | None, frame_timestamps: Path | None, first_frame: int,
-                    time_units: str = "s") -> tuple[float, str]:
-    """Starting offset [ms] and where it came from."""
-    from .io.gyro_text import start_offset_from_frame_timestamps
-
-    if gyro_offset_ms is not None:
-        return float(gyro_offset_ms), "--gyro-offset-ms"
-    if frame_timestamps is not None:
-        return start_offset_from_frame_timestamps(frame_timestamps, first_frame, time_units) * 1000.0, "frame timestamps"
-    return 0.0, "default 0"
 
 
 def run(args, console) -> int:

@@ -55,7 +55,6 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import cv2

@@ -1,0 +1,58 @@
+"""Where the gyro comes from: a camera file, a log telemetry-parser reads, or a plain-text log.
+
+Shared by ``fusedstab stabilize`` and ``fusedstab sync`` so both read a log the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import TelemetryError
+from .gyro_text import read_gyro_text, start_offset_from_frame_timestamps
+from .telemetry import find_sidecar_log, read_imu
+
+__all__ = ["load_gyro", "start_offset_ms"]
+
+
+def load_gyro(video: Path, gyro: Path | None = None, *, columns: str | None = None, gyro_units: str = "rad/s",
+              time_units: str = "s"):
+    """Gyro samples from ``gyro`` (or INPUT / its .gcsv). Returns ``(imu, is_text_log)``.
+
+    ``columns`` given: a plain-text log. Otherwise telemetry-parser first; a file it cannot read
+    (and which is not the video itself) is tried as a ``t,x,y,z`` text log.
+    """
+    if columns:
+        if gyro is None:
+            raise TelemetryError("--gyro-columns describes a text log, but no --gyro was given", "add --gyro LOG")
+        return read_gyro_text(gyro, columns, gyro_units, time_units), True
+    if gyro is None:
+        sidecar = find_sidecar_log(video)
+        try:
+            return read_imu(sidecar if sidecar is not None else video), False
+        except TelemetryError as exc:
+            raise TelemetryError(
+                f"{video.name} carries no gyro data that telemetry-parser can read ({exc.message})",
+                f"give a gyro log with --gyro, or put {video.with_suffix('.gcsv').name} beside the video",
+            ) from None
+    try:
+        return read_imu(gyro), False
+    except TelemetryError as first:
+        if not gyro.is_file():
+            raise
+        try:
+            return read_gyro_text(gyro, "t,x,y,z", gyro_units, time_units), True
+        except TelemetryError:
+            raise TelemetryError(
+                f"{first.message}; it is not a t,x,y,z text log either",
+                "for a plain-text log give its columns with --gyro-columns (e.g. x,y,z,t) and --gyro-units / --time-units",
+            ) from None
+
+
+def start_offset_ms(gyro_offset_ms: float | None, frame_timestamps: Path | None, first_frame: int,
+                    time_units: str = "s") -> tuple[float, str]:
+    """Starting offset [ms] and where it came from."""
+    if gyro_offset_ms is not None:
+        return float(gyro_offset_ms), "--gyro-offset-ms"
+    if frame_timestamps is not None:
+        return start_offset_from_frame_timestamps(frame_timestamps, first_frame, time_units) * 1000.0, "frame timestamps"
+    return 0.0, "default 0"
