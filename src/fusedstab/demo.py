@@ -51,7 +51,7 @@ def run_demo(args, console: Console) -> int:
         readout_s=args.readout_ms / 1000.0, seed=0,
     )
     with progress_reporter(console, args.quiet) as cb:
-        sim = simulate(prefix, cfg, progress=(lambda d, n: cb("simulate", d, n)) if cb else None)
+        simulate(prefix, cfg, progress=(lambda d, n: cb("simulate", d, n)) if cb else None)
         video = Path(str(prefix) + ".mp4")
         out = outdir / f"{args.scenario}.stabilized.mp4"
         opts = StabilizeOptions(gyro=Path(str(prefix) + ".gcsv"), lens=Path(str(prefix) + ".lens.json"))
@@ -62,5 +62,4 @@ def run_demo(args, console: Console) -> int:
         console.print(f"gyro log: {prefix}.gcsv, lens profile: {prefix}.lens.json, truth: {prefix}.truth.npz")
         console.print(f"stabilized: {out}  (zoom {report.zoom:.3f}, {report.fps:.1f} fps)")
         console.print(f"side by side: {sbs}")
-    del sim
     return 0
