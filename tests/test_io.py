@@ -1,4 +1,5 @@
 import json
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -142,6 +143,9 @@ def test_writer_keeps_pts_and_is_atomic(tmp_path):
     back = probe_video(out)
     assert np.array_equal(back.pts - back.pts[0], info.pts - info.pts[0])
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
     frames = [f for _, f in iter_frames(out)]
     assert len(frames) == 12 and abs(float(frames[3].mean()) - 128) < 0.6
 

@@ -281,6 +281,9 @@ class VideoWriter:
         except OSError as exc:
             raise OutputError(f"cannot write into {self.output.parent}: {exc.strerror}", "choose a writable output folder") from None
         os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the output should be an ordinary file
         self._tmp = Path(tmp)
         try:
             self._container = av.open(str(self._tmp), "w", format="mp4")
