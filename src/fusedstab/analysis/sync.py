@@ -467,17 +467,23 @@ def _coarse_costs(
     delta_s: np.ndarray, ta: np.ndarray, tb: np.ndarray, meas: np.ndarray, t: np.ndarray, th: np.ndarray,
     mappings: list[str], c_rad: float,
 ) -> dict[str, np.ndarray]:
-    """Cauchy cost of |meas - M dθ(δ)| for every δ and mapping: {mapping: (D,)}."""
-    ga = _interp3(ta[None, :] - delta_s[:, None], t, th)
-    gb = _interp3(tb[None, :] - delta_s[:, None], t, th)
-    d = gb - ga  # (D, P, 3) in IMU axes
-    out = {}
+    """Cauchy cost of |meas - M dθ(δ)| for every δ and mapping: {mapping: (D,)}.
+
+    Offsets are processed in chunks so memory stays ~20 MB whatever the clip length.
+    """
+    delta_s = np.asarray(delta_s, dtype=np.float64)
+    out = {m: np.empty(len(delta_s)) for m in mappings}
+    Ms = {m: parse_imu_orientation(m) for m in mappings}
     c2 = c_rad * c_rad
-    for m in mappings:
-        M = parse_imu_orientation(m)
-        pred = d @ M.T
-        r2 = np.sum((pred - meas[None]) ** 2, axis=-1)
-        out[m] = np.mean(np.log1p(r2 / c2), axis=1)
+    chunk = max(1, int(500_000 // max(1, 3 * len(ta))))
+    for a in range(0, len(delta_s), chunk):
+        ds = delta_s[a:a + chunk]
+        ga = _interp3(ta[None, :] - ds[:, None], t, th)
+        gb = _interp3(tb[None, :] - ds[:, None], t, th)
+        d = gb - ga  # (D, P, 3) in IMU axes
+        for m in mappings:
+            r2 = np.sum((d @ Ms[m].T - meas[None]) ** 2, axis=-1)
+            out[m][a:a + chunk] = np.mean(np.log1p(r2 / c2), axis=1)
     return out
 
 
