@@ -63,3 +63,15 @@ def test_scaled_keeps_field_of_view():
     small = cam.scaled(854, 480)
     assert small.hfov_deg() == pytest.approx(cam.hfov_deg(), abs=0.3)
     assert CameraModel.from_fov(640, 360, 70.0).hfov_deg() == pytest.approx(70.0, abs=0.2)
+
+
+def test_kabsch_recovers_a_rotation():
+    from scipy.spatial.transform import Rotation
+
+    from fusedstab.rotation import kabsch
+
+    rng = np.random.default_rng(3)
+    src = rng.normal(size=(50, 3))
+    src /= np.linalg.norm(src, axis=1, keepdims=True)
+    R = Rotation.from_rotvec([0.2, -0.1, 0.3]).as_matrix()
+    assert np.allclose(kabsch(src, src @ R.T), R, atol=1e-12)

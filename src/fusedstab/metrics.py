@@ -53,7 +53,7 @@ from scipy.optimize import minimize_scalar
 
 from .camera import CameraModel
 from .errors import InputError
-from .rotation import exp_so3, log_so3
+from .rotation import exp_so3, kabsch, log_so3
 from .types import LensMotion, OrientationTrack
 
 __all__ = [
@@ -552,13 +552,6 @@ def load_truth(truth_path: str | Path) -> Truth:
     return Truth(OrientationTrack(times, quats), ft, ro, _camera_from_lens_json(lens), lm)
 
 
-def _kabsch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation R minimising sum |a_i - R b_i|^2 for unit vectors a, b (n, 3)."""
-    U, _, Vt = np.linalg.svd(a.T @ b)
-    d = np.sign(np.linalg.det(U @ Vt))
-    return U @ np.diag([1.0, 1.0, d]) @ Vt
-
-
 def _out_rays(px: np.ndarray, f_px: float, w: int, h: int) -> np.ndarray:
     r = np.column_stack([(px[:, 0] - (w - 1) / 2.0) / f_px, (px[:, 1] - (h - 1) / 2.0) / f_px, np.ones(len(px))])
     return r / np.linalg.norm(r, axis=1, keepdims=True)
@@ -570,7 +563,7 @@ def _fit_frame(world: np.ndarray, px: np.ndarray, f_px: float, w: int, h: int) -
     keep = np.ones(len(r), bool)
     O = np.eye(3)
     for _ in range(3):
-        O = _kabsch(world[keep], r[keep])
+        O = kabsch(r[keep], world[keep])
         ang = np.arccos(np.clip(np.einsum("ij,ij->i", world, r @ O.T), -1, 1))
         med = np.median(ang[keep])
         new = ang < max(4.0 * med, 1e-4)

@@ -25,6 +25,7 @@ __all__ = [
     "quat_conjugate",
     "slerp_quats",
     "make_continuous",
+    "kabsch",
 ]
 
 
@@ -118,3 +119,14 @@ def slerp_quats(times_s: np.ndarray, q_wxyz: np.ndarray, query_s: np.ndarray) ->
     flat = np.clip(query.reshape(-1), t[0], t[-1])
     out = from_scipy(Slerp(t, to_scipy(q_wxyz))(flat))
     return out.reshape(*query.shape, 4)
+
+
+def kabsch(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Rotation (3, 3) minimizing ``sum |R @ src_i - dst_i|^2`` (Kabsch / Wahba, proper).
+
+    ``src``, ``dst`` are (n, 3) direction vectors (unit rays) in the two frames; ``R`` maps
+    the first frame's vectors into the second's.
+    """
+    U, _, Vt = np.linalg.svd(np.asarray(src, dtype=np.float64).T @ np.asarray(dst, dtype=np.float64))
+    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
+    return Vt.T @ np.diag([1.0, 1.0, d]) @ U.T

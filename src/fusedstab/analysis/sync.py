@@ -62,6 +62,7 @@ import numpy as np
 
 from ..camera import CameraModel
 from ..errors import InputError
+from ..rotation import kabsch, log_so3
 from ..types import ImuSamples
 from .integrate import estimate_gyro_bias, integrate_gyro
 
@@ -372,20 +373,6 @@ def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 4
 
 
 # ============================================================================ rotation helpers
-def _kabsch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rotation R minimizing sum |R a - b|^2 for unit rays (n, 3)."""
-    Hm = a.T @ b
-    U, _, Vt = np.linalg.svd(Hm)
-    d = np.sign(np.linalg.det(Vt.T @ U.T)) or 1.0
-    return Vt.T @ np.diag([1.0, 1.0, d]) @ U.T
-
-
-def _rotvec(R: np.ndarray) -> np.ndarray:
-    from scipy.spatial.transform import Rotation
-
-    return Rotation.from_matrix(R).as_rotvec()
-
-
 def _unit(v: np.ndarray) -> np.ndarray:
     return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
@@ -437,7 +424,7 @@ def _pair_rotations(pairs: FramePairs, camera: CameraModel) -> tuple[np.ndarray,
             continue
         keep = np.ones(len(a), bool)
         for _ in range(3):
-            R = _kabsch(a[keep], b[keep])
+            R = kabsch(a[keep], b[keep])
             err = np.linalg.norm(a @ R.T - b, axis=1)
             thr = max(3.0 * np.median(err[keep]), 1e-4)
             new = err < thr
@@ -445,7 +432,7 @@ def _pair_rotations(pairs: FramePairs, camera: CameraModel) -> tuple[np.ndarray,
                 break
             keep = new
         # R maps rays of a to rays of b: R = R(t_b)^T R(t_a) = Exp(-theta)
-        omega[j] = -_rotvec(R)
+        omega[j] = -log_so3(R)
         ya[j] = float(np.mean(pairs.xa[idx][good][keep, 1]))
         yb[j] = float(np.mean(pairs.xb[idx][good][keep, 1]))
     return omega, ya, yb
