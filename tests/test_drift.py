@@ -40,3 +40,17 @@ def test_drifting_log_is_corrected(tmp_path):
     t_true = t_log / (1.0 + drift) - truth.params["lead_s"]
     mapped = plan.clock(t_log)
     assert np.max(np.abs(mapped - t_true)) < 1e-3, mapped - t_true
+
+
+def test_long_clips_sync_on_a_bounded_number_of_seeked_windows(tmp_path):
+    from fusedstab.analysis.sync import sync_windows, track_frame_pairs
+
+    assert len(sync_windows(600.0)) == 12  # a 10-minute clip: 12 windows, not 150
+    w = sync_windows(10.0)
+    assert len(w) == 3 and w[0][0] == 0.0 and w[-1][1] == pytest.approx(10.0)
+    prefix = tmp_path / "ten"
+    simulate(prefix, SimConfig(scenario="walk", width_px=192, height_px=108, duration_s=10.0, seed=2))
+    pairs = track_frame_pairs(f"{prefix}.mp4", windows=w)
+    assert pairs.frames_decoded <= 3 * 61 + 3  # only the windows' frames are decoded (seeking)
+    inside = [any(a - 1e-6 <= t <= b + 1e-6 for a, b in w) for t in pairs.t_a]
+    assert all(inside) and pairs.n_pairs >= 3 * 55

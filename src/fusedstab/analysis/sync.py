@@ -36,7 +36,8 @@ Algorithm
    around the value the coarse stage implies for that ρ), ρ is refined by a parabola through
    the profile and both are polished with Nelder-Mead on (mid-row offset, ρ).
 4. **Sync points**: clips longer than ``2 · every_s`` get windows of ``window_s`` every
-   ``every_s``; readout is estimated on all windows together, then δ per window, and a line
+   ``every_s`` (at most 12, spread over the clip; the tracker seeks to each); readout is
+   estimated on all windows together, then δ per window, and a line
    ``δ(t)`` fitted through them gives the clock drift (ppm). ``offset_ms`` is the line at the
    middle of the clip.
 5. **Confidence**: the minimum of five scores in [0, 1]: motion (how much the camera turns
@@ -288,10 +289,29 @@ def track_frame_pairs(
         container = av.open(str(video))
     except Exception as exc:  # noqa: BLE001
         raise InputError(f"cannot read {video}: {exc}", "give a video file FFmpeg can decode") from None
+    def frames(stream):
+        """All frames, or (several windows) only the frames of each window, seeking to it."""
+        if windows is None or len(windows) == 1:
+            yield from container.decode(stream)
+            return
+        tb = float(stream.time_base)
+        for wa, wb in windows:
+            try:
+                container.seek(int(info.pts[0] + max(0.0, wa - 0.5) / tb), stream=stream, backward=True)
+            except av.error.FFmpegError:  # not seekable: decode through (slower, same result)
+                container.seek(0)
+            for frame in container.decode(stream):
+                t_f = (int(frame.pts if frame.pts is not None else 0) - int(info.pts[0])) * tb
+                if t_f < wa - 1e-6:
+                    continue
+                if t_f > wb + 1e-6:
+                    break
+                yield frame
+
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
+        for frame in frames(stream):
             decoded += 1
             pts = int(frame.pts if frame.pts is not None else 0)
             i = pts_to_index.get(pts)
@@ -362,12 +382,15 @@ def _grey(frame, W: int, H: int) -> np.ndarray:
     return np.ascontiguousarray(grey[:H, :W])
 
 
-def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 4.0) -> list[tuple[float, float]]:
+def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 4.0,
+                 max_windows: int = 12) -> list[tuple[float, float]]:
     """Sync windows (start, end) [s]: the whole clip when it is shorter than ``2 * every_s``,
-    else windows of ``window_s`` spread evenly from start to end, about ``every_s`` apart."""
+    else windows of ``window_s`` spread evenly from start to end, about ``every_s`` apart and
+    at most ``max_windows`` of them (so a long clip costs a bounded amount of decoding: the
+    tracker seeks to each window)."""
     if duration_s <= max(2.0 * every_s, 1.5 * window_s):
         return [(0.0, duration_s)]
-    n = max(2, int(round((duration_s - window_s) / every_s)) + 1)
+    n = min(max(2, int(max_windows)), max(2, int(round((duration_s - window_s) / every_s)) + 1))
     starts = np.linspace(0.0, duration_s - window_s, n)
     return [(float(s), float(s + window_s)) for s in starts]
 
