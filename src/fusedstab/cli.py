@@ -147,7 +147,7 @@ def _print_report(console: Console, report) -> None:
     t = Table(show_header=False, box=None)
     d = report.as_dict()
     for key in ("output", "frames", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source",
-                "sync_confidence", "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "backend", "seconds", "fps"):
+                "sync_confidence", "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "gyro_bias_rad_s", "backend", "seconds", "fps"):
         t.add_row(key, str(d[key]))
     console.print(t)
 

@@ -135,6 +135,7 @@ class StabilizationPlan:
     imu_orientation: str = "XYZ"
     sync: SyncResult | None = None
     blur_beta: np.ndarray | None = None
+    gyro_bias_rad_s: np.ndarray | None = None
 
     @property
     def zoom(self) -> float:
@@ -166,6 +167,7 @@ class StabilizeReport:
     offset_source: str = ""
     sync_confidence: float | None = None
     imu_orientation: str = "XYZ"
+    gyro_bias_rad_s: list[float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -355,6 +357,7 @@ def plan_stabilization(
         R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=readout_s,
         readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
         offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
+        gyro_bias_rad_s=bias,
     )
 
 
@@ -453,4 +456,5 @@ def stabilize(
         warnings=plan.warnings, offset_source=plan.offset_source,
         sync_confidence=plan.sync.confidence if plan.sync is not None else None,
         imu_orientation=plan.imu_orientation,
+        gyro_bias_rad_s=[round(float(b), 6) for b in plan.gyro_bias_rad_s] if plan.gyro_bias_rad_s is not None else None,
     )
