@@ -196,7 +196,7 @@ def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], 
         )
 
 
-def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress):
+def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log=None):
     """Gyro offset, readout and IMU orientation: given, or estimated from the video.
 
     Rule: an explicit ``gyro_offset_ms`` is used as is unless ``sync_search_ms`` is also given
@@ -227,7 +227,7 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
         video, imu, camera, start_offset_ms=start_ms,
         search_ms=opts.sync_search_ms if opts.sync_search_ms is not None else 1000.0,
         readout_ms=readout_s * 1000.0 if readout_known else None, imu_orientation=orientation, info=info,
-        progress=progress, estimate_focal=opts.lens is None and opts.fov_deg is None,
+        progress=progress, estimate_focal=opts.lens is None and opts.fov_deg is None, lens_motion=lens_motion_log,
     )
     orientation = sync.imu_orientation
     if sync.reliable:
@@ -296,8 +296,12 @@ def plan_stabilization(
             "give the readout in milliseconds with --readout-ms (it is at most one frame period)",
         )
 
+    lens_motion_log = None  # OIS / focus on the gyro log's clock
+    lm_path = opts.lens_motion if opts.lens_motion is not None else find_lens_motion_sidecar(video)
+    if lm_path is not None and opts.use_lens_motion:
+        lens_motion_log = read_lens_motion(lm_path)
     imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
-        video, info, imu, camera, opts, readout_s, readout_source, warnings, progress
+        video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log
     )
     if sync is not None and sync.reliable and sync.focal_scale != 1.0:
         camera = replace(
@@ -315,10 +319,7 @@ def plan_stabilization(
         bias = bias + np.asarray(sync.gyro_bias_rad_s)  # what the video shows is left (drift, horizon)
     track = integrate_gyro(imu_v, bias_rad_s=bias)
 
-    lens_motion = None
-    lm_path = opts.lens_motion if opts.lens_motion is not None else find_lens_motion_sidecar(video)
-    if lm_path is not None and opts.use_lens_motion:
-        lens_motion = read_lens_motion(lm_path).on_clock(clock)
+    lens_motion = lens_motion_log.on_clock(clock) if lens_motion_log is not None else None
 
     planner = WarpPlanner(
         camera, track, readout_s=readout_s, lens_motion=lens_motion, grid_step_px=opts.grid_step_px

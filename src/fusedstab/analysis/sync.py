@@ -64,7 +64,7 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import InputError
 from ..rotation import kabsch, log_so3
-from ..types import ImuSamples
+from ..types import ImuSamples, LensMotion
 from .integrate import estimate_gyro_bias, integrate_gyro
 
 __all__ = [
@@ -473,9 +473,26 @@ def _interp3(tq: np.ndarray, t: np.ndarray, th: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(tq, t, th[:, k]) for k in range(3)], axis=-1)
 
 
+def _ois_rotation(ois, ta_log: np.ndarray, tb_log: np.ndarray) -> np.ndarray | float:
+    """What the OIS lens shift adds to the rotation measured from rays unprojected without it.
+
+    A principal-point shift ``o`` moves the image like a small rotation: ``x`` grows with
+    ``-f theta_y`` and ``y`` with ``+f theta_x``, so the measured rotation between a and b is
+    the camera's plus ``(Δo_y / f, -Δo_x / f, 0)``. ``ois`` is ``(LensMotion on the log clock,
+    focal px)`` or None (then 0).
+    """
+    if ois is None:
+        return 0.0
+    lens, f = ois
+    oa, _ = lens.at(ta_log)
+    ob, _ = lens.at(tb_log)
+    do = ob - oa
+    return np.stack([do[..., 1] / f, -do[..., 0] / f, np.zeros(do.shape[:-1])], axis=-1)
+
+
 def _coarse_costs(
     delta_s: np.ndarray, ta: np.ndarray, tb: np.ndarray, meas: np.ndarray, t: np.ndarray, th: np.ndarray,
-    mappings: list[str], c_rad: float,
+    mappings: list[str], c_rad: float, ois=None,
 ) -> dict[str, np.ndarray]:
     """Cauchy cost of |meas - M dθ(δ)| for every δ and mapping: {mapping: (D,)}.
 
@@ -491,13 +508,14 @@ def _coarse_costs(
         ga = _interp3(ta[None, :] - ds[:, None], t, th)
         gb = _interp3(tb[None, :] - ds[:, None], t, th)
         d = gb - ga  # (D, P, 3) in IMU axes
+        lens_term = _ois_rotation(ois, ta[None, :] - ds[:, None], tb[None, :] - ds[:, None])
         for m in mappings:
-            r2 = np.sum((d @ Ms[m].T - meas[None]) ** 2, axis=-1)
+            r2 = np.sum((d @ Ms[m].T + lens_term - meas[None]) ** 2, axis=-1)
             out[m][a:a + chunk] = np.mean(np.log1p(r2 / c2), axis=1)
     return out
 
 
-def _focal_ratio(delta_s, ta, tb, meas, t, th, mapping: str, min_rad: float = 2e-4) -> float | None:
+def _focal_ratio(delta_s, ta, tb, meas, t, th, mapping: str, min_rad: float = 2e-4, ois=None) -> float | None:
     """True / assumed focal length from image vs gyro rotation about camera x and y.
 
     Rays unprojected with a focal length ``f'`` turn by ``theta * f / f'`` for a camera
@@ -507,7 +525,7 @@ def _focal_ratio(delta_s, ta, tb, meas, t, th, mapping: str, min_rad: float = 2e
     """
     d = _interp3(tb - delta_s, t, th) - _interp3(ta - delta_s, t, th)
     g = (d @ parse_imu_orientation(mapping).T)[:, :2]
-    mm = meas[:, :2]
+    mm = (meas - _ois_rotation(ois, ta - delta_s, tb - delta_s))[:, :2]  # the lens shift does not scale with f
     keep = np.linalg.norm(g, axis=1) > min_rad
     if keep.sum() < 10:
         return None
@@ -522,7 +540,7 @@ def _focal_ratio(delta_s, ta, tb, meas, t, th, mapping: str, min_rad: float = 2e
     return k
 
 
-def _residual_bias(pairs, meas, ya, yb, okp, delta_s, readout_s, H, t, th, mapping: str) -> np.ndarray:
+def _residual_bias(pairs, meas, ya, yb, okp, delta_s, readout_s, H, t, th, mapping: str, ois=None) -> np.ndarray:
     """Constant gyro bias [rad/s] (3,) the video reveals, in mapped camera axes.
 
     With gyro ``w + b``, the gyro's inter-frame rotation is ``(w + b) dt`` while the image
@@ -532,7 +550,7 @@ def _residual_bias(pairs, meas, ya, yb, okp, delta_s, readout_s, H, t, th, mappi
     ta = pairs.t_a[okp] + readout_s * ya[okp] / H
     tb = pairs.t_b[okp] + readout_s * yb[okp] / H
     pred = (_interp3(tb - delta_s, t, th) - _interp3(ta - delta_s, t, th)) @ parse_imu_orientation(mapping).T
-    m = meas[okp]
+    m = meas[okp] - _ois_rotation(ois, ta - delta_s, tb - delta_s)
     dt = tb - ta
     out = np.zeros(3)
     if len(dt) < 10:
@@ -569,8 +587,10 @@ def _second_minimum(x: np.ndarray, y: np.ndarray, k: int, exclude: float) -> flo
 class _FineCost:
     """Robust reprojection cost of all point pairs for (δ, ρ)."""
 
-    def __init__(self, pairs: FramePairs, camera: CameraModel, track: _QuatTrack, scale_px: float, iterations: int = 2):
+    def __init__(self, pairs: FramePairs, camera: CameraModel, track: _QuatTrack, scale_px: float, iterations: int = 2,
+                 lens: LensMotion | None = None):
         self.cam = camera
+        self.lens = lens  # OIS / focal scale on the log clock
         self.track = track
         self.H = float(camera.height_px)
         j = pairs.pair_index
@@ -585,14 +605,24 @@ class _FineCost:
 
     def residuals(self, delta_s: float, readout_s: float) -> np.ndarray:
         self.evals += 1
-        qa = self.track.quats(self.ta0 + readout_s * self.xa[:, 1] / self.H - delta_s)
-        d = _QuatTrack.rotate(qa, self.ra)
+        ta = self.ta0 + readout_s * self.xa[:, 1] / self.H - delta_s
+        qa = self.track.quats(ta)
+        ra = self.ra
+        if self.lens is not None:
+            o, sc = self.lens.at(ta)
+            ra = _unit(self.cam.unproject(self.xa, principal_offset_px=o, focal_scale=sc))
+        d = _QuatTrack.rotate(qa, ra)
         y = self.xb[:, 1].copy()
         x = None
         for _ in range(self.iterations):
-            qb = self.track.quats(self.tb0 + readout_s * y / self.H - delta_s)
+            tb = self.tb0 + readout_s * y / self.H - delta_s
+            qb = self.track.quats(tb)
             v = _QuatTrack.rotate(qb, d, inverse=True)
-            x = self.cam.project(v)
+            if self.lens is not None:
+                o, sc = self.lens.at(tb)
+                x = self.cam.project(v, principal_offset_px=o, focal_scale=sc)
+            else:
+                x = self.cam.project(v)
             y = np.where(np.isfinite(x[:, 1]), x[:, 1], y)
         r = np.linalg.norm(x - self.xb, axis=1)
         return np.where(np.isfinite(r), r, 1e3)
@@ -703,6 +733,7 @@ def estimate_sync(
     pairs: FramePairs | None = None,
     progress: Progress | None = None,
     estimate_focal: bool = False,
+    lens_motion: LensMotion | None = None,
     _focal_rounds: int = 3,
 ) -> SyncResult:
     """Estimate the gyro-video offset (and readout, and IMU axis mapping) from the video.
@@ -722,6 +753,9 @@ def estimate_sync(
     min_motion_px : below this typical inter-frame rotation (in pixels) the clip is "too
         still" to sync.
     pairs : tracked points already computed (skips the video).
+    lens_motion : OIS shift / focal scale on the LOG clock (the lens-motion CSV as read), or
+        None. With OIS the image does not follow the gyro on its own: the lens shift is part of
+        the predicted motion in every stage.
     estimate_focal : the camera's focal length is only a guess (no lens profile): estimate its
         scale from the ratio of image rotation to gyro rotation about the x and y axes at the
         coarse offset, and re-run with the corrected camera when it is off by more than 2 %.
@@ -781,11 +815,12 @@ def estimate_sync(
     tb = pairs.t_b[sel] + ro_guess * yb[sel] / H
     m = meas[sel]
     t_log, th = _cum_theta(imu)
+    ois = (lens_motion, f_px) if lens_motion is not None else None
     c_rad = max(0.3 / f_px, 0.25 * float(np.median(np.linalg.norm(m, axis=1))))
     orientation_costs: dict[str, float] = {}
     if auto:
         g4 = start_s + np.arange(-search_ms, search_ms + 1e-9, 4.0) / 1000.0
-        costs4 = _coarse_costs(g4, ta, tb, m, t_log, th, mappings, c_rad)
+        costs4 = _coarse_costs(g4, ta, tb, m, t_log, th, mappings, c_rad, ois=ois)
         orientation_costs = {k: float(v.min()) for k, v in costs4.items()}
         ranked = sorted(orientation_costs, key=orientation_costs.get)
         best_map = ranked[0]
@@ -793,7 +828,7 @@ def estimate_sync(
         orient_ratio = orientation_costs[best_map] / max(second, 1e-12)
         centre = g4[int(np.argmin(costs4[best_map]))]
         grid = centre + np.arange(-8.0, 8.0 + 1e-9, 1.0) / 1000.0
-        c1 = _coarse_costs(grid, ta, tb, m, t_log, th, [best_map], c_rad)[best_map]
+        c1 = _coarse_costs(grid, ta, tb, m, t_log, th, [best_map], c_rad, ois=ois)[best_map]
         k = int(np.argmin(c1))
         delta_c = _parabola_min(grid, c1, k)
         cbest = float(c1[k])
@@ -803,7 +838,7 @@ def estimate_sync(
         best_map = mappings[0]
         orient_ratio = None
         grid = start_s + np.arange(-search_ms, search_ms + 1e-9, 1.0) / 1000.0
-        c1 = _coarse_costs(grid, ta, tb, m, t_log, th, [best_map], c_rad)[best_map]
+        c1 = _coarse_costs(grid, ta, tb, m, t_log, th, [best_map], c_rad, ois=ois)[best_map]
         k = int(np.argmin(c1))
         delta_c = _parabola_min(grid, c1, k)
         cbest = float(c1[k])
@@ -813,7 +848,7 @@ def estimate_sync(
     peak_ratio = cbest / max(csecond, 1e-12)
 
     if estimate_focal and _focal_rounds > 0:
-        ratio = _focal_ratio(delta_c, ta, tb, m, t_log, th, best_map)
+        ratio = _focal_ratio(delta_c, ta, tb, m, t_log, th, best_map, ois=ois)
         if ratio is not None and abs(ratio - 1.0) > 0.01 and 0.4 < ratio < 2.5:
             from dataclasses import replace as _replace
 
@@ -822,7 +857,7 @@ def estimate_sync(
                 video, imu, cam2, start_offset_ms=start_offset_ms, search_ms=search_ms, readout_ms=readout_ms,
                 imu_orientation=imu_orientation, window_s=window_s, every_s=every_s, track_width_px=track_width_px,
                 max_fine_points=max_fine_points, min_motion_px=min_motion_px, info=info, pairs=pairs,
-                estimate_focal=True, _focal_rounds=_focal_rounds - 1,
+                estimate_focal=True, lens_motion=lens_motion, _focal_rounds=_focal_rounds - 1,
             )
             res.focal_scale = float(ratio * res.focal_scale)
             ratio = res.focal_scale
@@ -837,14 +872,14 @@ def estimate_sync(
     rng = np.random.default_rng(0)
     fine_pairs = _sample_points(pairs, max_fine_points, rng)
     # residual scale from the coarse solution (robust, fixed during the search)
-    probe = _FineCost(fine_pairs, camera, track, 1.0)
+    probe = _FineCost(fine_pairs, camera, track, 1.0, lens=lens_motion)
     r0 = probe.residuals(delta_c, ro_guess)
     scale_px = float(np.clip(np.median(r0), 0.3, 3.0))
     # drop gross outliers (moving objects, bad tracks) once
     inl = r0 < max(10.0 * np.median(r0), 4.0)
     fine_pairs = FramePairs(fine_pairs.width_px, fine_pairs.height_px, fine_pairs.frame_a, fine_pairs.t_a,
                             fine_pairs.t_b, fine_pairs.pair_index[inl], fine_pairs.xa[inl], fine_pairs.xb[inl])
-    cost = _FineCost(fine_pairs, camera, track, scale_px)
+    cost = _FineCost(fine_pairs, camera, track, scale_px, lens=lens_motion)
     ro_known = readout_ms / 1000.0 if readout_ms is not None else None
     delta_f, rho_f, diag = _fine_search(cost, delta_c, ro_guess, ro_known, fp)
 
@@ -863,7 +898,7 @@ def estimate_sync(
                                     float("nan"), float("nan"), False, "too few frame pairs"))
             continue
         wmot = float(np.median(np.linalg.norm(sub.xb - sub.xa, axis=1)))
-        wc = _FineCost(sub, camera, track, scale_px)
+        wc = _FineCost(sub, camera, track, scale_px, lens=lens_motion)
         if len(windows) == 1:
             dw, cw = delta_f, wc(delta_f, rho_f)
         else:
@@ -885,7 +920,7 @@ def estimate_sync(
         offset_mid = good[0].offset_ms / 1000.0
 
     # ---------------------------------------------------------------- residual gyro bias
-    bias = _residual_bias(pairs, meas, ya, yb, okp, delta_f, rho_f, H, t_log, th, best_map)
+    bias = _residual_bias(pairs, meas, ya, yb, okp, delta_f, rho_f, H, t_log, th, best_map, ois=ois)
 
     # ---------------------------------------------------------------- confidence
     res_all = cost.residuals(delta_f, rho_f)
