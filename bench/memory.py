@@ -25,6 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "BENCHMARKS.md"
 START, END = "<!-- memory:start -->", "<!-- memory:end -->"
 sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _benchdoc import write_section  # noqa: E402
 
 
 def _child_peak_kb(cmd: list[str]) -> tuple[int, float]:
@@ -75,12 +77,7 @@ Growth: **{growth:.1f} KB per frame** (a decoded {args.size} frame is {int(args.
 {END}"""
     print(section)
     if not args.no_write:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-        if START in text and END in text:
-            text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(DOC, START, END, section)
         print(f"updated {DOC}")
     return 0
 

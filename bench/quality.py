@@ -46,6 +46,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _benchdoc import write_section  # noqa: E402
+
 SHARED = Path(os.environ.get("FUSEDSTAB_SHARED", REPO / ".." / "shared")).resolve()
 DATA = SHARED / "data"
 GOPRO_LENS = SHARED / "lens_profiles" / "GoPro_HERO5 Black_Wide_NO-EIS_16by9.json"
@@ -256,15 +259,7 @@ def table(results: list[dict]) -> str:
 
 
 def write_doc(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    block = f"{START}\n{section.rstrip()}\n{END}"
-    if START in text and END in text:
-        a, b = text.index(START), text.index(END) + len(END)
-        text = text[:a] + block + text[b:]
-    else:
-        text = text.rstrip() + "\n\n## Quality\n\n" + block + "\n"
-    DOC.write_text(text)
+    write_section(DOC, START, END, section, heading="## Quality")
 
 
 def section(results: list[dict], cmd: str, elapsed_s: float) -> str:

@@ -27,7 +27,6 @@ import argparse
 import datetime as _dt
 import os
 import platform
-import re
 import shlex
 import subprocess
 import sys
@@ -46,6 +45,9 @@ from fusedstab.synthesis.plan import WarpPlanner
 from fusedstab.types import OrientationTrack
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _benchdoc import write_section  # noqa: E402
+
 DOC = ROOT / "docs" / "BENCHMARKS.md"
 START, END = "<!-- warp:start -->", "<!-- warp:end -->"
 SIZES = {"1080p": (1920, 1080), "2160p": (3840, 2160)}
@@ -349,14 +351,7 @@ def render_markdown(args, info: dict, rows: list[dict], e2e: dict | None, load0:
 
 
 def write_doc(section: str) -> None:
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    pat = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
-    if pat.search(text):
-        text = pat.sub(lambda _m: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    DOC.write_text(text)
+    write_section(DOC, START, END, section)
 
 
 def main(argv=None) -> int:
