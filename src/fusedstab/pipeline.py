@@ -196,6 +196,53 @@ def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], 
         )
 
 
+def source_camera(info: VideoInfo, imu: ImuSamples, *, lens=None, fov_deg: float | None = None,
+                  readout_ms: float | None = None) -> tuple[CameraModel, float, str]:
+    """The source lens at the video's size and its readout: ``(camera, readout_s, source)``.
+
+    Lens: the Gyroflow profile, else a pinhole with ``fov_deg`` (default ``DEFAULT_FOV_DEG``).
+    Readout: ``readout_ms``, else the profile's (for this size and frame rate), else the file's
+    metadata (GoPro SROT), else 0 with source ``"unknown ..."`` (the sync may estimate it).
+    """
+    if lens is not None:
+        camera = load_lens_profile(lens, info.width_px, info.height_px, info.fps)
+    else:
+        fov = fov_deg if fov_deg is not None else DEFAULT_FOV_DEG
+        camera = CameraModel.from_fov(info.width_px, info.height_px, fov, name=f"pinhole {fov:g} deg")
+    if readout_ms is not None:
+        readout_s, source = readout_ms / 1000.0, "--readout-ms"
+    elif camera.readout_s:
+        readout_s, source = camera.readout_s, "lens profile"
+    elif imu.meta.get("readout_s"):
+        readout_s, source = float(imu.meta["readout_s"]), "file metadata"
+    else:
+        readout_s, source = 0.0, "unknown (global shutter assumed)"
+    if not 0.0 <= readout_s < 2.0 * info.frame_period_s:
+        raise InputError(
+            f"readout time {readout_s * 1000:.1f} ms is longer than two frame periods ({info.frame_period_s * 2000:.1f} ms)",
+            "give the readout in milliseconds with --readout-ms (it is at most one frame period)",
+        )
+    return camera, readout_s, source
+
+
+def source_lens_motion(video: Path, path=None) -> LensMotion | None:
+    """OIS / focus log on the gyro log's clock: ``path``, else ``<video>.lens.csv``, else None."""
+    path = path if path is not None else find_lens_motion_sidecar(video)
+    return read_lens_motion(path) if path is not None else None
+
+
+def check_imu_orientation(orientation: str) -> str:
+    """``orientation`` if it is 'auto' or a valid mapping, else an InputError with the fix."""
+    from .analysis.sync import parse_imu_orientation
+
+    if orientation.lower() != "auto":
+        try:
+            parse_imu_orientation(orientation)
+        except ValueError as exc:
+            raise InputError(str(exc), "use --imu-orientation auto, or e.g. XYZ / yXZ") from None
+    return orientation
+
+
 def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log=None):
     """Gyro offset, readout and IMU orientation: given, or estimated from the video.
 
@@ -205,14 +252,9 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
     The readout is estimated too when no source gave it.
     Returns ``(imu_mapped, offset_s, offset_source, readout_s, readout_source, sync, orientation)``.
     """
-    from .analysis.sync import apply_imu_orientation, estimate_sync, parse_imu_orientation
+    from .analysis.sync import apply_imu_orientation, estimate_sync
 
-    orientation = opts.imu_orientation or ("auto" if imu.meta.get("text_log") else "XYZ")
-    if orientation.lower() != "auto":
-        try:
-            parse_imu_orientation(orientation)
-        except ValueError as exc:
-            raise InputError(str(exc), "use --imu-orientation auto, or e.g. XYZ / yXZ") from None
+    orientation = check_imu_orientation(opts.imu_orientation or ("auto" if imu.meta.get("text_log") else "XYZ"))
     explicit = opts.gyro_offset_ms is not None
     run_sync = (explicit and opts.sync_search_ms is not None) or (not explicit and opts.auto_sync)
     start_ms, start_source = start_offset_ms(opts.gyro_offset_ms, opts.frame_timestamps, opts.first_frame, opts.time_units)
@@ -276,30 +318,10 @@ def plan_stabilization(
             "the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization on top "
             "of it can add motion; record with in-camera stabilization off for best results"
         )
-    if opts.lens is not None:
-        camera = load_lens_profile(opts.lens, info.width_px, info.height_px, info.fps)
-    else:
-        fov = opts.fov_deg if opts.fov_deg is not None else DEFAULT_FOV_DEG
-        camera = CameraModel.from_fov(info.width_px, info.height_px, fov, name=f"pinhole {fov:g} deg")
+    camera, readout_s, readout_source = source_camera(info, imu, lens=opts.lens, fov_deg=opts.fov_deg,
+                                                      readout_ms=opts.readout_ms)
 
-    if opts.readout_ms is not None:
-        readout_s, readout_source = opts.readout_ms / 1000.0, "--readout-ms"
-    elif camera.readout_s:
-        readout_s, readout_source = camera.readout_s, "lens profile"
-    elif imu.meta.get("readout_s"):
-        readout_s, readout_source = float(imu.meta["readout_s"]), "file metadata"
-    else:
-        readout_s, readout_source = 0.0, "unknown (global shutter assumed)"
-    if not 0.0 <= readout_s < 2.0 * info.frame_period_s:
-        raise InputError(
-            f"readout time {readout_s * 1000:.1f} ms is longer than two frame periods ({info.frame_period_s * 2000:.1f} ms)",
-            "give the readout in milliseconds with --readout-ms (it is at most one frame period)",
-        )
-
-    lens_motion_log = None  # OIS / focus on the gyro log's clock
-    lm_path = opts.lens_motion if opts.lens_motion is not None else find_lens_motion_sidecar(video)
-    if lm_path is not None and opts.use_lens_motion:
-        lens_motion_log = read_lens_motion(lm_path)
+    lens_motion_log = source_lens_motion(video, opts.lens_motion) if opts.use_lens_motion else None
     imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
         video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log
     )

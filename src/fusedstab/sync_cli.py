@@ -85,40 +85,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args, console) -> int:
     """``fusedstab sync``: print the estimated offset, readout, IMU orientation and confidence."""
     from .analysis.sync import estimate_sync
-    from .camera import CameraModel
-    from .io.lens import load_lens_profile
     from .io.video import probe_video
-    from .pipeline import DEFAULT_FOV_DEG
+    from .pipeline import check_imu_orientation, source_camera, source_lens_motion
 
     info = probe_video(args.input)
     if info.frame_count < 5:
         raise InputError(f"{args.input} has only {info.frame_count} frames", "give a clip of at least a second")
     imu, is_text = load_gyro(args.input, args.gyro, columns=args.gyro_columns, gyro_units=args.gyro_units,
                              time_units=args.time_units)
-    if args.lens is not None:
-        camera = load_lens_profile(args.lens, info.width_px, info.height_px, info.fps)
-    else:
-        fov = args.fov if args.fov is not None else DEFAULT_FOV_DEG
-        camera = CameraModel.from_fov(info.width_px, info.height_px, fov, name=f"pinhole {fov:g} deg")
-    readout_ms = args.readout_ms
-    readout_source = "--readout-ms" if readout_ms is not None else None
-    if readout_ms is None and camera.readout_s:
-        readout_ms, readout_source = camera.readout_s * 1000.0, "lens profile"
-    elif readout_ms is None and imu.meta.get("readout_s"):
-        readout_ms, readout_source = float(imu.meta["readout_s"]) * 1000.0, "file metadata"
-    orientation = args.imu_orientation or ("auto" if is_text else "XYZ")
-    try:
-        if orientation.lower() != "auto":
-            from .analysis.sync import parse_imu_orientation
-
-            parse_imu_orientation(orientation)
-    except ValueError as exc:
-        raise InputError(str(exc), "use --imu-orientation auto, or e.g. XYZ / yXZ") from None
+    camera, readout_s, readout_source = source_camera(info, imu, lens=args.lens, fov_deg=args.fov,
+                                                      readout_ms=args.readout_ms)
+    readout_ms = None if readout_source.startswith("unknown") else readout_s * 1000.0
+    orientation = check_imu_orientation(args.imu_orientation or ("auto" if is_text else "XYZ"))
     start_ms, start_source = start_offset_ms(args.gyro_offset_ms, args.frame_timestamps, args.first_frame,
                                              args.time_units)
     res = estimate_sync(args.input, imu, camera, start_offset_ms=start_ms, search_ms=args.sync_search_ms,
                         readout_ms=readout_ms, imu_orientation=orientation, info=info,
-                        estimate_focal=args.lens is None and args.fov is None)
+                        estimate_focal=args.lens is None and args.fov is None,
+                        lens_motion=source_lens_motion(args.input))
     hfov_deg = None
     if res.reliable and res.focal_scale != 1.0:
         hfov_deg = math.degrees(2 * math.atan(info.width_px / (2 * camera.fx_px * res.focal_scale)))
