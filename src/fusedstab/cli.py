@@ -115,7 +115,7 @@ def _add_stabilize(sub) -> None:
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--lookahead", type=_positive_float, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS ahead (bounded latency, as a live camera "
-                   "pipeline); the crop is then fixed at --max-zoom. Default: offline, the whole clip")
+                   "pipeline); the crop is then fixed at --max-zoom and the intent model is off. Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
