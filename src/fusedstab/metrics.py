@@ -41,7 +41,6 @@ Metric definitions (what :func:`evaluate` reports)
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +53,8 @@ from scipy.optimize import minimize_scalar
 from .camera import CameraModel
 from .errors import InputError
 from .rotation import exp_so3, kabsch, log_so3
-from .types import LensMotion, OrientationTrack
+from .simulate import Truth, load_truth
+from .types import LensMotion
 
 __all__ = [
     "WORK_LONG_SIDE_PX",
@@ -482,74 +482,16 @@ def rs_residual_px(pm: PairMotion, gate_px: float = 8.0) -> float | None:
 
 
 # ---------------------------------------------------------------------------- truth
-@dataclass
-class Truth:
-    """Simulator ground truth (``PREFIX.truth.npz`` + ``PREFIX.lens.json``).
-
-    Attributes
-    ----------
-    track : true ``R_world_cam`` on the video clock.
-    frame_times_s : (N,) frame start times [s] (row 0 exposure).
-    readout_s : rolling-shutter readout [s], top row to bottom row.
-    camera : lens model at the lens profile's calibration size (scale it to the video).
-    lens_motion : OIS principal-point shift and focal scale over time (``ois_shift_px``,
-        ``focal_scale`` of the npz, when present and not trivial), else None.
-    """
-
-    track: OrientationTrack
-    frame_times_s: np.ndarray
-    readout_s: float
-    camera: CameraModel
-    lens_motion: LensMotion | None = None
-
-    def row_times_s(self, frame_index: np.ndarray, v_px: np.ndarray, height_px: int) -> np.ndarray:
-        """Capture time [s] of pixel row ``v_px`` of frame ``frame_index``."""
-        return self.frame_times_s[frame_index] + self.readout_s * np.asarray(v_px) / float(height_px)
+def _row_times(truth: Truth, frame_index: np.ndarray, v_px, height_px: int) -> np.ndarray:
+    """Capture time [s] of pixel row ``v_px`` (of a ``height_px`` tall frame) of ``frame_index``."""
+    return truth.frame_times_s[frame_index] + truth.readout_s * np.asarray(v_px) / float(height_px)
 
 
-def _camera_from_lens_json(path: Path) -> CameraModel:
-    try:
-        d = json.loads(path.read_text())
-        fp = d["fisheye_params"]
-        K = np.asarray(fp["camera_matrix"], dtype=np.float64)
-        coeffs = tuple(float(c) for c in fp.get("distortion_coeffs", []))
-        model = d.get("distortion_model") or fp.get("distortion_model")
-        if model is None:
-            model = "opencv_fisheye" if d.get("use_opencv_fisheye", False) else "opencv_standard"
-        if model == "opencv_standard" and not any(coeffs):
-            model, coeffs = "pinhole", ()
-        if model not in ("pinhole", "opencv_fisheye", "opencv_standard"):
-            raise ValueError(f"unsupported distortion_model {model!r}")
-        w, h = int(d["calib_dimension"]["w"]), int(d["calib_dimension"]["h"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"cannot read lens profile {path}: {exc}", "give the simulator's PREFIX.lens.json") from None
-    return CameraModel(w, h, K[0, 0], K[1, 1], K[0, 2], K[1, 2], model=model, coeffs=coeffs)
-
-
-def load_truth(truth_path: str | Path) -> Truth:
-    """Load ``PREFIX.truth.npz`` and the lens ``PREFIX.lens.json`` beside it."""
-    p = Path(truth_path)
-    if not p.exists():
-        raise InputError(f"truth file not found: {p}", "give PREFIX.truth.npz written by `fusedstab simulate`")
-    try:
-        z = np.load(p, allow_pickle=False)
-        times = np.asarray(z["times_s"], dtype=np.float64)
-        quats = np.asarray(z["quat_wxyz"], dtype=np.float64)
-        ft = np.asarray(z["frame_times_s"], dtype=np.float64)
-        ro = float(z["readout_s"])
-        lm = None
-        if "ois_shift_px" in z.files and "focal_scale" in z.files:
-            ois = np.asarray(z["ois_shift_px"], dtype=np.float64)
-            fs = np.asarray(z["focal_scale"], dtype=np.float64)
-            if ois.shape == (len(times), 2) and fs.shape == (len(times),) and (np.any(ois != 0) or np.any(fs != 1)):
-                lm = LensMotion(times, ois, fs)
-    except (OSError, ValueError, KeyError) as exc:
-        raise InputError(f"cannot read truth file {p}: {exc}", "give PREFIX.truth.npz written by `fusedstab simulate`") from None
-    name = p.name[: -len(".truth.npz")] if p.name.endswith(".truth.npz") else p.stem
-    lens = p.with_name(name + ".lens.json")
-    if not lens.exists():
-        raise InputError(f"lens profile {lens} not found beside {p}", "keep PREFIX.lens.json next to PREFIX.truth.npz")
-    return Truth(OrientationTrack(times, quats), ft, ro, _camera_from_lens_json(lens), lm)
+def _lens_motion(truth: Truth) -> LensMotion | None:
+    """The truth's OIS / breathing track, or None when the clip had neither."""
+    if np.any(truth.ois_shift_px != 0) or np.any(truth.focal_scale != 1):
+        return truth.lens_motion
+    return None
 
 
 def _out_rays(px: np.ndarray, f_px: float, w: int, h: int) -> np.ndarray:
@@ -702,7 +644,7 @@ def truth_rotation_metrics(
     n = len(world_rays)
     f, O, fit_rms = fit_output_orientations(world_rays, out_px, out_width_px, out_height_px, f_guess_px)
     idx = np.arange(n)
-    centre_t = truth.row_times_s(np.minimum(idx, len(truth.frame_times_s) - 1), (orig_height_px - 1) / 2.0, orig_height_px)
+    centre_t = _row_times(truth, np.minimum(idx, len(truth.frame_times_s) - 1), (orig_height_px - 1) / 2.0, orig_height_px)
     T = truth.track.matrices_at(centre_t)
     sig_f = sigma_s * fps
     out_jit = _angles_deg(O, smooth_rotations(O, sig_f))
@@ -732,9 +674,10 @@ def truth_rotation_metrics(
 
 def _world_rays(truth: Truth, cam: CameraModel, k: int, px: np.ndarray) -> np.ndarray:
     """World-frame unit rays (n, 3) of original-frame pixels (n, 2) of frame k (NaN: unusable)."""
-    t = truth.row_times_s(np.full(len(px), min(k, len(truth.frame_times_s) - 1)), px[:, 1], cam.height_px)
-    if truth.lens_motion is not None:
-        ois, fs = truth.lens_motion.at(t)
+    t = _row_times(truth, np.full(len(px), min(k, len(truth.frame_times_s) - 1)), px[:, 1], cam.height_px)
+    lens = _lens_motion(truth)
+    if lens is not None:
+        ois, fs = lens.at(t)
         sx = cam.width_px / truth.camera.width_px
         rays = cam.unproject(px, principal_offset_px=ois * sx, focal_scale=fs)
     else:
@@ -809,7 +752,7 @@ def evaluate(
     Parameters
     ----------
     original, stabilized : video paths.
-    truth : optional ``PREFIX.truth.npz`` from ``fusedstab simulate`` (lens json beside it).
+    truth : optional ``PREFIX.truth.npz`` from ``fusedstab simulate``.
     max_frames : evaluate only the first N frames.
     progress : called as ``progress(done_frames, total_frames)``.
     sigma_s : smoothing sigma [s] for jitter metrics.

@@ -754,10 +754,19 @@ class Truth:
 
 
 def load_truth(path: str | Path) -> Truth:
-    """Read ``PREFIX.truth.npz`` written by :func:`simulate`."""
-    with np.load(path, allow_pickle=False) as z:
-        d = {k: z[k] for k in z.files}
-    params = json.loads(str(d["params_json"]))
+    """Read ``PREFIX.truth.npz`` written by :func:`simulate`.
+
+    Raises :class:`~fusedstab.errors.InputError` for a missing or unreadable file.
+    """
+    hint = "give PREFIX.truth.npz written by `fusedstab simulate`"
+    if not Path(path).exists():
+        raise InputError(f"truth file not found: {path}", hint)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+        params = json.loads(str(d["params_json"]))
+    except (OSError, ValueError, KeyError) as exc:
+        raise InputError(f"cannot read truth file {path}: {exc}", hint) from None
     K = d["camera_matrix"]
     model = str(d["lens_model"])
     cam = CameraModel(
