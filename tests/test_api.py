@@ -14,3 +14,10 @@ def test_public_api_is_pinned():
     assert set(fusedstab.__all__) == EXPECTED
     for name in fusedstab.__all__:
         assert getattr(fusedstab, name) is not None
+
+
+def test_cli_modules_do_not_shadow_api_functions():
+    from fusedstab.cli import build_parser
+
+    build_parser()  # imports the sub-command modules
+    assert callable(fusedstab.evaluate) and callable(fusedstab.simulate) and callable(fusedstab.stabilize)

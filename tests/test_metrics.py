@@ -176,7 +176,7 @@ def test_evaluate_files_and_cli(tmp_path):
     assert res["jitter_ratio_px"] < 0.2
     assert res["stability"] > res["original_stability"]
 
-    from fusedstab import evaluate as E
+    from fusedstab import evaluate_cli as E
     from rich.console import Console
 
     parser = argparse.ArgumentParser()

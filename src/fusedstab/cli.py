@@ -262,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_demo(sub)
     _add_module_command(sub, "simulate", "simulate", "write a synthetic shaky clip with gyro log, lens and truth")
-    _add_module_command(sub, "evaluate", "evaluate", "measure stability, crop, distortion and jitter of a result")
+    _add_module_command(sub, "evaluate", "evaluate_cli", "measure stability, crop, distortion and jitter of a result")
     _add_module_command(sub, "sync", "sync_cli", "estimate the gyro-video offset and readout time from the video")
     return parser
 

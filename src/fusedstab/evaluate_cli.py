@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("original", type=Path, help="the original (unstabilized) video")
     parser.add_argument("stabilized", type=Path, help="the stabilized video to score")
     parser.add_argument("--truth", type=Path, default=None, metavar="PREFIX.truth.npz",
-                        help="simulator ground truth (PREFIX.lens.json must lie beside it)")
+                        help="simulator ground truth PREFIX.truth.npz (written by fusedstab simulate)")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.add_argument("--max-frames", type=int, default=None, metavar="N", help="evaluate only the first N frames")
     parser.add_argument("--sigma", type=float, default=0.5, metavar="SECONDS",
