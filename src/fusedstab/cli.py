@@ -242,10 +242,7 @@ def _add_module_command(sub, name: str, module: str, help_text: str) -> None:
     """Sub-commands whose arguments live in their own module (``add_arguments`` + ``run``)."""
     import importlib
 
-    try:
-        mod = importlib.import_module(f"fusedstab.{module}")
-    except ImportError:
-        return
+    mod = importlib.import_module(f"fusedstab.{module}")
     p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip().split("\n")[0])
     mod.add_arguments(p)
     p.set_defaults(func=mod.run)
