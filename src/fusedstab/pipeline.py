@@ -29,6 +29,7 @@ from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
 from .analysis.sync import SyncResult
 from .types import ClockMap, ImuSamples, LensMotion
+from .validation import check_stabilize_options
 
 __all__ = ["StabilizeOptions", "StabilizationPlan", "StabilizeReport", "plan_stabilization", "render", "stabilize"]
 
@@ -304,6 +305,7 @@ def plan_stabilization(
     imu : gyro samples already read (camera frame, gyro clock); skips reading.
     """
     opts = options or StabilizeOptions()
+    check_stabilize_options(opts)
     video = Path(input_path)
     info = probe_video(video)
     if info.frame_count < 2:
@@ -422,6 +424,7 @@ def render(
 ) -> float:
     """Stage 3: stream every frame through its warp and encode. Returns seconds spent."""
     opts = options or StabilizeOptions()
+    check_stabilize_options(opts)
     backend = get_backend(opts.backend, device=opts.device, interpolation=opts.interpolation)
     info = plan.info
     t_start = time.perf_counter()
@@ -459,7 +462,8 @@ def stabilize(
     >>> report = stabilize("clip.mp4", "clip.stab.mp4", StabilizeOptions(smoothness_s=0.5))  # doctest: +SKIP
     """
     opts = options or StabilizeOptions()
-    inputs = [input_path, opts.gyro, opts.lens, opts.lens_motion]
+    check_stabilize_options(opts)
+    inputs = [input_path, opts.gyro, opts.lens, opts.lens_motion, opts.frame_timestamps]
     out = check_output_path(output_path, *[p for p in inputs if p is not None])
     t0 = time.perf_counter()
     plan = plan_stabilization(input_path, opts, progress=progress)
