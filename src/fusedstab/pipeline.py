@@ -444,6 +444,7 @@ def render(
             done += 1
             if progress:
                 progress("render", done, n)
+    plan.warnings.extend(writer.notes)  # tracks the output container cannot hold
     return time.perf_counter() - t_start
 
 
