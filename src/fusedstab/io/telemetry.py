@@ -40,13 +40,18 @@ _GCSV_HINT = ("re-export the .gcsv (a header, a column line such as t,gx,gy,gz,a
               "sample), or remove the lines named")
 
 
+#: Exceptions that must pass through the "anything the extension raises" handlers.
+_STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
 class UnreadableLog(TelemetryError):
     """The file is not in a format telemetry-parser reads (as opposed to a readable log with bad values)."""
 
 
 def gyroflow_to_camera(v: np.ndarray) -> np.ndarray:
     """Vectors (..., 3) in Gyroflow's normalized IMU frame to the camera frame."""
-    return np.asarray(v, dtype=np.float64) @ GYROFLOW_TO_CAMERA.T
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN / inf are reported by validate_imu
+        return np.asarray(v, dtype=np.float64) @ GYROFLOW_TO_CAMERA.T
 
 
 def camera_to_gyroflow(v: np.ndarray) -> np.ndarray:
@@ -136,7 +141,9 @@ def _parser(path: Path):
 
     try:
         return telemetry_parser.Parser(str(path))
-    except Exception as exc:  # the Rust extension raises plain ValueError/OSError/RuntimeError
+    except _STOP:
+        raise
+    except BaseException as exc:  # plain ValueError/OSError/RuntimeError, or a Rust panic (a BaseException)
         raise UnreadableLog(
             f"no readable gyro data in {path} (telemetry-parser: {exc})",
             "give a gyro log with --gyro (e.g. a Gyroflow .gcsv), or use a camera file with embedded gyro",
@@ -169,7 +176,9 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
     parser = _parser(path)
     try:
         imu = parser.normalized_imu()
-    except Exception as exc:  # noqa: BLE001 - extension errors are untyped
+    except _STOP:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - extension errors are untyped; a Rust panic is a BaseException
         raise UnreadableLog(
             f"telemetry-parser could not read the IMU in {path}: {exc}",
             "give a gyro log with --gyro",
@@ -188,7 +197,9 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
     meta = {"camera": f"{getattr(parser, 'camera', '') or ''} {getattr(parser, 'model', '') or ''}".strip()}
     try:
         meta.update(read_camera_metadata(parser))
-    except Exception:  # noqa: BLE001 - metadata is a bonus, never a reason to fail
+    except _STOP:
+        raise
+    except BaseException:  # noqa: BLE001 - metadata is a bonus, never a reason to fail (not even a panic)
         pass
     samples = ImuSamples(
         times_s=t_s,
