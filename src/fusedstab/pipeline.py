@@ -47,6 +47,11 @@ Progress = Callable[[str, int, int], None]
 class StabilizeOptions:
     """What the user can set (CLI options map 1:1).
 
+    Every number and name is checked by :func:`fusedstab.validation.check_stabilize_options`
+    when ``stabilize`` / ``plan_stabilization`` / ``render`` start (NaN, inf, out of range or an
+    unknown preset raise :class:`~fusedstab.errors.InputError`; ranges in
+    ``fusedstab.validation.STABILIZE_RANGES``).
+
     Attributes
     ----------
     gyro : gyro log; None = embedded in the video, or ``<video>.gcsv`` beside it.
