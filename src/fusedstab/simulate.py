@@ -132,6 +132,8 @@ class SimConfig:
     exposure_s : exposure time [s] (used when ``motion_blur``).
     seed : random seed for motion, scene and noise.
     shake_scale : multiplies hand shake and footstep jolts (not pans/turns).
+    roll_drift_deg : a slow roll about the optical axis, this many degrees over the clip
+        (constant rate; tests horizon lock).
     crf : x264 quality of the video.
     """
 
@@ -154,6 +156,7 @@ class SimConfig:
     seed: int = 0
     shake_scale: float = 1.0
     crf: int = 16
+    roll_drift_deg: float = 0.0
 
     def validate(self) -> None:
         """Raise :class:`~fusedstab.errors.InputError` for values the simulator cannot use."""
@@ -261,6 +264,9 @@ class _Motion:
             rate = math.radians(rng.uniform(20.0, 30.0)) * rng.choice([-1.0, 1.0])
             self.parts.append(lambda t, r=rate: np.stack([0 * t, 0 * t + r, 0 * t], axis=-1))
             self.parts.append(_hand_shake(rng, 1.5 * s))
+        if cfg.roll_drift_deg:
+            rate_z = math.radians(cfg.roll_drift_deg) / cfg.duration_s
+            self.parts.append(lambda t, r=rate_z: np.stack([0 * t, 0 * t, 0 * t + r], axis=-1))
         if sc == "turn":
             T = min(1.5, 0.4 * cfg.duration_s)
             t0 = 0.5 * cfg.duration_s - 0.5 * T
