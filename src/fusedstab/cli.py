@@ -104,9 +104,20 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
                    help="OIS shift / focus breathing log (docs/LENS_MOTION_CSV.md); default: INPUT.lens.csv if present")
     p.add_argument("--ignore-lens-motion", action="store_true", help="do not use any OIS / focus log")
+    p.add_argument("--fov-keep", type=_positive_float, default=None, metavar="FRACTION",
+                   help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
+                   "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
+                   "pixels (default 0.92, chosen from measurements: docs/BENCHMARKS.md)")
+    p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
+                   help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
+                   "budget only where needed, up to --max-zoom, changing at most 0.1 per second (offline) (default fixed)")
     p.add_argument("--max-zoom", type=float, default=1.25, metavar="Z",
-                   help="largest crop zoom; beyond it the virtual camera follows the real one more closely "
+                   help="largest crop zoom: caps the budget's zoom and the adaptive zoom "
                    "(default 1.25 = at least 80%% of the width kept)")
+    p.add_argument("--horizon-lock", nargs="?", type=_positive_float, const=0.0, default=None, metavar="DEG_PER_S",
+                   help="hold the horizon level (gravity from the accelerometer fused with the gyro by VQF); "
+                   "optional DEG_PER_S limits how fast the level correction may change; needs accelerometer data "
+                   "and crop room (e.g. --zoom adaptive); default off")
     p.add_argument("--exposure-ms", type=_positive_float, default=None, metavar="MS",
                    help="exposure time, for motion-blur masking (the output follows the real motion a little on "
                    "frames the gyro says are blurred); default: the file's metadata (GoPro), else no masking")
@@ -115,7 +126,7 @@ def _add_stabilize(sub) -> None:
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--lookahead", type=_positive_float, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS ahead (bounded latency, as a live camera "
-                   "pipeline); the crop is then fixed at --max-zoom and the intent model is off. Default: offline, the whole clip")
+                   "pipeline); the crop is then the fixed budget (--fov-keep) and the intent model is off. Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -134,6 +145,8 @@ def _options_from_args(args) -> StabilizeOptions:
         gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
         gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
         use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, lookahead_s=args.lookahead,
+        fov_keep=args.fov_keep, zoom_mode=args.zoom_mode, horizon_lock=args.horizon_lock is not None,
+        horizon_rate_deg_s=args.horizon_lock or None,
         exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking, intent=not args.no_intent,
         backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,

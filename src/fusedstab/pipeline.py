@@ -61,7 +61,18 @@ class StabilizeOptions:
         warning is added.
     readout_ms : rolling-shutter readout; None = lens profile, then file metadata, else 0.
     lens_motion : OIS / focus CSV; None = ``<video>.lens.csv`` if present.
-    max_zoom : largest crop zoom (1.25 keeps 80 % of the width).
+    max_zoom : largest crop zoom (1.25 keeps 80 % of the width): caps the crop budget's zoom
+        and the adaptive zoom.
+    fov_keep : crop budget, the fraction of the source width kept (zoom ``1 / fov_keep``, at
+        most ``max_zoom``); None = :data:`fusedstab.filtering.crop.DEFAULT_FOV_KEEP`. Where the
+        smoothed camera would leave the source at that zoom it is pulled toward the real one
+        (:mod:`fusedstab.filtering.crop`).
+    zoom_mode : ``"fixed"`` (one zoom for the clip) or ``"adaptive"`` (per-frame zoom that rises
+        only where needed, at most ``zoom_rate_per_s`` per second, up to ``max_zoom``; offline).
+    horizon_lock : hold the virtual camera's roll level (gravity from the accelerometer fused
+        with the gyro, :mod:`fusedstab.filtering.horizon`).
+    horizon_rate_deg_s : with ``horizon_lock``, the most the level correction may change per
+        second [deg/s]; None = no limit (full lock).
     exposure_ms : exposure time for motion-blur masking; None = the file's metadata, else no
         masking.
     intent : learned intent model (:mod:`fusedstab.filtering.intent`; offline mode): during a
@@ -69,9 +80,9 @@ class StabilizeOptions:
         orthogonal to it; hold the camera still where the whole window is still.
     blur_masking : let the output follow the real motion a little on frames the gyro says are
         blurred (:mod:`fusedstab.filtering.blur_mask`).
-    lookahead_s : None = offline (the filter sees the whole clip and the zoom is the smallest
-        that fits); a number = online mode: the filter sees at most this far ahead (bounded
-        latency, :mod:`fusedstab.filtering.online`) and the zoom is fixed at ``max_zoom``.
+    lookahead_s : None = offline (the filter sees the whole clip); a number = online mode: the
+        filter sees at most this far ahead (bounded latency, :mod:`fusedstab.filtering.online`)
+        with the same fixed crop budget.
     imu_orientation : IMU axis mapping (``'XYZ'``, ``'yXZ'``, ... or ``'auto'``; see
         :mod:`fusedstab.analysis.sync`); None = XYZ for telemetry-parser logs, auto for text logs
         (auto needs the sync to run; without it XYZ is used).
@@ -93,6 +104,11 @@ class StabilizeOptions:
     lens_motion: Path | None = None
     use_lens_motion: bool = True
     max_zoom: float = 1.25
+    fov_keep: float | None = None
+    zoom_mode: str = "fixed"
+    zoom_rate_per_s: float = 0.1
+    horizon_lock: bool = False
+    horizon_rate_deg_s: float | None = None
     lookahead_s: float | None = None
     exposure_ms: float | None = None
     blur_masking: bool = True
@@ -137,9 +153,15 @@ class StabilizationPlan:
     blur_beta: np.ndarray | None = None
     gyro_bias_rad_s: np.ndarray | None = None
 
+    horizon_roll_deg: np.ndarray | None = None
+
     @property
     def zoom(self) -> float:
         return self.crop.zoom
+
+    def zoom_at(self, i: int) -> float:
+        """Output zoom of frame ``i`` (per frame with ``zoom_mode='adaptive'``)."""
+        return self.crop.zoom_at(i)
 
 
 @dataclass
@@ -348,44 +370,83 @@ def plan_stabilization(
     )
 
     # --- motion filtering -------------------------------------------------------------
+    from .filtering.crop import DEFAULT_FOV_KEEP, budget_zoom
+
     t_centre = planner.centre_time_s(frame_times)
     R_real = track.matrices_at(t_centre)
     exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0))
+    fov_keep = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
+    if not 0.0 < fov_keep <= 1.0:
+        raise InputError(f"--fov-keep must be in (0, 1], got {fov_keep:g}", "give the fraction of the width to keep, e.g. 0.92")
+    if opts.zoom_mode not in ("fixed", "adaptive"):
+        raise InputError(f"--zoom must be fixed or adaptive, got {opts.zoom_mode!r}", "use --zoom fixed or --zoom adaptive")
+    up_cam = None
+    horizon_roll = None
+    if opts.horizon_lock:
+        from .filtering.horizon import gravity_up_in_camera
+
+        up_cam = gravity_up_in_camera(imu_v, t_centre, bias_rad_s=bias)
+        if up_cam is None:
+            warnings.append("--horizon-lock needs accelerometer data; this gyro source has none, so the horizon is not locked")
     blur_beta = np.zeros(len(frame_times))
     if opts.lookahead_s is None:
-        R_virt = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        from .filtering.blur_mask import hf_jitter_deg
+
+        R_gauss = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        candidates = [R_gauss]
         if opts.intent and len(R_real) >= 3:
             from .filtering.intent import apply_intent
 
-            R_virt, _ = apply_intent(R_real, R_virt, t_centre)
-        if opts.blur_masking and exposure_s > 0:
-            from .filtering.blur_mask import apply_blur_masking
+            candidates.append(apply_intent(R_real, R_gauss, t_centre)[0])
+        best = None
+        for R_virt in candidates[::-1]:  # intent first
+            beta = np.zeros(len(frame_times))
+            if opts.blur_masking and exposure_s > 0:
+                from .filtering.blur_mask import apply_blur_masking
 
-            R_virt, blur_beta, _ = apply_blur_masking(planner, R_real, R_virt, frame_times, exposure_s)
-        crop = fit_crop(
-            planner, R_real, R_virt, frame_times, max_zoom=opts.max_zoom,
-            progress=(lambda d, n: progress("crop", d, n)) if progress else None,
-        )
+                R_virt, beta, _ = apply_blur_masking(planner, R_real, R_virt, frame_times, exposure_s)
+            pull_target = None
+            roll = None
+            if up_cam is not None:
+                from .filtering.horizon import level_roll, level_target
+
+                R_virt, roll = level_roll(R_real, R_virt, up_cam, t_centre, max_rate_deg_s=opts.horizon_rate_deg_s)
+                pull_target = level_target(R_real, R_real, up_cam)  # pulling back must not bring the roll back
+            c = fit_crop(
+                planner, R_real, R_virt, frame_times, fov_keep=fov_keep, max_zoom=opts.max_zoom, mode=opts.zoom_mode,
+                zoom_rate_per_s=opts.zoom_rate_per_s, pull_target=pull_target,
+                progress=(lambda d, n: progress("crop", d, n)) if progress else None,
+            )
+            jit = hf_jitter_deg(c.R_world_virt, t_centre)
+            # intent is kept only if the final path is not shakier than plain smoothing
+            if best is None or jit < best[0] - 1e-9:
+                best = (jit, c, beta, roll)
+        _, crop, blur_beta, horizon_roll = best
     else:
+        if opts.zoom_mode == "adaptive":
+            warnings.append("--zoom adaptive is offline only; online mode uses the fixed crop budget")
         crop = _online_crop(planner, frame_times, opts, info.frame_period_s, progress,
-                            exposure_s if opts.blur_masking else 0.0)
-    if crop.zoom > opts.max_zoom + 1e-6:
+                            exposure_s if opts.blur_masking else 0.0, zoom=budget_zoom(fov_keep, opts.max_zoom),
+                            up_cam=up_cam, t_centre=t_centre)
+    if crop.zoom > budget_zoom(fov_keep, opts.max_zoom) + 1e-6 and opts.zoom_mode == "fixed":
         warnings.append(
-            f"the shake is too large for --max-zoom {opts.max_zoom:g}: zoom {crop.zoom:.3f} is used so that no "
-            "frame shows undefined pixels"
+            f"even the real camera leaves the source at zoom {budget_zoom(fov_keep, opts.max_zoom):.3f} (--fov-keep "
+            f"{fov_keep:g}, --max-zoom {opts.max_zoom:g}): zoom {crop.zoom:.3f} is used so that no frame shows "
+            "undefined pixels"
         )
     return StabilizationPlan(
         info=info, camera=camera, imu=imu, planner=planner, frame_times_s=frame_times, R_real=R_real,
         R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=readout_s,
         readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
         offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
-        gyro_bias_rad_s=bias,
+        gyro_bias_rad_s=bias, horizon_roll_deg=horizon_roll,
     )
 
 
 def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, period_s: float,
-                 progress: Progress | None, exposure_s: float = 0.0) -> CropResult:
+                 progress: Progress | None, exposure_s: float = 0.0, *, zoom: float | None = None,
+                 up_cam: np.ndarray | None = None, t_centre: np.ndarray | None = None) -> CropResult:
     """Run the bounded-lookahead filter over the frames (as a live pipeline would)."""
     from .filtering.crop import fits, required_zoom
     from .filtering.online import OnlineFilter
@@ -393,8 +454,10 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     if opts.lookahead_s < 0:
         raise InputError(f"--lookahead must not be negative, got {opts.lookahead_s}", "give seconds, e.g. 0.5")
     n = len(frame_times)
+    zoom = float(opts.max_zoom if zoom is None else zoom)
     filt = OnlineFilter(planner, sigma_s=opts.smoothness_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
-                        zoom=opts.max_zoom, frame_period_s=period_s, exposure_s=exposure_s)
+                        zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
+                        horizon_rate_deg_s=opts.horizon_rate_deg_s)
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):
@@ -407,7 +470,6 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     border = planner.border_points()
     need = required_zoom(planner, V, frame_times, border, lo=0.5)
     # the crop is fixed up front; only if even the real camera does not fit is it widened
-    zoom = opts.max_zoom
     if not np.all(fits(planner, V, zoom, frame_times, border)):
         zoom = float(np.max(need[np.isfinite(need)])) if np.any(np.isfinite(need)) else 4.0
     return CropResult(V, zoom, lam, need)
@@ -436,7 +498,7 @@ def render(
             i = pts_to_index.get(pts)
             if i is None:  # a frame the demuxer did not list: place it by time
                 i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
-            warp = plan.planner.frame_warp(plan.R_virt[i], plan.zoom, plan.frame_times_s[i])
+            warp = plan.planner.frame_warp(plan.R_virt[i], plan.zoom_at(i), plan.frame_times_s[i])
             writer.write(backend.warp(frame, warp), pts)
             done += 1
             if progress:
@@ -469,7 +531,7 @@ def stabilize(
     return StabilizeReport(
         input=str(input_path), output=str(out), frames=plan.info.frame_count,
         width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
-        zoom=round(plan.zoom, 4), fov_kept=round(1.0 / plan.zoom, 4),
+        zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4),
         gyro_source=plan.imu.source, gyro_rate_hz=round(plan.imu.rate_hz, 2),
         offset_ms=round(plan.offset_s * 1000.0, 3), readout_ms=round(plan.readout_s * 1000.0, 3),
         readout_source=plan.readout_source, lens=cam.name,
