@@ -108,6 +108,9 @@ def _add_stabilize(sub) -> None:
                    "units or axes, a failed sync), or no gyro at all; never a plan predicted to be shakier than the "
                    "input. gyro = the gyro only (an error if the output would be shakier than the input, unless "
                    "--force). video = feature tracks only, no gyro needed (default auto)")
+    p.add_argument("--projection", choices=["rectilinear", "lens"], default="rectilinear",
+                   help="output lens: rectilinear = the lens distortion removed (straight lines straight), lens = "
+                   "the source's lens model kept (default rectilinear)")
     p.add_argument("--force", action="store_true",
                    help="with --motion gyro: render even when the check predicts an output shakier than the input")
     p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
@@ -149,6 +152,7 @@ def _options_from_args(args) -> StabilizeOptions:
         imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,
         time_units=args.time_units, frame_timestamps=args.frame_timestamps, first_frame=args.first_frame,
         sync_search_ms=args.sync_search_ms, auto_sync=args.auto_sync, motion=args.motion, force=args.force,
+        projection=args.projection,
     )
 
 
@@ -191,6 +195,16 @@ def _add_info(sub) -> None:
     p.set_defaults(func=_run_info)
 
 
+def _motion_hint(meta: dict) -> str:
+    """What ``stabilize --motion auto`` will do with this file's gyro, in one line."""
+    if meta.get("in_camera_stabilization"):
+        iori = " (the file has the EIS's image-orientation quaternions, IORI, but undoing them is not implemented)" \
+            if meta.get("image_orientation_quaternions") else " (no image-orientation quaternions to undo it)"
+        return ("in-camera stabilization is on: the frames are already stabilized, so the gyro (the body's motion) "
+                f"does not describe them{iori}; --motion auto uses the video's own motion")
+    return "gyro, checked against the video's own motion (--motion auto)"
+
+
 def _run_info(args, console: Console) -> int:
     from .io.telemetry import find_sidecar_log, read_imu
     from .io.video import probe_video
@@ -211,10 +225,12 @@ def _run_info(args, console: Console) -> int:
             "readout_ms": round(imu.meta["readout_s"] * 1000.0, 3) if "readout_s" in imu.meta else None,
             "exposure_ms": round(imu.meta["exposure_s"] * 1000.0, 3) if "exposure_s" in imu.meta else None,
             "in_camera_stabilization": imu.meta.get("in_camera_stabilization"),
+            "motion": _motion_hint(imu.meta),
         }
     except FusedStabError as exc:
         out["telemetry"] = None
         out["telemetry_error"] = exc.message
+        out["motion"] = "no gyro: --motion auto stabilizes from the video's own motion"
     if args.json:
         console.print_json(json.dumps(out))
         return 0
@@ -226,6 +242,7 @@ def _run_info(args, console: Console) -> int:
             t.add_row(f"telemetry.{k}", str(v))
     else:
         t.add_row("telemetry", f"none ({out['telemetry_error']})")
+        t.add_row("motion", out["motion"])
     console.print(t)
     return 0
 

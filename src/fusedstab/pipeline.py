@@ -92,6 +92,8 @@ class StabilizeOptions:
         does not, per segment (:mod:`fusedstab.analysis.verify`); without a gyro, the video;
         and never a plan predicted to be shakier than the input.
     force : with ``motion='gyro'``, render even when the check predicts a shakier output.
+    projection : the output lens: ``'rectilinear'`` (distortion removed) or ``'lens'`` (the
+        source's lens model kept, see :class:`~fusedstab.synthesis.plan.WarpPlanner`).
     """
 
     gyro: Path | None = None
@@ -123,6 +125,7 @@ class StabilizeOptions:
     auto_sync: bool = True
     motion: str = "auto"
     force: bool = False
+    projection: str = "rectilinear"
 
 
 MOTION_SOURCES = ("auto", "gyro", "video")
@@ -458,7 +461,8 @@ def plan_stabilization(
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
     def build(track, ro, passthrough=False):
-        planner = WarpPlanner(camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px)
+        planner = WarpPlanner(camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
+                              projection=opts.projection)
         R_real, crop, beta = _virtual_camera(planner, info, opts, exposure_s, progress, passthrough=passthrough)
         predicted = None
         check_pairs = pairs if pairs is not None else (sync.pairs_used if sync is not None else None)

@@ -57,7 +57,13 @@ class WarpPlanner:
     out_width_px, out_height_px : output size (default: the source size).
     grid_step_px : coarse grid spacing of the output.
     iterations : fixed-point iterations for the source row (rolling shutter only).
+    projection : the output lens. ``'rectilinear'``: a pinhole (straight lines straight, the
+        lens distortion removed). ``'lens'``: the source's own lens model and distortion,
+        centred, focal times zoom (the picture keeps its look; at zoom 1 with the virtual
+        camera on the real one the output is the input).
     """
+
+    PROJECTIONS = ("rectilinear", "lens")
 
     def __init__(
         self,
@@ -70,7 +76,11 @@ class WarpPlanner:
         out_height_px: int | None = None,
         grid_step_px: int = 16,
         iterations: int = 3,
+        projection: str = "rectilinear",
     ):
+        if projection not in self.PROJECTIONS:
+            raise ValueError(f"unknown output projection {projection!r}; expected one of {self.PROJECTIONS}")
+        self.projection = projection
         self.camera = camera
         self.track = track
         self.readout_s = float(readout_s or 0.0)
@@ -94,6 +104,25 @@ class WarpPlanner:
         return np.array(
             [[f, 0.0, (self.out_width_px - 1) / 2.0], [0.0, f, (self.out_height_px - 1) / 2.0], [0.0, 0.0, 1.0]]
         )
+
+    def _out_camera(self, zoom) -> CameraModel:
+        """The output lens at ``zoom`` (scalar): centred, focal = base focal * zoom."""
+        f = self.base_focal_px * float(zoom)
+        model, coeffs = ("pinhole", ()) if self.projection == "rectilinear" else (self.camera.model, self.camera.coeffs)
+        return CameraModel(self.out_width_px, self.out_height_px, f, f, (self.out_width_px - 1) / 2.0,
+                           (self.out_height_px - 1) / 2.0, model=model, coeffs=coeffs)
+
+    def _out_rays(self, u: np.ndarray, zoom: np.ndarray) -> np.ndarray:
+        """Rays (..., P, 3) of output pixels u (..., P, 2) at zoom (...)."""
+        f = self.base_focal_px * zoom[..., None]
+        cx, cy = (self.out_width_px - 1) / 2.0, (self.out_height_px - 1) / 2.0
+        if self.projection == "rectilinear":
+            return np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f, 1.0), axis=-1)
+        # the source lens model in normalized units: unproject at focal 1, pixels scaled by 1/f
+        unit = CameraModel(self.out_width_px, self.out_height_px, 1.0, 1.0, 0.0, 0.0, model=self.camera.model,
+                           coeffs=self.camera.coeffs)
+        xn = np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f), axis=-1)
+        return unit.unproject(xn)
 
     def row_time_s(self, t_frame_s: float, y_px) -> np.ndarray:
         """Capture time of source row(s) ``y_px`` of the frame starting at ``t_frame_s``."""
@@ -123,9 +152,7 @@ class WarpPlanner:
         zoom = np.broadcast_to(np.asarray(zoom, dtype=np.float64), batch)
         t0 = np.broadcast_to(np.asarray(t_frame_s, dtype=np.float64), batch)
         u = np.asarray(out_px, dtype=np.float64)
-        f = self.base_focal_px * zoom[..., None]
-        cx, cy = (self.out_width_px - 1) / 2.0, (self.out_height_px - 1) / 2.0
-        rays_v = np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f, 1.0), axis=-1)
+        rays_v = self._out_rays(u, zoom)
         d_world = np.einsum("...ij,...pj->...pi", V, rays_v)
         H = self.camera.height_px
         y = np.full(d_world.shape[:-1], (H - 1) / 2.0)
@@ -170,12 +197,7 @@ class WarpPlanner:
         d_world = np.einsum("...ij,...j->...i", self.track.matrices_at(t_row), ray)
         V = np.broadcast_to(np.asarray(R_world_virt, dtype=np.float64), x.shape[:-1] + (3, 3))
         v = np.einsum("...ji,...j->...i", V, d_world)
-        f = self.base_focal_px * float(zoom)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(v[..., 2] > 1e-9, v[..., 2], np.nan)
-            u = f * v[..., 0] / z + (self.out_width_px - 1) / 2.0
-            w = f * v[..., 1] / z + (self.out_height_px - 1) / 2.0
-        return np.stack([u, w], axis=-1)
+        return self._out_camera(zoom).project(v)
 
     #: rows at which the real orientation is sampled per frame; in between it is interpolated
     #: linearly (chord error < 1e-6 rad for 100 deg/s and 30 ms readout)
