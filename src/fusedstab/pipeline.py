@@ -146,6 +146,11 @@ class StabilizeOptions:
 
 MOTION_SOURCES = ("auto", "gyro", "video")
 
+#: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
+#: the input's by more than this factor (2 %: the spread of the track-based estimate between
+#: two encodes of the same frames)
+SHAKIER_RATIO = 1.02
+
 
 @dataclass
 class StabilizationPlan:
@@ -512,7 +517,7 @@ def plan_stabilization(
                             "the video's motion")
             name, track, ro = alt
             planner, R_real, crop, blur_beta, predicted = alt_built
-    if predicted is not None and predicted["ratio"] >= 1.0:
+    if predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
         msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
                f"{predicted['input_px']:.2f} px of high-frequency jitter, motion from the {name})")
         if opts.motion == "gyro" and not opts.force:
