@@ -1,13 +1,15 @@
-"""Peak memory of ``fusedstab stabilize`` against clip length (frames must be streamed).
+"""Peak memory of ``fusedstab stabilize`` against clip length and frame size (frames must be streamed).
 
-Simulates walk clips of a few lengths at one size, stabilizes each in a child process
-(automatic sync included) and records the child's peak resident memory
-(``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``, one fresh process per run) and wall time.
-A streaming pipeline shows a near-flat line; holding frames would grow ~0.7 MB per 640x360
-frame. Writes ``docs/BENCHMARKS.md`` between ``<!-- memory:start -->`` and
-``<!-- memory:end -->``.
+For each ``--config SIZE:DURATIONS:PRESET`` it simulates walk clips of those lengths,
+stabilizes each in a fresh child process (automatic sync included unless ``--no-sync``) and
+records the child's peak resident memory (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``)
+and wall time. Large sizes are simulated at ``--sim-size`` and scaled up with ffmpeg (x264
+ultrafast, CRF 18): the simulator renders every pixel in Python-driven NumPy and would take
+hours at 4K; the gyro log and lens profile stay valid (the profile is scaled to the video).
+A streaming pipeline shows a flat line in length. Writes ``docs/BENCHMARKS.md`` between
+``<!-- memory:start -->`` and ``<!-- memory:end -->``.
 
-    python bench/memory.py [--durations 5,20,40] [--size 640x360]
+    python bench/memory.py [--config 640x360:5,20,40:medium] [--config 3840x2160:3:medium] ...
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import datetime as _dt
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,37 +46,71 @@ def _child_peak_kb(cmd: list[str]) -> tuple[int, float]:
     return int(kb), float(sec)
 
 
+def _make_clip(exe: list[str], prefix: Path, size: str, duration: float, sim_size: str) -> None:
+    w, h = (int(v) for v in size.split("x"))
+    sw, sh = (int(v) for v in sim_size.split("x"))
+    direct = w * h <= sw * sh
+    sim_prefix = prefix if direct else prefix.with_name(prefix.name + "_sim")
+    subprocess.run(exe + ["simulate", str(sim_prefix), "--scenario", "walk", "--duration", str(duration), "--size",
+                          size if direct else sim_size, "--seed", "0"], check=True, capture_output=True)
+    if direct:
+        return
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", f"{sim_prefix}.mp4", "-vf", f"scale={w}:{h}:flags=bicubic",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", f"{prefix}.mp4"], check=True)
+    for ext in (".gcsv", ".lens.json"):
+        shutil.copy(f"{sim_prefix}{ext}", f"{prefix}{ext}")
+    Path(f"{sim_prefix}.mp4").unlink()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--durations", default="5,20,40", help="clip lengths in seconds (comma list)")
-    ap.add_argument("--size", default="640x360", help="frame size WxH")
+    ap.add_argument("--config", action="append", default=None, metavar="SIZE:DURATIONS:PRESET",
+                    help="frame size, clip lengths in seconds (comma list) and x264 preset; repeatable "
+                    "(default 640x360:5,20,40:medium)")
+    ap.add_argument("--sim-size", default="640x360", help="larger sizes are simulated at this size and scaled up")
+    ap.add_argument("--no-sync", action="store_true", help="give --gyro-offset-ms 0 (skip the automatic sync)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
+    configs = args.config or ["640x360:5,20,40:medium"]
     exe = [sys.executable, "-m", "fusedstab"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="fusedstab-mem-") as tmp:
-        for d in [float(x) for x in args.durations.split(",") if x.strip()]:
-            prefix = Path(tmp) / f"walk_{d:g}"
-            subprocess.run(exe + ["simulate", str(prefix), "--scenario", "walk", "--duration", str(d), "--size",
-                                  args.size, "--seed", "0"], check=True, capture_output=True)
-            frames = int(round(d * 30))
-            kb, sec = _child_peak_kb(exe + ["stabilize", f"{prefix}.mp4", "-o", f"{prefix}.stab.mp4", "--quiet"])
-            rows.append((d, frames, kb / 1024.0, sec))
-            print(f"{d:g} s ({frames} frames): peak {kb / 1024:.0f} MB, {sec:.1f} s", flush=True)
-    growth = (rows[-1][2] - rows[0][2]) / max(1, rows[-1][1] - rows[0][1]) * 1024 if len(rows) > 1 else 0.0
-    table = "\n".join(f"| {d:g} | {n} | {mb:.0f} | {s:.1f} |" for d, n, mb, s in rows)
+        for cfg in configs:
+            size, durations, preset = cfg.split(":")
+            for d in [float(x) for x in durations.split(",") if x.strip()]:
+                prefix = Path(tmp) / f"walk_{size}_{d:g}"
+                _make_clip(exe, prefix, size, d, args.sim_size)
+                frames = int(round(d * 30))
+                cmd = exe + ["stabilize", f"{prefix}.mp4", "-o", f"{prefix}.stab.mp4", "--quiet", "--preset", preset]
+                if args.no_sync:
+                    cmd += ["--gyro-offset-ms", "0"]
+                kb, sec = _child_peak_kb(cmd)
+                rows.append((size, preset, d, frames, kb / 1024.0, sec))
+                print(f"{size} {preset} {d:g} s ({frames} frames): peak {kb / 1024:.0f} MB, {sec:.1f} s", flush=True)
+                for p in Path(tmp).glob(f"{prefix.name}*"):
+                    p.unlink()
+    lines = []
+    for size in dict.fromkeys(r[0] for r in rows):
+        for preset in dict.fromkeys(r[1] for r in rows if r[0] == size):
+            rs = [r for r in rows if r[0] == size and r[1] == preset]
+            if len(rs) > 1:
+                g = (rs[-1][4] - rs[0][4]) / max(1, rs[-1][3] - rs[0][3]) * 1024
+                lines.append(f"- {size}, {preset}: **{g:+.1f} KB per frame** from {rs[0][3]} to {rs[-1][3]} frames")
+    table = "\n".join(f"| {s} | {p} | {d:g} | {n} | {mb:.0f} | {sec:.1f} |" for s, p, d, n, mb, sec in rows)
+    config_args = " ".join(f"--config {c}" for c in configs)
     section = f"""{START}
-## Memory against clip length (`bench/memory.py`)
+## Memory against clip length and size (`bench/memory.py`)
 
-- Date: {_dt.datetime.now().isoformat(timespec='seconds')}; command: `python bench/memory.py --durations {args.durations} --size {args.size}`
+- Date: {_dt.datetime.now().isoformat(timespec='seconds')}; command: `python bench/memory.py {config_args}{' --no-sync' if args.no_sync else ''}`
 - Machine: `{' '.join(platform.uname())}`, {os.cpu_count()} CPUs
-- Each run: `fusedstab stabilize` with its defaults (automatic sync, opencv, x264 medium) on a simulated walk clip, in a fresh process; peak resident memory of that process.
+- Each run: `fusedstab stabilize` ({'--gyro-offset-ms 0, no sync' if args.no_sync else 'automatic sync'}, opencv, the preset shown) on a simulated walk clip (sizes above {args.sim_size} simulated at {args.sim_size} and scaled up with ffmpeg), in a fresh process; peak resident memory of that process.
 
-| clip length s | frames | peak RSS MB | wall s |
-|---:|---:|---:|---:|
+| size | x264 preset | clip length s | frames | peak RSS MB | wall s |
+|---|---|---:|---:|---:|---:|
 {table}
 
-Growth: **{growth:.1f} KB per frame** (a decoded {args.size} frame is {int(args.size.split('x')[0]) * int(args.size.split('x')[1]) * 3 // 1024} KB): frames are streamed; what grows is per-frame motion data and the sync's tracked points.
+Growth with length:
+{chr(10).join(lines) if lines else '- (one length per size)'}
 {END}"""
     print(section)
     if not args.no_write:

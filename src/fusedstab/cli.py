@@ -15,11 +15,13 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
-from .errors import FusedStabError
+from .errors import FusedStabError, Interrupted
 from .pipeline import DEFAULT_FOV_DEG, StabilizeOptions
+from .validation import X264_PRESETS, check_stabilize_options
 
 __all__ = ["main", "build_parser"]
 
@@ -62,13 +64,24 @@ def progress_reporter(console: Console, quiet: bool):
 
 
 def _positive_float(text: str) -> float:
+    """Parse a number for argparse; ranges (and NaN / inf) are checked by :mod:`fusedstab.validation`."""
     try:
-        v = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text}")
-    return v
+
+
+_number = _positive_float
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the package's error style: ``error: ...`` and ``fix: ...``, exit 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        err = Console(stderr=True, highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(self.prog)}: {escape(message)}")
+        err.print(f"[bold]fix:[/] see the accepted values with `{escape(self.prog)} --help`")
+        self.exit(2)
 
 
 # ---------------------------------------------------------------------------- stabilize
@@ -81,22 +94,24 @@ def _add_stabilize(sub) -> None:
         "frame count, timestamps and audio.",
     )
     p.add_argument("input", type=Path, help="video to stabilize")
-    p.add_argument("-o", "--output", type=Path, required=True, help="output MP4 (never the input; written atomically)")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output video: .mp4, .m4v, .mov or .mkv, the container follows the extension (never the "
+                   "input, never a device or other special file; written to a temporary file and renamed)")
     p.add_argument("--gyro", type=Path, help="gyro log (Gyroflow .gcsv or any format telemetry-parser reads); "
                    "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
     p.add_argument("--lens", type=Path, help="Gyroflow lens profile JSON (opencv_fisheye or opencv_standard), "
                    "scaled to the video's resolution; default: a pinhole lens with --fov")
-    p.add_argument("--fov", type=float, default=None, metavar="DEG",
-                   help="horizontal field of view of a pinhole lens when no --lens is given; default: estimated "
+    p.add_argument("--fov", type=_number, default=None, metavar="DEG",
+                   help="horizontal field of view of a pinhole lens (1..179) when no --lens is given; default: estimated "
                    f"from the video by the automatic sync, starting from {DEFAULT_FOV_DEG:g}")
     p.add_argument("--smoothness", type=_positive_float, default=0.5, metavar="SECONDS",
-                   help="Gaussian sigma of the smoothed camera path in seconds; larger is steadier (default 0.5)")
-    p.add_argument("--gyro-offset-ms", type=float, default=None, metavar="D",
+                   help="Gaussian sigma of the smoothed camera path in seconds (0..10); larger is steadier (default 0.5)")
+    p.add_argument("--gyro-offset-ms", type=_number, default=None, metavar="D",
                    help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D; the "
                    "automatic sync refines it (it is the search's centre; --no-auto-sync uses it as is). Default: "
                    "estimated from the video (fusedstab sync), falling back to 0 with a warning")
     p.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
-                   help="rolling-shutter readout time, top row to bottom row; default: lens profile, then file "
+                   help="rolling-shutter readout time, top row to bottom row (0..1000 ms, below two frame periods); default: lens profile, then file "
                    "metadata (GoPro SROT), else 0 (global shutter)")
     from .sync_cli import add_gyro_source_arguments, add_sync_arguments
 
@@ -123,21 +138,21 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
                    help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
                    "budget only where needed, up to --max-zoom, changing at most 0.1 per second (offline) (default fixed)")
-    p.add_argument("--max-zoom", type=float, default=1.25, metavar="Z",
-                   help="largest crop zoom: caps the budget's zoom and the adaptive zoom "
+    p.add_argument("--max-zoom", type=_number, default=1.25, metavar="Z",
+                   help="largest crop zoom (1..10): caps the budget's zoom and the adaptive zoom "
                    "(default 1.25 = at least 80%% of the width kept)")
     p.add_argument("--horizon-lock", nargs="?", type=_positive_float, const=0.0, default=None, metavar="DEG_PER_S",
                    help="hold the horizon level (gravity from the accelerometer fused with the gyro by VQF); "
                    "optional DEG_PER_S limits how fast the level correction may change; needs accelerometer data "
                    "and crop room (e.g. --zoom adaptive); default off")
     p.add_argument("--exposure-ms", type=_positive_float, default=None, metavar="MS",
-                   help="exposure time, for motion-blur masking (the output follows the real motion a little on "
+                   help="exposure time (0..1000 ms), for motion-blur masking (the output follows the real motion a little on "
                    "frames the gyro says are blurred); default: the file's metadata (GoPro), else no masking")
     p.add_argument("--no-blur-masking", action="store_true", help="never blend real motion back on blurred frames")
     p.add_argument("--no-intent", action="store_true",
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--lookahead", type=_positive_float, default=None, metavar="SECONDS",
-                   help="online mode: the filter sees at most SECONDS ahead (bounded latency, as a live camera "
+                   help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
                    "pipeline); the crop is then the fixed budget (--fov-keep) and the intent model is off. Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
@@ -145,15 +160,16 @@ def _add_stabilize(sub) -> None:
                    help="device for --backend torch; auto picks CUDA when present (default auto)")
     p.add_argument("--interpolation", choices=["bilinear", "bicubic"], default="bilinear",
                    help="pixel interpolation (default bilinear)")
-    p.add_argument("--crf", type=int, default=18, help="x264 quality, lower is better (default 18)")
-    p.add_argument("--preset", default="medium", help="x264 speed preset (default medium)")
+    p.add_argument("--crf", type=int, default=18, metavar="0..51", help="x264 quality, lower is better (default 18)")
+    p.add_argument("--preset", default="medium", choices=X264_PRESETS, metavar="PRESET",
+                   help=f"x264 speed preset: {', '.join(X264_PRESETS)} (default medium)")
     p.add_argument("--json", action="store_true", help="print the run's report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary (errors still print)")
     p.set_defaults(func=_run_stabilize)
 
 
 def _options_from_args(args) -> StabilizeOptions:
-    return StabilizeOptions(
+    opts = StabilizeOptions(
         gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
         gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
         use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, lookahead_s=args.lookahead,
@@ -167,6 +183,8 @@ def _options_from_args(args) -> StabilizeOptions:
         sync_search_ms=args.sync_search_ms, auto_sync=args.auto_sync, motion=args.motion, force=args.force,
         projection=args.projection,
     )
+    check_stabilize_options(opts, cli=True)  # every number and name, before any file is read
+    return opts
 
 
 def _print_report(console: Console, report) -> None:
@@ -292,7 +310,7 @@ def _add_module_command(sub, name: str, module: str, help_text: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fusedstab",
         description="Fused gyro + video stabilization: rolling shutter, OIS and focus breathing aware.",
     )
@@ -307,24 +325,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextmanager
+def _stop_signals_raise():
+    """SIGTERM and SIGHUP end the run like Ctrl-C: an :class:`Interrupted` is raised in the main
+    thread, so the writer removes its temporary file. Later signals are ignored while cleaning up."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        for name in _STOP_SIGNALS:  # the cleanup must not be cut short by a second signal
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_IGN)
+        raise Interrupted(signum, signal.Signals(signum).name)
+
+    for name in _STOP_SIGNALS:
+        if hasattr(signal, name):
+            num = getattr(signal, name)
+            previous[num] = signal.getsignal(num)
+            if previous[num] is signal.SIG_IGN and name != "SIGINT":
+                continue  # e.g. started under nohup: keep ignoring SIGHUP
+            signal.signal(num, handler)
+    try:
+        yield
+    finally:
+        for num, old in previous.items():
+            signal.signal(num, old if old is not None else signal.SIG_DFL)
+
+
 def main(argv: list[str] | None = None, *, console: Console | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     console = console or Console(stderr=False)
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args, console) or 0)
+        with _stop_signals_raise():
+            return int(args.func(args, console) or 0)
     except FusedStabError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        # messages carry paths and hints such as pip install 'fusedstab[gpu]': never markup
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
         if exc.hint:
-            err.print(f"[bold]fix:[/] {exc.hint}", highlight=False)
+            err.print(f"[bold]fix:[/] {escape(exc.hint)}", highlight=False)
         return exc.exit_code
-    except KeyboardInterrupt:
-        err.print("interrupted; no output written")
-        return 130
+    except KeyboardInterrupt as exc:
+        name = exc.name if isinstance(exc, Interrupted) else "SIGINT"
+        err.print(f"[bold red]error:[/] stopped by {name}; the unfinished output was removed", highlight=False)
+        err.print("[bold]fix:[/] run the command again to completion", highlight=False)
+        return exc.exit_code if isinstance(exc, Interrupted) else 130
 
 
 if __name__ == "__main__":

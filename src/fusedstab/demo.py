@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .io.video import VideoWriter, iter_frames, probe_video
 
 __all__ = ["run_demo", "side_by_side"]
@@ -44,12 +44,37 @@ def run_demo(args, console: Console) -> int:
     except ValueError:
         raise InputError(f"--size must look like 640x360, got {args.size!r}", "give the size as WIDTHxHEIGHT") from None
     outdir = Path(args.outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    prefix = outdir / f"{args.scenario}"
     cfg = SimConfig(
         scenario=args.scenario, width_px=width, height_px=height, duration_s=args.duration,
         readout_s=args.readout_ms / 1000.0, seed=0,
     )
+    cfg.validate()  # before anything is written
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"--outdir {outdir} exists and is not a folder", "give a new or existing folder for the demo's files")
+    created_dir = not outdir.exists()
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create --outdir {outdir}: {exc.strerror}", "give a folder you can write to") from None
+    before = set(outdir.iterdir())
+    try:
+        return _run_demo_in(outdir, cfg, args, console)
+    except BaseException:
+        # a failed or interrupted demo leaves nothing of its own behind
+        for p in set(outdir.iterdir()) - before:
+            if p.is_file() or p.is_symlink():
+                p.unlink()
+        if created_dir and not any(outdir.iterdir()):
+            outdir.rmdir()
+        raise
+
+
+def _run_demo_in(outdir: Path, cfg, args, console: Console) -> int:
+    from .cli import progress_reporter
+    from .pipeline import StabilizeOptions, stabilize
+    from .simulate import simulate
+
+    prefix = outdir / f"{args.scenario}"
     with progress_reporter(console, args.quiet) as cb:
         simulate(prefix, cfg, progress=(lambda d, n: cb("simulate", d, n)) if cb else None)
         video = Path(str(prefix) + ".mp4")

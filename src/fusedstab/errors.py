@@ -2,11 +2,17 @@
 
 Every error names the problem (``message``) and the fix (``hint``). The CLI prints both and
 exits with :attr:`FusedStabError.exit_code`; no traceback is shown for these.
+
+Exit codes: 0 success, 1 ``sync`` found no reliable offset, 2 bad input (including bad
+options), 3 output problems (unwritable, disk full, special file), 128 + N stopped by signal
+N (130 SIGINT, 143 SIGTERM, 129 SIGHUP; the unfinished output is removed).
 """
 
 from __future__ import annotations
 
-__all__ = ["FusedStabError", "InputError", "OutputError", "TelemetryError", "LensError", "DependencyError"]
+__all__ = [
+    "FusedStabError", "InputError", "OutputError", "TelemetryError", "LensError", "DependencyError", "Interrupted",
+]
 
 
 class FusedStabError(Exception):
@@ -43,3 +49,17 @@ class LensError(FusedStabError):
 
 class DependencyError(FusedStabError):
     """An optional dependency (e.g. torch for the GPU backend) is not installed."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP).
+
+    A :class:`KeyboardInterrupt` so that everything that cleans up after Ctrl-C (the video
+    writer's temporary file) cleans up after these too. ``exit_code`` is 128 + the signal number.
+    """
+
+    def __init__(self, signum: int, name: str):
+        super().__init__(name)
+        self.signum = int(signum)
+        self.name = name
+        self.exit_code = 128 + int(signum)

@@ -92,8 +92,8 @@ def run(args: argparse.Namespace, console) -> int:
         raise InputError(f"truth file not found: {args.truth}", "give PREFIX.truth.npz written by `fusedstab simulate`")
     if args.max_frames is not None and args.max_frames < 3:
         raise InputError(f"--max-frames must be at least 3, got {args.max_frames}", "give a larger N")
-    if not args.sigma > 0:
-        raise InputError(f"--sigma must be positive, got {args.sigma}", "give seconds, e.g. 0.5")
+    if not 0 < args.sigma <= 10:
+        raise InputError(f"--sigma must be in (0, 10] seconds, got {args.sigma}", "give seconds, e.g. --sigma 0.5")
     res = evaluate(
         args.original,
         args.stabilized,

@@ -776,6 +776,14 @@ def evaluate(
         n = min(n, int(max_frames))
     if n < 3:
         raise InputError(f"need at least 3 frames to evaluate, got {n}", "give longer videos")
+    unrelated_hint = (f"give the original clip and its own stabilized version (e.g. fusedstab stabilize "
+                      f"{Path(original).name} -o out.mp4; evaluate {Path(original).name} out.mp4)")
+    if max_frames is None and abs(info_o.duration_s - info_s.duration_s) > max(0.5, 0.1 * info_o.duration_s):
+        raise InputError(
+            f"{stabilized} ({info_s.frame_count} frames, {info_s.duration_s:.2f} s) is not a stabilized version of "
+            f"{original} ({info_o.frame_count} frames, {info_o.duration_s:.2f} s): the lengths differ",
+            unrelated_hint,
+        )
     fps = info_o.fps
     tr = load_truth(truth) if truth is not None else None
     cam = None
@@ -815,6 +823,14 @@ def evaluate(
             progress(k, n)
     if k < 3:
         raise InputError(f"decoded only {k} frame pairs", "check that both videos decode")
+    matched = sum(c is not None for c in crop)
+    trackable = np.mean([h is not None for h in so.H]) if so.H else 0.0  # the original itself has texture
+    if matched < max(1, 0.2 * k) and trackable > 0.5:
+        raise InputError(
+            f"{stabilized} does not show the scene of {original}: only {matched} of {k} frames match "
+            "(the metrics would be meaningless)",
+            unrelated_hint,
+        )
     s_sum = ss.summary(fps, sigma_s)
     o_sum = so.summary(fps, sigma_s)
     crop_mean = _nanstat(crop, np.mean)

@@ -31,6 +31,7 @@ from .analysis.sync import SyncResult
 from .analysis.tracking import track_frame_pairs
 from .analysis.verify import GyroCheck
 from .types import ClockMap, ImuSamples, LensMotion
+from .validation import check_stabilize_options
 
 __all__ = ["StabilizeOptions", "StabilizationPlan", "StabilizeReport", "plan_stabilization", "render", "stabilize"]
 
@@ -47,6 +48,11 @@ Progress = Callable[[str, int, int], None]
 @dataclass
 class StabilizeOptions:
     """What the user can set (CLI options map 1:1).
+
+    Every number and name is checked by :func:`fusedstab.validation.check_stabilize_options`
+    when ``stabilize`` / ``plan_stabilization`` / ``render`` start (NaN, inf, out of range or an
+    unknown preset raise :class:`~fusedstab.errors.InputError`; ranges in
+    ``fusedstab.validation.STABILIZE_RANGES``).
 
     Attributes
     ----------
@@ -365,8 +371,12 @@ def plan_stabilization(
     imu : gyro samples already read (camera frame, gyro clock); skips reading.
     """
     opts = options or StabilizeOptions()
+    check_stabilize_options(opts)
     if opts.motion not in MOTION_SOURCES:
         raise InputError(f"unknown motion source {opts.motion!r}", f"use --motion {' | '.join(MOTION_SOURCES)}")
+    if opts.projection not in WarpPlanner.PROJECTIONS:
+        raise InputError(f"unknown output projection {opts.projection!r}",
+                         f"use --projection {' | '.join(WarpPlanner.PROJECTIONS)}")
     video = Path(input_path)
     info = probe_video(video)
     if info.frame_count < 2:
@@ -680,6 +690,7 @@ def render(
 ) -> float:
     """Stage 3: stream every frame through its warp and encode. Returns seconds spent."""
     opts = options or StabilizeOptions()
+    check_stabilize_options(opts)
     backend = get_backend(opts.backend, device=opts.device, interpolation=opts.interpolation)
     info = plan.info
     t_start = time.perf_counter()
@@ -702,6 +713,7 @@ def render(
             done += 1
             if progress:
                 progress("render", done, n)
+    plan.warnings.extend(writer.notes)  # tracks the output container cannot hold
     return time.perf_counter() - t_start
 
 
@@ -720,7 +732,8 @@ def stabilize(
     >>> report = stabilize("clip.mp4", "clip.stab.mp4", StabilizeOptions(smoothness_s=0.5))  # doctest: +SKIP
     """
     opts = options or StabilizeOptions()
-    inputs = [input_path, opts.gyro, opts.lens, opts.lens_motion]
+    check_stabilize_options(opts)
+    inputs = [input_path, opts.gyro, opts.lens, opts.lens_motion, opts.frame_timestamps]
     out = check_output_path(output_path, *[p for p in inputs if p is not None])
     t0 = time.perf_counter()
     plan = plan_stabilization(input_path, opts, progress=progress)

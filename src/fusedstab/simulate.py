@@ -189,8 +189,11 @@ class SimConfig:
                 f"exposure {self.exposure_s * 1000:.3g} ms does not fit in a frame period",
                 f"give an exposure between 0 and {1000.0 / self.fps:.2f} ms",
             )
-        if self.gyro_noise_rad_s < 0 or self.shake_scale < 0:
-            raise InputError("gyro noise and shake scale must not be negative", "give values >= 0")
+        if not (0.0 <= self.gyro_noise_rad_s <= 10.0 and 0.0 <= self.shake_scale <= 100.0):
+            raise InputError(
+                f"gyro noise {self.gyro_noise_rad_s} rad/s or shake scale {self.shake_scale} is out of range",
+                "give --gyro-noise in [0, 10] and --shake-scale in [0, 100]",
+            )
 
     @property
     def frame_count(self) -> int:

@@ -67,10 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
     parser.add_argument("--lens", type=Path, default=None, metavar="PROFILE",
                         help="Gyroflow lens profile JSON; default: a pinhole lens with --fov")
-    parser.add_argument("--fov", type=float, default=None, metavar="DEG",
+    parser.add_argument("--fov", type=_positive_float, default=None, metavar="DEG",
                         help="horizontal field of view when no --lens is given; default: estimated from the video, "
                         f"starting from {DEFAULT_FOV_DEG:g}")
-    parser.add_argument("--gyro-offset-ms", type=float, default=None, metavar="START",
+    parser.add_argument("--gyro-offset-ms", type=_positive_float, default=None, metavar="START",
                         help="starting offset of the search [ms] (default: from --frame-timestamps, else 0)")
     add_sync_arguments(parser)
     parser.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
@@ -86,7 +86,12 @@ def run(args, console) -> int:
     from .analysis.sync import estimate_sync
     from .io.video import probe_video
     from .pipeline import check_imu_orientation, source_camera, source_lens_motion
+    from .validation import STABILIZE_RANGES, check_number
 
+    for field, value in (("fov_deg", args.fov), ("gyro_offset_ms", args.gyro_offset_ms),
+                         ("sync_search_ms", args.sync_search_ms), ("readout_ms", args.readout_ms),
+                         ("first_frame", args.first_frame)):
+        check_number(value, field, STABILIZE_RANGES[field], cli=True)
     info = probe_video(args.input)
     if info.frame_count < 5:
         raise InputError(f"{args.input} has only {info.frame_count} frames", "give a clip of at least a second")

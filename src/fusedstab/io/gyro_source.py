@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import TelemetryError
 from .gyro_text import read_gyro_text, start_offset_from_frame_timestamps
-from .telemetry import find_sidecar_log, read_imu
+from .telemetry import UnreadableLog, find_sidecar_log, is_gcsv, read_imu
 
 __all__ = ["load_gyro", "start_offset_ms"]
 
@@ -36,15 +36,18 @@ def load_gyro(video: Path, gyro: Path | None = None, *, columns: str | None = No
             ) from None
     try:
         return read_imu(gyro), False
-    except TelemetryError as first:
-        if not gyro.is_file():
+    except UnreadableLog as first:
+        # not a format telemetry-parser knows: maybe a plain t,x,y,z text log
+        if not gyro.is_file() or is_gcsv(gyro):
             raise
         try:
             return read_gyro_text(gyro, "t,x,y,z", gyro_units, time_units), True
-        except TelemetryError:
+        except TelemetryError as second:
             raise TelemetryError(
-                f"{first.message}; it is not a t,x,y,z text log either",
-                "for a plain-text log give its columns with --gyro-columns (e.g. x,y,z,t) and --gyro-units / --time-units",
+                f"{gyro} is not a format telemetry-parser reads ({first.message}), and read as a t,x,y,z text log: "
+                f"{second.message}",
+                f"{second.hint}; a text log with other columns needs --gyro-columns (e.g. x,y,z,t) and "
+                "--gyro-units / --time-units",
             ) from None
 
 

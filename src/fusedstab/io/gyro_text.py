@@ -150,7 +150,8 @@ def read_gyro_text(
     for row, ln in zip(rows, lines):
         if len(row) != ncol:
             raise TelemetryError(
-                f"{path}:{ln}: {len(row)} values but --gyro-columns names {ncol} ({','.join(names)})",
+                f"{path}:{ln}: {len(row)} values but the log's columns are {ncol} ({','.join(names)}, "
+                "see --gyro-columns)",
                 "name every column of the log in order with --gyro-columns (use _ for columns to ignore)",
             )
     try:
@@ -195,11 +196,20 @@ def read_frame_timestamps(path: str | os.PathLike, time_units: str = "s") -> dic
     for k, (row, ln) in enumerate(zip(rows, lines), start=1):
         try:
             if len(row) == 1:
-                out[k] = float(row[0]) * t_scale
+                frame, value = k, float(row[0]) * t_scale
             else:
-                out[int(float(row[0]))] = float(row[1]) * t_scale
-        except ValueError:
-            raise TelemetryError(f"{path}:{ln}: not a number", "one timestamp per line, or frame,timestamp") from None
+                number = float(row[0])
+                if not number.is_integer():
+                    raise ValueError
+                frame, value = int(number), float(row[1]) * t_scale
+        except (ValueError, OverflowError):
+            raise TelemetryError(f"{path}:{ln}: {' '.join(row)[:40]!r} is not a timestamp line",
+                                 "one timestamp per line, or frame,timestamp (remove or comment out other lines)") from None
+        if not np.isfinite(value):
+            raise TelemetryError(f"{path}:{ln}: timestamp is NaN or infinite", "repair or re-export the timestamp file")
+        if frame in out:
+            raise TelemetryError(f"{path}:{ln}: frame {frame} appears twice", "give each frame number once")
+        out[frame] = value
     if not out:
         raise TelemetryError(f"{path} holds no frame timestamps", "one timestamp per line, or frame,timestamp")
     return out

@@ -10,6 +10,7 @@ clip's resolution when the aspect ratio matches.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -29,10 +30,33 @@ _MODEL_ALIASES = {
 }
 
 
+#: Distortion coefficients each model accepts (OpenCV's counts).
+_COEFF_COUNTS = {"opencv_fisheye": (4,), "opencv_standard": (4, 5, 8, 12, 14), "pinhole": None}
+
+#: A lens profile is a few KB; anything this large is not one.
+_MAX_PROFILE_BYTES = 16 * 1024 * 1024
+
+
 def _dims(d: dict | None) -> tuple[int, int] | None:
     if isinstance(d, dict) and d.get("w") and d.get("h"):
-        return int(d["w"]), int(d["h"])
+        try:
+            w, h = float(d["w"]), float(d["h"])
+        except (TypeError, ValueError):
+            return None
+        if not (w.is_integer() and h.is_integer() and 1 <= w <= 65536 and 1 <= h <= 65536):
+            return None
+        return int(w), int(h)
     return None
+
+
+def _finite(x) -> float:
+    """A JSON number as a finite float (bools, strings, NaN and inf refused with ValueError)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise ValueError(x)
+    v = float(x)
+    if not math.isfinite(v):
+        raise ValueError(x)
+    return v
 
 
 def load_lens_profile(
@@ -52,46 +76,71 @@ def load_lens_profile(
     """
     path = Path(path)
     hint = "give a Gyroflow lens profile (.json) for this camera and resolution"
+    if not path.exists():
+        raise LensError(f"lens profile not found: {path}", "check the path given with --lens")
+    if not path.is_file():
+        raise LensError(f"lens profile {path} is not a regular file", "give the path of a lens profile .json")
     try:
+        if path.stat().st_size > _MAX_PROFILE_BYTES:
+            raise LensError(f"lens profile {path} is {path.stat().st_size / 1e6:.0f} MB, far too large for a profile", hint)
         data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LensError(f"lens profile not found: {path}", "check the path given with --lens") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LensError(f"lens profile {path} does not parse as JSON: {exc}", hint) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as exc:
+        if isinstance(exc, LensError):
+            raise
+        reason = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise LensError(f"lens profile {path} does not parse as JSON: {reason}", hint) from None
     if not isinstance(data, dict):
         raise LensError(f"lens profile {path} is not a JSON object", hint)
 
     model_name = data.get("distortion_model")
     if data.get("use_opencv_standard") and not model_name:
         model_name = "opencv_standard"
-    if model_name not in _MODEL_ALIASES:
+    if not (model_name is None or isinstance(model_name, str)) or model_name not in _MODEL_ALIASES:
         raise LensError(
             f"lens profile {path} uses distortion model {model_name!r}, which fusedstab does not support",
             "use a profile with opencv_fisheye or opencv_standard, or omit --lens and give --fov",
         )
     model = _MODEL_ALIASES[model_name]
     params = data.get("fisheye_params") or {}
-    if model == "opencv_standard" and (data.get("calib_params") or {}).get("camera_matrix"):
-        params = data["calib_params"]
+    calib_params = data.get("calib_params") or {}
+    if model == "opencv_standard" and isinstance(calib_params, dict) and calib_params.get("camera_matrix"):
+        params = calib_params
+    if not isinstance(params, dict):
+        raise LensError(f"lens profile {path}: fisheye_params is not a JSON object", hint)
     try:
         K = params["camera_matrix"]
-        fx, fy, cx, cy = float(K[0][0]), float(K[1][1]), float(K[0][2]), float(K[1][2])
-        coeffs = tuple(float(c) for c in (params.get("distortion_coeffs") or []))
+        fx, fy, cx, cy = _finite(K[0][0]), _finite(K[1][1]), _finite(K[0][2]), _finite(K[1][2])
     except (KeyError, IndexError, TypeError, ValueError):
-        raise LensError(f"lens profile {path} has no valid camera_matrix", hint) from None
+        raise LensError(f"lens profile {path} has no valid camera_matrix (3x3 finite numbers)", hint) from None
+    raw = params.get("distortion_coeffs") or []
+    if not isinstance(raw, list):
+        raise LensError(f"lens profile {path}: distortion_coeffs is not a list of numbers ({str(raw)[:40]})", hint)
+    try:
+        coeffs = tuple(_finite(c) for c in raw)
+    except ValueError as exc:
+        raise LensError(f"lens profile {path}: distortion coefficient {str(exc.args[0])[:30]!r} is not a finite number",
+                        "the coefficients must be numbers, e.g. \"distortion_coeffs\": [0.05, -0.01, 0.002, 0.0]") from None
+    counts = _COEFF_COUNTS[model]
+    if counts is not None and coeffs and len(coeffs) not in counts:
+        raise LensError(
+            f"lens profile {path}: the {model} model takes {' or '.join(map(str, counts))} distortion coefficients, "
+            f"the profile has {len(coeffs)}",
+            "use a profile written for this model (Gyroflow's lens_profiles), or name the right distortion_model",
+        )
     if not (fx > 0 and fy > 0):
         raise LensError(f"lens profile {path} has non-positive focal lengths ({fx}, {fy})", hint)
     calib = _dims(data.get("calib_dimension"))
     if calib is None:
-        raise LensError(f"lens profile {path} has no calib_dimension", hint)
+        raise LensError(f"lens profile {path} has no valid calib_dimension ({{\"w\": width, \"h\": height}} in pixels)", hint)
     readout_ms = data.get("frame_readout_time")
-    readout_s = float(readout_ms) / 1000.0 if isinstance(readout_ms, (int, float)) and readout_ms > 0 else None
+    readout_s = (float(readout_ms) / 1000.0 if isinstance(readout_ms, (int, float)) and not isinstance(readout_ms, bool)
+                 and math.isfinite(readout_ms) and 0 < readout_ms < 1000 else None)
     cam = CameraModel(
         calib[0], calib[1], fx, fy, cx, cy,
         model=model,
         coeffs=coeffs if model != "pinhole" else (),
         readout_s=readout_s,
-        name=str(data.get("name") or path.stem),
+        name=str(data.get("name") or path.stem)[:200],
     )
     if width_px is None or height_px is None:
         return cam
@@ -105,17 +154,23 @@ def load_lens_profile(
 
 
 def _same_fps(a, b) -> bool:
-    return a is None or b is None or abs(float(a) - float(b)) <= 0.01 * float(b)
+    """Whether two frame rates match within 1 % (an unknown or non-numeric one matches anything)."""
+    try:
+        return a is None or b is None or abs(_finite(a) - float(b)) <= 0.01 * float(b)
+    except ValueError:
+        return True
 
 
 def _readout_for(data: dict, calib, readout_s, width_px: int, height_px: int, fps: float | None) -> float | None:
     """Readout time [s] for this size and frame rate, or None when the profile does not say."""
     if (width_px, height_px) == calib and _same_fps(data.get("fps"), fps):
         return readout_s
+    settings = data.get("compatible_settings")
     matches = [
-        s for s in (data.get("compatible_settings") or [])
+        s for s in (settings if isinstance(settings, list) else [])
         if isinstance(s, dict) and s.get("width") == width_px and s.get("height") == height_px
-        and isinstance(s.get("frame_readout_time"), (int, float)) and s["frame_readout_time"] > 0
+        and isinstance(s.get("frame_readout_time"), (int, float)) and not isinstance(s["frame_readout_time"], bool)
+        and math.isfinite(s["frame_readout_time"]) and 0 < s["frame_readout_time"] < 1000
     ]
     if fps is not None:
         matches = [s for s in matches if _same_fps(s.get("fps"), fps)]

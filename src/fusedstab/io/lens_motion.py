@@ -27,6 +27,14 @@ __all__ = ["read_lens_motion", "write_lens_motion", "find_lens_motion_sidecar", 
 COLUMNS = ("t_s", "ois_x_px", "ois_y_px", "focus_pos", "focal_scale")
 
 
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
 def find_lens_motion_sidecar(video: str | os.PathLike) -> Path | None:
     """``clip.lens.csv`` beside ``clip.mp4``, if present."""
     cand = Path(video).with_suffix(".lens.csv")
@@ -40,22 +48,36 @@ def read_lens_motion(path: str | os.PathLike, *, scale_xy: tuple[float, float] =
     """
     path = Path(path)
     hint = f"write the lens-motion log as CSV with columns {','.join(COLUMNS)} (see docs/LENS_MOTION_CSV.md)"
+    if not path.is_file():
+        what = "not found" if not path.exists() else "not a regular file"
+        raise TelemetryError(f"lens-motion log {path} is {what}", "check the path given with --lens-motion")
     try:
         with path.open(newline="", encoding="utf-8") as fh:
             rows = [r for r in csv.reader(fh) if r and not r[0].lstrip().startswith("#")]
     except OSError as exc:
         raise TelemetryError(f"cannot read lens-motion log {path}: {exc}", "check the path") from None
+    except UnicodeDecodeError as exc:
+        raise TelemetryError(f"lens-motion log {path} is not UTF-8 text (byte {exc.start})", hint) from None
+    except csv.Error as exc:
+        raise TelemetryError(f"lens-motion log {path} is not CSV: {exc}", hint) from None
     if len(rows) < 3:
         raise TelemetryError(f"lens-motion log {path} has fewer than 2 samples", hint)
     header = [h.strip() for h in rows[0]]
     if "t_s" not in header:
-        raise TelemetryError(f"lens-motion log {path} has no t_s column (header: {header})", hint)
-    try:
-        data = np.array([[float(v) for v in r] for r in rows[1:]], dtype=np.float64)
-    except ValueError:
-        raise TelemetryError(f"lens-motion log {path} has non-numeric values", hint) from None
-    if data.shape[1] != len(header):
-        raise TelemetryError(f"lens-motion log {path}: rows do not match the header", hint)
+        raise TelemetryError(f"lens-motion log {path} has no t_s column (header: {str(header)[:120]})", hint)
+    if len(set(header)) != len(header):
+        raise TelemetryError(f"lens-motion log {path} names a column twice (header: {str(header)[:120]})", hint)
+    values = []
+    for k, r in enumerate(rows[1:], start=2):
+        if len(r) != len(header):
+            raise TelemetryError(f"lens-motion log {path}: data row {k - 1} has {len(r)} values, the header "
+                                 f"names {len(header)} columns", hint)
+        try:
+            values.append([float(v) for v in r])
+        except ValueError:
+            bad = next(v for v in r if not _is_float(v))
+            raise TelemetryError(f"lens-motion log {path}: data row {k - 1}: {bad[:30]!r} is not a number", hint) from None
+    data = np.array(values, dtype=np.float64)
     col = {name: data[:, i] for i, name in enumerate(header)}
     t = col["t_s"]
     if not np.all(np.isfinite(data)):

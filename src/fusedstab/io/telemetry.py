@@ -27,17 +27,31 @@ __all__ = [
     "gyroflow_to_camera",
     "camera_to_gyroflow",
     "read_camera_metadata",
+    "check_gcsv",
+    "UnreadableLog",
 ]
 
 #: Rotation taking Gyroflow-normalized IMU axes (x up, y left, z back) to camera axes.
 GYROFLOW_TO_CAMERA = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
 
 _SIDECAR_EXTS = (".gcsv", ".GCSV")
+_GCSV_MAGIC = "GYROFLOW IMU LOG"
+_GCSV_HINT = ("re-export the .gcsv (a header, a column line such as t,gx,gy,gz,ax,ay,az, then one numeric row per "
+              "sample), or remove the lines named")
+
+
+#: Exceptions that must pass through the "anything the extension raises" handlers.
+_STOP = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+class UnreadableLog(TelemetryError):
+    """The file is not in a format telemetry-parser reads (as opposed to a readable log with bad values)."""
 
 
 def gyroflow_to_camera(v: np.ndarray) -> np.ndarray:
     """Vectors (..., 3) in Gyroflow's normalized IMU frame to the camera frame."""
-    return np.asarray(v, dtype=np.float64) @ GYROFLOW_TO_CAMERA.T
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN / inf are reported by validate_imu
+        return np.asarray(v, dtype=np.float64) @ GYROFLOW_TO_CAMERA.T
 
 
 def camera_to_gyroflow(v: np.ndarray) -> np.ndarray:
@@ -55,13 +69,82 @@ def find_sidecar_log(video: str | os.PathLike) -> Path | None:
     return None
 
 
+def is_gcsv(path: Path) -> bool:
+    """Whether ``path`` is a Gyroflow .gcsv log (by its first line, or its extension)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(_GCSV_MAGIC) + 3)
+    except OSError:
+        return False
+    return head.lstrip(b"\xef\xbb\xbf").startswith(_GCSV_MAGIC.encode()) or path.suffix.lower() == ".gcsv"
+
+
+def check_gcsv(path: str | os.PathLike) -> None:
+    """Check a Gyroflow .gcsv line by line; :class:`TelemetryError` naming the first bad line.
+
+    telemetry-parser skips rows it cannot read without saying so and fails on an empty file
+    with a generic message; this names the line and what is wrong with it.
+    """
+    path = Path(path)
+    src = path.name
+    try:
+        with open(path, "r", encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise TelemetryError(f"cannot read {path}: {exc.strerror}", "check the path given with --gyro") from None
+    if not any(l.strip() for l in lines):
+        raise TelemetryError(f"{src} is empty", "give the .gcsv the camera or app recorded (it has a header and samples)")
+    if not lines[0].lstrip("\ufeff").strip().startswith(_GCSV_MAGIC):
+        raise TelemetryError(f"{src}:1: a .gcsv starts with the line {_GCSV_MAGIC!r}, this one with {lines[0][:40]!r}",
+                             _GCSV_HINT)
+    cols = None
+    rows = 0
+    for ln, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or ln == 1:
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if cols is None:
+            if parts[0] == "t":
+                cols = parts
+                if len(cols) < 4 or cols[1:4] != ["gx", "gy", "gz"]:
+                    raise TelemetryError(f"{src}:{ln}: column line {line[:60]!r} does not start with t,gx,gy,gz",
+                                         _GCSV_HINT)
+                continue
+            if parts[0] in ("tscale", "gscale", "ascale", "mscale"):
+                try:
+                    v = float(parts[1])
+                except (IndexError, ValueError):
+                    v = float("nan")
+                if not (v > 0 and v < float("inf")):
+                    raise TelemetryError(f"{src}:{ln}: {parts[0]} must be a positive number, got {line[:60]!r}",
+                                         _GCSV_HINT)
+            continue
+        if len(parts) != len(cols):
+            raise TelemetryError(
+                f"{src}:{ln}: {len(parts)} values but the column line names {len(cols)} ({','.join(cols)}): {line[:60]!r}",
+                _GCSV_HINT)
+        for p in parts:
+            try:
+                float(p)
+            except ValueError:
+                raise TelemetryError(f"{src}:{ln}: {p[:30]!r} is not a number ({line[:60]!r})", _GCSV_HINT) from None
+        rows += 1
+    if cols is None:
+        raise TelemetryError(f"{src} has no column line (t,gx,gy,gz,...) and no samples", _GCSV_HINT)
+    if rows == 0:
+        raise TelemetryError(f"{src} has a header but no gyro samples", "give a .gcsv recorded during the clip")
+
+
 def _parser(path: Path):
     import telemetry_parser
 
     try:
         return telemetry_parser.Parser(str(path))
-    except Exception as exc:  # the Rust extension raises plain ValueError/OSError/RuntimeError
-        raise TelemetryError(
+    except _STOP:
+        raise
+    except BaseException as exc:  # plain ValueError/OSError/RuntimeError, or a Rust panic (a BaseException)
+        raise UnreadableLog(
             f"no readable gyro data in {path} (telemetry-parser: {exc})",
             "give a gyro log with --gyro (e.g. a Gyroflow .gcsv), or use a camera file with embedded gyro",
         ) from None
@@ -86,17 +169,23 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
     path = Path(path)
     if not path.exists():
         raise TelemetryError(f"gyro source not found: {path}", "check the path given with --gyro")
+    if not path.is_file():
+        raise TelemetryError(f"gyro source {path} is not a regular file", "give the path of a gyro log or camera file")
+    if is_gcsv(path):
+        check_gcsv(path)
     parser = _parser(path)
     try:
         imu = parser.normalized_imu()
-    except Exception as exc:  # noqa: BLE001 - extension errors are untyped
-        raise TelemetryError(
+    except _STOP:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - extension errors are untyped; a Rust panic is a BaseException
+        raise UnreadableLog(
             f"telemetry-parser could not read the IMU in {path}: {exc}",
             "give a gyro log with --gyro",
         ) from None
     rows = [s for s in (imu or []) if s.get("gyro") is not None and s.get("timestamp_ms") is not None]
     if not rows:
-        raise TelemetryError(
+        raise UnreadableLog(
             f"{path} has no gyro samples",
             "give a gyro log with --gyro, or a camera file recorded with gyro metadata",
         )
@@ -108,7 +197,9 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
     meta = {"camera": f"{getattr(parser, 'camera', '') or ''} {getattr(parser, 'model', '') or ''}".strip()}
     try:
         meta.update(read_camera_metadata(parser))
-    except Exception:  # noqa: BLE001 - metadata is a bonus, never a reason to fail
+    except _STOP:
+        raise
+    except BaseException:  # noqa: BLE001 - metadata is a bonus, never a reason to fail (not even a panic)
         pass
     samples = ImuSamples(
         times_s=t_s,
@@ -146,6 +237,12 @@ def validate_imu(samples: ImuSamples, *, min_samples: int = 10) -> ImuSamples:
     keep = np.concatenate([[True], dt > 0])
     if not keep.all():
         t, g = t[keep], g[keep]
+        if len(t) < min_samples:
+            raise TelemetryError(
+                f"{src}: only {len(t)} distinct timestamps among {len(keep)} gyro samples "
+                f"({t[0]:.6f}..{t[-1]:.6f} s)",
+                "check the log's time column (and --time-units / tscale): every sample needs its own time",
+            )
     accel = samples.accel_m_s2[keep] if samples.accel_m_s2 is not None else None
     peak = float(np.max(np.abs(g)))
     if peak > 60.0:  # ~3400 deg/s: beyond any camera gyro's range

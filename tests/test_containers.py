@@ -1,0 +1,78 @@
+"""The output container follows the extension and keeps every audio track, its tags and the rotation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import av
+import pytest
+
+from fusedstab.io.video import probe_video
+from fusedstab.pipeline import StabilizeOptions, stabilize
+from fusedstab.simulate import SimConfig, simulate
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to build the source")
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A tiny clip with two audio tracks (AAC English, MP3 French) and 90 deg display rotation."""
+    d = tmp_path_factory.mktemp("containers")
+    simulate(d / "clip", SimConfig(scenario="walk", width_px=160, height_px=96, duration_s=1.0, seed=4))
+    src = d / "multi.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(d / "clip.mp4"),
+         "-f", "lavfi", "-i", "sine=f=440:d=1", "-f", "lavfi", "-i", "sine=f=660:d=1",
+         "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "copy", "-c:a:0", "aac", "-c:a:1", "libmp3lame",
+         "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra", "-metadata:s:v:0", "rotate=90",
+         str(src)],
+        check=True,
+    )
+    info = probe_video(src)
+    assert [a["language"] for a in info.audio_streams] == ["eng", "fra"] and info.rotation_deg % 360 == 90
+    return d, src
+
+
+@pytest.mark.parametrize("ext, fmt", [(".mp4", "mp4"), (".mov", "mov"), (".mkv", "matroska"), (".MKV", "matroska")])
+def test_container_follows_extension_and_keeps_tracks(source, tmp_path, ext, fmt):
+    d, src = source
+    out = tmp_path / f"out{ext}"
+    rep = stabilize(src, out, StabilizeOptions(gyro=d / "clip.gcsv", lens=d / "clip.lens.json", gyro_offset_ms=0,
+                                               preset="ultrafast"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    with av.open(str(out)) as c:
+        assert fmt in c.format.name.split(",")
+        assert [s.codec_context.name for s in c.streams.video] == ["h264"]
+    a, b = probe_video(src), probe_video(out)
+    assert b.frame_count == a.frame_count
+    assert [(s["codec"], s["language"]) for s in b.audio_streams] == [("aac", "eng"), ("mp3float", "fra")]
+    assert b.rotation_deg % 360 == 90
+    assert not rep.warnings or all("track" not in w for w in rep.warnings)
+    # the audio is copied, not re-encoded: same packet count per track
+    def packets(path, k):
+        with av.open(str(path)) as c:
+            return sum(1 for p in c.demux(c.streams.audio[k]) if p.size)
+    for k in range(2):
+        assert packets(out, k) == packets(src, k)
+
+
+def test_gopro_data_tracks_are_kept_where_the_container_allows(shared_data, tmp_path):
+    """GPMF (gpmd) metadata and the timecode survive in MP4; Matroska cannot hold gpmd: a warning says so."""
+    from fusedstab.io.video import VideoWriter, iter_frames
+
+    src = shared_data / "gopro_hero5_karma.mp4"
+    info = probe_video(src)
+    for ext in (".mp4", ".mkv"):
+        out = tmp_path / f"g{ext}"
+        with VideoWriter(out, info, info.width_px, info.height_px, copy_audio_from=src, preset="ultrafast") as w:
+            for k, (pts, frame) in enumerate(iter_frames(src)):
+                if k >= 10:
+                    break
+                w.write(frame, pts)
+        back = probe_video(out)
+        assert [s["codec"] for s in back.audio_streams] == ["aac"]
+        if ext == ".mp4":
+            assert "GoPro MET" in back.data_streams
+        else:
+            assert any("GoPro MET" in n and "left out" in n and ".mov" in n for n in w.notes), w.notes
