@@ -534,7 +534,9 @@ def plan_stabilization(
             cause = f": {check.cause}" if check is not None and check.cause else ""
             raise InputError(msg + cause, "use --motion auto (the video checks the gyro), fix the gyro input, or "
                              "--force to render anyway")
-        if not (opts.motion == "gyro" and opts.force):
+        if opts.motion == "gyro" and opts.force:
+            warnings.append(msg + "; rendered anyway (--force)")
+        else:
             warnings.append(msg + "; the frames are written as they are (no stabilization)")
             planner, R_real, crop, blur_beta, _ = build(track, ro, passthrough=True)
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
@@ -550,7 +552,7 @@ def plan_stabilization(
             f"{opts.max_zoom:g}): zoom {crop.zoom:.3f} is used so that no frame shows undefined pixels"
         )
     return StabilizationPlan(
-        info=info, camera=camera, imu=imu if imu is not None else ImuSamples(np.zeros(0), np.zeros((0, 3)), None, "video"),
+        info=info, camera=camera, imu=imu if imu is not None else ImuSamples(np.zeros(0), np.zeros((0, 3)), None, ""),
         planner=planner, frame_times_s=info.frame_times_s, R_real=R_real,
         R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=planner.readout_s,
         readout_source=readout_source if planner.readout_s == readout_s else "0 (in-camera EIS: frames already corrected)",
