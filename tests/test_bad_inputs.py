@@ -222,6 +222,14 @@ CASES = [
     Case("video-is-dev-zero", lambda c: _stab(c, video="/dev/zero"), 2, "is a character device", subprocess=True),
     Case("video-is-folder", lambda c: _stab(c, video=c.inp), 2, "is a folder, not a video"),
     Case("video-missing", lambda c: _stab(c, video=c.inp / "nope.mp4"), 2, "not found"),
+    # ---- paths the file system refuses ------------------------------------------------------------
+    Case("output-name-too-long", lambda c: _stab(c, out="a" * 300 + ".mp4"), 3, "file name too long", "shorter"),
+    Case("output-empty-string", lambda c: _stab(c, out=Path("")), 3, "is a folder"),
+    Case("video-name-too-long", lambda c: _stab(c, video=c.inp / ("v" * 300 + ".mp4")), 2, "file name too long"),
+    Case("gyro-name-too-long", lambda c: _stab(c, "--gyro", c.inp / ("g" * 300 + ".gcsv")), 2, "file name too long"),
+    Case("lens-name-too-long", lambda c: _stab(c, "--lens", c.inp / ("l" * 300 + ".json")), 2, "file name too long"),
+    Case("video-symlink-loop", lambda c: (c.inp / "loop.mp4").symlink_to(c.inp / "loop.mp4") or _stab(
+        c, video=c.inp / "loop.mp4"), 2, "too many levels of symbolic links"),
     # ---- other commands ---------------------------------------------------------------------------
     Case("info-dev-zero", lambda c: ["info", "/dev/zero"], 2, "is a character device", subprocess=True),
     Case("sync-fov-nan", lambda c: ["sync", str(c.video), "--fov", "nan"], 2, "--fov must be a finite"),

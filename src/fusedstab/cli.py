@@ -377,6 +377,16 @@ def main(argv: list[str] | None = None, *, console: Console | None = None) -> in
         if exc.hint:
             err.print(f"[bold]fix:[/] {escape(exc.hint)}", highlight=False)
         return exc.exit_code
+    except OSError as exc:  # a path problem no reader anticipated (e.g. a name longer than the file system allows)
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape(exc.strerror or str(exc))}{escape(str(where))}", highlight=False)
+        err.print("[bold]fix:[/] check the paths given (name length, permissions, free space)", highlight=False)
+        return 2
+    except MemoryError:
+        err.print("[bold red]error:[/] out of memory", highlight=False)
+        err.print("[bold]fix:[/] close other programs, or use a smaller --preset (e.g. veryfast) or a shorter clip",
+                  highlight=False)
+        return 2
     except KeyboardInterrupt as exc:
         name = exc.name if isinstance(exc, Interrupted) else "SIGINT"
         err.print(f"[bold red]error:[/] stopped by {name}; the unfinished output was removed", highlight=False)

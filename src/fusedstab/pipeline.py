@@ -737,6 +737,7 @@ def stabilize(
     check_stabilize_options(opts)
     inputs = [input_path, opts.gyro, opts.lens, opts.lens_motion, opts.frame_timestamps]
     out = check_output_path(output_path, *[p for p in inputs if p is not None])
+    get_backend(opts.backend, device=opts.device, interpolation=opts.interpolation)  # no torch / GPU: say so now
     t0 = time.perf_counter()
     plan = plan_stabilization(input_path, opts, progress=progress)
     render(plan, out, opts, progress=progress)

@@ -104,10 +104,14 @@ def _kind(mode: int) -> str:
 
 
 def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise InputError(f"video file not found: {path}", "check the path")
-    if not path.is_file():
-        raise InputError(f"{path} is {_kind(path.stat().st_mode)}, not a video file", "give the path of a video file")
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"video file not found: {path}", "check the path") from None
+    except OSError as exc:
+        raise InputError(f"cannot open video {path}: {exc.strerror}", "check the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path} is {_kind(st.st_mode)}, not a video file", "give the path of a video file")
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
@@ -289,15 +293,20 @@ def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> 
     writable.
     """
     out = Path(output)
-    for src in inputs:
-        if src is None:
-            continue
-        src_p = Path(src)
-        if out.resolve() == src_p.resolve() or (out.exists() and src_p.exists() and os.path.samefile(out, src_p)):
-            raise OutputError(
-                f"output {out} is the same file as input {src_p}",
-                "choose another output name: inputs are never overwritten",
-            )
+    try:
+        for src in inputs:
+            if src is None:
+                continue
+            src_p = Path(src)
+            if os.path.realpath(out) == os.path.realpath(src_p) or (
+                    out.exists() and src_p.exists() and os.path.samefile(out, src_p)):
+                raise OutputError(
+                    f"output {out} is the same file as input {src_p}",
+                    "choose another output name: inputs are never overwritten",
+                )
+    except OSError as exc:
+        raise OutputError(f"cannot use output path {out}: {exc.strerror}",
+                          "choose a shorter or plainer output path") from None
     target = _check_target(out)
     container_format(out)
     parent = target.parent if str(target.parent) else Path(".")
