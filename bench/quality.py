@@ -91,8 +91,10 @@ def _run(cmd: list[str], log: Path, timeout_s: float = 1800) -> tuple[bool, str,
 
 
 # ---------------------------------------------------------------------------- clips
-def simulate_clips(scratch: Path, quick: bool) -> list[dict]:
+def simulate_clips(scratch: Path, quick: bool, only: list[str] | None = None) -> list[dict]:
     combos = [("walk", "1280x720")] if quick else [(s, z) for z in SIZES for s in SCENARIOS]
+    if only:  # simulate only what will be run
+        combos = [(s, z) for s, z in combos if any(o in f"sim {s} {z}" for o in only)]
     clips = []
     for scen, size in combos:
         prefix = scratch / "sim" / f"{scen}_{size}"
@@ -119,6 +121,9 @@ def simulate_clips(scratch: Path, quick: bool) -> list[dict]:
 
 
 def real_clips(quick: bool) -> list[dict]:
+    """Every clip in ../shared/data with fusedstab's defaults (plus the lens profile where one
+    exists), and the phone capture a second time with its external gyro log."""
+    lenses = SHARED / "lens_profiles"
     clips = [{
         "name": "GoPro HERO5 (Karma gimbal)",
         "video": DATA / "gopro_hero5_karma.mp4",
@@ -127,8 +132,23 @@ def real_clips(quick: bool) -> list[dict]:
     }]
     if not quick:
         phone = DATA / "phone_cc9pro_ois_off"
-        clips.append({
-            "name": "phone CC9 Pro (OIS off)",
+        clips += [{
+            "name": "GoPro MAX (HyperSmooth on)",
+            "video": DATA / "gopro_max_heromode.mp4",
+            "truth": None,
+            "fusedstab": ["--lens", str(lenses / "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json")],
+        }, {
+            "name": "Insta360 One R (no readable gyro)",
+            "video": DATA / "insta360_oner_sample_1s.insv",
+            "truth": None,
+            "fusedstab": [],
+        }, {
+            "name": "phone CC9 Pro (defaults: no gyro)",
+            "video": phone / "frames_099-150.mp4",
+            "truth": None,
+            "fusedstab": [],
+        }, {
+            "name": "phone CC9 Pro (OIS off, gyro.txt)",
             "video": phone / "frames_099-150.mp4",
             "truth": None,
             # external gyro.txt on the boot clock, placed by framestamp.txt line 99, axes and
@@ -136,7 +156,7 @@ def real_clips(quick: bool) -> list[dict]:
             "fusedstab": ["--gyro", str(phone / "gyro.txt"), "--gyro-columns", "x,y,z,t",
                           "--frame-timestamps", str(phone / "framestamp.txt"), "--first-frame", "99",
                           "--imu-orientation", "auto", "--lens", "{scratch}/phone_cc9pro.lens.json"],
-        })
+        }]
     return [c for c in clips if Path(c["video"]).exists()]
 
 
@@ -312,8 +332,8 @@ def main(argv=None) -> int:
     (scratch / "out").mkdir(exist_ok=True)
     log = scratch / "tools.log"
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    clips = simulate_clips(scratch, args.quick) + real_clips(args.quick)
     only = [o.strip() for o in args.only.split(",") if o.strip()]
+    clips = simulate_clips(scratch, args.quick, only) + real_clips(args.quick)
     if only:
         clips = [c for c in clips if any(o in c["name"] for o in only)]
     cache_dir = scratch / "results"

@@ -38,7 +38,7 @@ def assert_maps_inside(plan) -> None:
     backend = OpenCVBackend()
     W, H = plan.camera.width_px - 1.0, plan.camera.height_px - 1.0
     for i, t in enumerate(plan.frame_times_s):
-        full = backend.full_map(plan.planner.frame_warp(plan.R_virt[i], plan.zoom, t))
+        full = backend.full_map(plan.planner.frame_warp(plan.R_virt[i], plan.zoom_at(i) if hasattr(plan, "zoom_at") else plan.zoom, t))
         x, y = full[..., 0], full[..., 1]
         outside = ~((x >= 0) & (x <= W) & (y >= 0) & (y <= H))
         assert not outside.any(), f"frame {i}: {int(outside.sum())} output pixels map outside the source"

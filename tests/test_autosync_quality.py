@@ -30,7 +30,8 @@ def test_auto_sync_matches_true_offset(tmp_path):
     assert m_auto["undefined_share_max"] < 1e-4  # black-looking border pixels: codec noise on dark scene only
     assert_maps_inside(plan_stabilization(f"{prefix}.mp4", StabilizeOptions(**base)))
     # and a wrong offset (the log's lead ignored) is clearly worse: the test can fail
-    wrong = stabilize(f"{prefix}.mp4", tmp_path / "wrong.mp4", StabilizeOptions(**base, gyro_offset_ms=0.0))
+    wrong = stabilize(f"{prefix}.mp4", tmp_path / "wrong.mp4", StabilizeOptions(**base, gyro_offset_ms=0.0, auto_sync=False,
+                                                                               motion="gyro", force=True))
     m_wrong = evaluate(f"{prefix}.mp4", tmp_path / "wrong.mp4")
     assert m_wrong["jitter_px"] > 2.0 * m_given["jitter_px"]
     print({k: (round(a["jitter_px"], 3), round(a["rs_residual_px"], 3))

@@ -55,7 +55,8 @@ def test_unreadable_video(tmp_path):
 
 
 def test_file_without_gyro(shared_data, tmp_path):
-    r = run_cli("stabilize", shared_data / "insta360_oner_sample_1s.insv", "-o", tmp_path / "out.mp4")
+    # --motion gyro needs a gyro: a clean failure; the default (auto) uses the video instead (issue 8)
+    r = run_cli("stabilize", shared_data / "insta360_oner_sample_1s.insv", "-o", tmp_path / "out.mp4", "--motion", "gyro")
     _assert_clean_failure(r, "no gyro", tmp_path, [])
 
 

@@ -239,9 +239,14 @@ def test_plan_runs_auto_sync(sim_clip):
     assert plan.offset_source == "auto-sync"
     assert abs(plan.offset_s - truth.gyro_offset_s) < 1e-3
     assert plan.readout_source == "lens profile" and plan.sync is not None and plan.sync.reliable
-    # an explicit offset is used as is, without sync
+    # an explicit offset is the centre the sync refines (issue 8)...
     plan2 = plan_stabilization(res.video, StabilizeOptions(gyro=res.gcsv, lens=res.lens_json, gyro_offset_ms=-480.0))
-    assert plan2.offset_source == "--gyro-offset-ms" and plan2.offset_s == -0.48 and plan2.sync is None
+    assert plan2.offset_source == "auto-sync around --gyro-offset-ms"
+    assert abs(plan2.offset_s - truth.gyro_offset_s) < 1e-3
+    # ...and is used as is without the automatic sync
+    plan3 = plan_stabilization(res.video, StabilizeOptions(gyro=res.gcsv, lens=res.lens_json, gyro_offset_ms=-480.0,
+                                                           auto_sync=False))
+    assert plan3.offset_source == "--gyro-offset-ms" and plan3.offset_s == -0.48 and plan3.sync is None
 
 
 def test_plan_still_clip_falls_back(sim_clip):

@@ -26,7 +26,7 @@ from .validation import X264_PRESETS, check_stabilize_options
 __all__ = ["main", "build_parser"]
 
 
-_FRAME_STAGES = {"render", "simulate", "sync", "filter"}
+_FRAME_STAGES = {"render", "simulate", "sync", "track", "filter"}
 
 
 class _FpsColumn(TextColumn):
@@ -88,9 +88,10 @@ class _Parser(argparse.ArgumentParser):
 def _add_stabilize(sub) -> None:
     p = sub.add_parser(
         "stabilize",
-        help="stabilize a video with its gyro data",
-        description="Stabilize INPUT with gyro data (embedded in the file, a .gcsv beside it, or --gyro) and "
-        "write an H.264 MP4 with the same frame count, timestamps and audio.",
+        help="stabilize a video with its gyro data, or from the video alone",
+        description="Stabilize INPUT with gyro data (embedded in the file, a .gcsv beside it, or --gyro) checked "
+        "against the video's own motion (or the video alone, --motion video), and write an H.264 MP4 with the same "
+        "frame count, timestamps and audio.",
     )
     p.add_argument("input", type=Path, help="video to stabilize")
     p.add_argument("-o", "--output", type=Path, required=True,
@@ -106,8 +107,8 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--smoothness", type=_positive_float, default=0.5, metavar="SECONDS",
                    help="Gaussian sigma of the smoothed camera path in seconds (0..10); larger is steadier (default 0.5)")
     p.add_argument("--gyro-offset-ms", type=_number, default=None, metavar="D",
-                   help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D; used "
-                   "as is unless --sync-search-ms is also given (then it is the search's start). Default: "
+                   help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D; the "
+                   "automatic sync refines it (it is the search's centre; --no-auto-sync uses it as is). Default: "
                    "estimated from the video (fusedstab sync), falling back to 0 with a warning")
     p.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
                    help="rolling-shutter readout time, top row to bottom row (0..1000 ms, below two frame periods); default: lens profile, then file "
@@ -116,12 +117,34 @@ def _add_stabilize(sub) -> None:
 
     add_sync_arguments(p, stabilize=True)
     add_gyro_source_arguments(p)
+    p.add_argument("--motion", choices=["auto", "gyro", "video"], default="auto",
+                   help="where the camera motion comes from: auto = the gyro where it explains the picture and the "
+                   "video's own motion where it does not (in-camera stabilization, an OIS lens without its log, wrong "
+                   "units or axes, a failed sync), or no gyro at all; never a plan predicted to be shakier than the "
+                   "input. gyro = the gyro only (an error if the output would be shakier than the input, unless "
+                   "--force). video = feature tracks only, no gyro needed (default auto)")
+    p.add_argument("--projection", choices=["rectilinear", "lens"], default="rectilinear",
+                   help="output lens: rectilinear = the lens distortion removed (straight lines straight), lens = "
+                   "the source's lens model kept (default rectilinear)")
+    p.add_argument("--force", action="store_true",
+                   help="with --motion gyro: render even when the check predicts an output shakier than the input")
     p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
                    help="OIS shift / focus breathing log (docs/LENS_MOTION_CSV.md); default: INPUT.lens.csv if present")
     p.add_argument("--ignore-lens-motion", action="store_true", help="do not use any OIS / focus log")
+    p.add_argument("--fov-keep", type=_positive_float, default=None, metavar="FRACTION",
+                   help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
+                   "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
+                   "pixels (default 0.92, chosen from measurements: docs/BENCHMARKS.md)")
+    p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
+                   help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
+                   "budget only where needed, up to --max-zoom, changing at most 0.1 per second (offline) (default fixed)")
     p.add_argument("--max-zoom", type=_number, default=1.25, metavar="Z",
-                   help="largest crop zoom (1..10); beyond it the virtual camera follows the real one more closely "
+                   help="largest crop zoom (1..10): caps the budget's zoom and the adaptive zoom "
                    "(default 1.25 = at least 80%% of the width kept)")
+    p.add_argument("--horizon-lock", nargs="?", type=_positive_float, const=0.0, default=None, metavar="DEG_PER_S",
+                   help="hold the horizon level (gravity from the accelerometer fused with the gyro by VQF); "
+                   "optional DEG_PER_S limits how fast the level correction may change; needs accelerometer data "
+                   "and crop room (e.g. --zoom adaptive); default off")
     p.add_argument("--exposure-ms", type=_positive_float, default=None, metavar="MS",
                    help="exposure time (0..1000 ms), for motion-blur masking (the output follows the real motion a little on "
                    "frames the gyro says are blurred); default: the file's metadata (GoPro), else no masking")
@@ -130,7 +153,7 @@ def _add_stabilize(sub) -> None:
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--lookahead", type=_positive_float, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
-                   "pipeline); the crop is then fixed at --max-zoom and the intent model is off. Default: offline, the whole clip")
+                   "pipeline); the crop is then the fixed budget (--fov-keep) and the intent model is off. Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -150,12 +173,15 @@ def _options_from_args(args) -> StabilizeOptions:
         gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
         gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
         use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, lookahead_s=args.lookahead,
+        fov_keep=args.fov_keep, zoom_mode=args.zoom_mode, horizon_lock=args.horizon_lock is not None,
+        horizon_rate_deg_s=args.horizon_lock or None,
         exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking, intent=not args.no_intent,
         backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
         imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,
         time_units=args.time_units, frame_timestamps=args.frame_timestamps, first_frame=args.first_frame,
-        sync_search_ms=args.sync_search_ms, auto_sync=args.auto_sync,
+        sync_search_ms=args.sync_search_ms, auto_sync=args.auto_sync, motion=args.motion, force=args.force,
+        projection=args.projection,
     )
     check_stabilize_options(opts, cli=True)  # every number and name, before any file is read
     return opts
@@ -164,9 +190,12 @@ def _options_from_args(args) -> StabilizeOptions:
 def _print_report(console: Console, report) -> None:
     t = Table(show_header=False, box=None)
     d = report.as_dict()
-    for key in ("output", "frames", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source",
+    for key in ("output", "frames", "motion_source", "gyro_agreement", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source",
                 "sync_confidence", "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "gyro_bias_rad_s", "backend", "seconds", "fps"):
         t.add_row(key, str(d[key]))
+    if d.get("predicted_jitter"):
+        pj = d["predicted_jitter"]
+        t.add_row("predicted_jitter", f"{pj['input_px']:.2f} -> {pj['output_px']:.2f} px (input -> output)")
     console.print(t)
 
 
@@ -176,8 +205,9 @@ def _run_stabilize(args, console: Console) -> int:
     opts = _options_from_args(args)
     with progress_reporter(console, args.quiet or args.json) as cb:
         report = stabilize(args.input, args.output, opts, progress=cb)
+    err = Console(stderr=True)  # warnings never mix with the report on stdout (--json)
     for w in report.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
+        err.print(f"[yellow]warning:[/] {w}", highlight=False)
     if args.json:
         console.print_json(json.dumps(report.as_dict()))
     elif not args.quiet:
@@ -194,6 +224,16 @@ def _add_info(sub) -> None:
     p.add_argument("--gyro", type=Path, help="a separate gyro log to inspect as well")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run_info)
+
+
+def _motion_hint(meta: dict) -> str:
+    """What ``stabilize --motion auto`` will do with this file's gyro, in one line."""
+    if meta.get("in_camera_stabilization"):
+        iori = " (the file has the EIS's image-orientation quaternions, IORI, but undoing them is not implemented)" \
+            if meta.get("image_orientation_quaternions") else " (no image-orientation quaternions to undo it)"
+        return ("in-camera stabilization is on: the frames are already stabilized, so the gyro (the body's motion) "
+                f"does not describe them{iori}; --motion auto uses the video's own motion")
+    return "gyro, checked against the video's own motion (--motion auto)"
 
 
 def _run_info(args, console: Console) -> int:
@@ -216,10 +256,12 @@ def _run_info(args, console: Console) -> int:
             "readout_ms": round(imu.meta["readout_s"] * 1000.0, 3) if "readout_s" in imu.meta else None,
             "exposure_ms": round(imu.meta["exposure_s"] * 1000.0, 3) if "exposure_s" in imu.meta else None,
             "in_camera_stabilization": imu.meta.get("in_camera_stabilization"),
+            "motion": _motion_hint(imu.meta),
         }
     except FusedStabError as exc:
         out["telemetry"] = None
         out["telemetry_error"] = exc.message
+        out["motion"] = "no gyro: --motion auto stabilizes from the video's own motion"
     if args.json:
         console.print_json(json.dumps(out))
         return 0
@@ -231,6 +273,7 @@ def _run_info(args, console: Console) -> int:
             t.add_row(f"telemetry.{k}", str(v))
     else:
         t.add_row("telemetry", f"none ({out['telemetry_error']})")
+        t.add_row("motion", out["motion"])
     console.print(t)
     return 0
 

@@ -872,6 +872,8 @@ def evaluate(
         pf = t.pop("per_frame")
         res.update(t)
         res["truth_sigma_s"] = truth_sigma_s
+        res["truth_sharpness_consistency_px"] = _truth_sharpness_consistency(
+            tr, cam, np.array(ss.steps).reshape(-1, 3), k, fps, info_s.width_px / info_o.width_px / (crop_mean or 1.0))
         if per_frame:
             res["per_frame_truth_residual_deg"] = pf["residual_deg"]
             res["per_frame_truth_fit_rms_deg"] = pf["fit_rms_deg"]
@@ -879,6 +881,34 @@ def evaluate(
         res["per_frame_cropping"] = crop
         res["per_frame_undefined_share"] = und
     return _jsonable(res)
+
+
+def _truth_sharpness_consistency(tr: Truth, cam: CameraModel, steps: np.ndarray, n: int, fps: float,
+                                 out_scale: float) -> float | None:
+    """Sharpness consistency [output px] (None without motion blur): per frame, the true blur
+    streak at the image centre (the simulator's camera over the exposure, scaled to the output's
+    pixels) against the output's apparent motion during the exposure (the tracked inter-frame
+    translation, averaged over the two neighbouring pairs, times exposure / frame period); RMS over
+    frames of ``min(|b - m|, |b + m|)`` (a streak has no sign). Lower is better; a perfectly still
+    output scores the RMS blur."""
+    from .filtering.blur_mask import centre_motion_px, sharpness_consistency_px
+
+    e = float(tr.exposure_s)
+    if e <= 0 or n < 3:
+        return None
+    track = tr.track if hasattr(tr, "track") else None
+    from .types import OrientationTrack
+
+    track = OrientationTrack(tr.times_s, tr.quat_wxyz) if track is None else track
+    tc = tr.row_times_s(np.arange(n), (cam.height_px - 1) / 2.0)
+    blur = centre_motion_px(track.matrices_at(tc - e / 2), track.matrices_at(tc + e / 2), cam.fx_px * out_scale)
+    st = steps[:, :2]
+    v = np.full((n, 2), np.nan)
+    if len(st) >= 2:
+        v[1:-1] = 0.5 * (st[:-1] + st[1:])[: n - 2]
+        v[0], v[-1] = st[0], st[-1]
+    val = sharpness_consistency_px(blur, v, e, 1.0 / fps)
+    return val if math.isfinite(val) else None
 
 
 def _jsonable(x):

@@ -28,6 +28,8 @@ from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, pr
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
 from .analysis.sync import SyncResult
+from .analysis.tracking import track_frame_pairs
+from .analysis.verify import GyroCheck
 from .types import ClockMap, ImuSamples, LensMotion
 from .validation import check_stabilize_options
 
@@ -67,7 +69,18 @@ class StabilizeOptions:
         warning is added.
     readout_ms : rolling-shutter readout; None = lens profile, then file metadata, else 0.
     lens_motion : OIS / focus CSV; None = ``<video>.lens.csv`` if present.
-    max_zoom : largest crop zoom (1.25 keeps 80 % of the width).
+    max_zoom : largest crop zoom (1.25 keeps 80 % of the width): caps the crop budget's zoom
+        and the adaptive zoom.
+    fov_keep : crop budget, the fraction of the source width kept (zoom ``1 / fov_keep``, at
+        most ``max_zoom``); None = :data:`fusedstab.filtering.crop.DEFAULT_FOV_KEEP`. Where the
+        smoothed camera would leave the source at that zoom it is pulled toward the real one
+        (:mod:`fusedstab.filtering.crop`).
+    zoom_mode : ``"fixed"`` (one zoom for the clip) or ``"adaptive"`` (per-frame zoom that rises
+        only where needed, at most ``zoom_rate_per_s`` per second, up to ``max_zoom``; offline).
+    horizon_lock : hold the virtual camera's roll level (gravity from the accelerometer fused
+        with the gyro, :mod:`fusedstab.filtering.horizon`).
+    horizon_rate_deg_s : with ``horizon_lock``, the most the level correction may change per
+        second [deg/s]; None = no limit (full lock).
     exposure_ms : exposure time for motion-blur masking; None = the file's metadata, else no
         masking.
     intent : learned intent model (:mod:`fusedstab.filtering.intent`; offline mode): during a
@@ -75,9 +88,9 @@ class StabilizeOptions:
         orthogonal to it; hold the camera still where the whole window is still.
     blur_masking : let the output follow the real motion a little on frames the gyro says are
         blurred (:mod:`fusedstab.filtering.blur_mask`).
-    lookahead_s : None = offline (the filter sees the whole clip and the zoom is the smallest
-        that fits); a number = online mode: the filter sees at most this far ahead (bounded
-        latency, :mod:`fusedstab.filtering.online`) and the zoom is fixed at ``max_zoom``.
+    lookahead_s : None = offline (the filter sees the whole clip); a number = online mode: the
+        filter sees at most this far ahead (bounded latency, :mod:`fusedstab.filtering.online`)
+        with the same fixed crop budget.
     imu_orientation : IMU axis mapping (``'XYZ'``, ``'yXZ'``, ... or ``'auto'``; see
         :mod:`fusedstab.analysis.sync`); None = XYZ for telemetry-parser logs, auto for text logs
         (auto needs the sync to run; without it XYZ is used).
@@ -86,8 +99,18 @@ class StabilizeOptions:
     frame_timestamps, first_frame : per-frame timestamps on the gyro clock; the starting offset
         becomes ``-timestamp(first_frame)``.
     sync_search_ms : search half-width of the automatic sync [ms].
-    auto_sync : estimate the offset (and an unknown readout) from the video when
-        ``gyro_offset_ms`` is None.
+    auto_sync : estimate the offset (and an unknown readout) from the video; a given
+        ``gyro_offset_ms`` (or ``frame_timestamps``) is the centre of the search. False: the
+        offset is used as given (``imu_orientation='auto'`` still searches the axes there).
+    motion : where the camera motion comes from. ``'gyro'``: the gyro alone (an error when the
+        planned output would be shakier than the input, unless ``force``). ``'video'``: the
+        video alone (feature tracks, :mod:`fusedstab.analysis.video_motion`; no gyro needed).
+        ``'auto'`` (default): the gyro where it explains the picture and the video where it
+        does not, per segment (:mod:`fusedstab.analysis.verify`); without a gyro, the video;
+        and never a plan predicted to be shakier than the input.
+    force : with ``motion='gyro'``, render even when the check predicts a shakier output.
+    projection : the output lens: ``'rectilinear'`` (distortion removed) or ``'lens'`` (the
+        source's lens model kept, see :class:`~fusedstab.synthesis.plan.WarpPlanner`).
     """
 
     gyro: Path | None = None
@@ -99,6 +122,11 @@ class StabilizeOptions:
     lens_motion: Path | None = None
     use_lens_motion: bool = True
     max_zoom: float = 1.25
+    fov_keep: float | None = None
+    zoom_mode: str = "fixed"
+    zoom_rate_per_s: float = 0.1
+    horizon_lock: bool = False
+    horizon_rate_deg_s: float | None = None
     lookahead_s: float | None = None
     exposure_ms: float | None = None
     blur_masking: bool = True
@@ -117,6 +145,17 @@ class StabilizeOptions:
     first_frame: int = 1
     sync_search_ms: float | None = None
     auto_sync: bool = True
+    motion: str = "auto"
+    force: bool = False
+    projection: str = "rectilinear"
+
+
+MOTION_SOURCES = ("auto", "gyro", "video")
+
+#: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
+#: the input's by more than this factor (2 %: the spread of the track-based estimate between
+#: two encodes of the same frames)
+SHAKIER_RATIO = 1.02
 
 
 @dataclass
@@ -142,10 +181,20 @@ class StabilizationPlan:
     sync: SyncResult | None = None
     blur_beta: np.ndarray | None = None
     gyro_bias_rad_s: np.ndarray | None = None
+    motion_source: str = "gyro"
+    gyro_check: "GyroCheck | None" = None
+    predicted: dict | None = None
+    #: no path steadier than the input was found: frames are written as they are
+    passthrough: bool = False
+    horizon_roll_deg: np.ndarray | None = None
 
     @property
     def zoom(self) -> float:
         return self.crop.zoom
+
+    def zoom_at(self, i: int) -> float:
+        """Output zoom of frame ``i`` (per frame with ``zoom_mode='adaptive'``)."""
+        return self.crop.zoom_at(i)
 
 
 @dataclass
@@ -174,6 +223,10 @@ class StabilizeReport:
     sync_confidence: float | None = None
     imu_orientation: str = "XYZ"
     gyro_bias_rad_s: list[float] | None = None
+    motion_source: str = "gyro"
+    gyro_agreement: float | None = None
+    gyro_segments: list[dict] | None = None
+    predicted_jitter: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -202,7 +255,7 @@ def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], 
         )
 
 
-def source_camera(info: VideoInfo, imu: ImuSamples, *, lens=None, fov_deg: float | None = None,
+def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg: float | None = None,
                   readout_ms: float | None = None) -> tuple[CameraModel, float, str]:
     """The source lens at the video's size and its readout: ``(camera, readout_s, source)``.
 
@@ -219,7 +272,7 @@ def source_camera(info: VideoInfo, imu: ImuSamples, *, lens=None, fov_deg: float
         readout_s, source = readout_ms / 1000.0, "--readout-ms"
     elif camera.readout_s:
         readout_s, source = camera.readout_s, "lens profile"
-    elif imu.meta.get("readout_s"):
+    elif imu is not None and imu.meta.get("readout_s"):
         readout_s, source = float(imu.meta["readout_s"]), "file metadata"
     else:
         readout_s, source = 0.0, "unknown (global shutter assumed)"
@@ -249,41 +302,49 @@ def check_imu_orientation(orientation: str) -> str:
     return orientation
 
 
-def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log=None):
+def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log=None,
+                  pairs=None):
     """Gyro offset, readout and IMU orientation: given, or estimated from the video.
 
-    Rule: an explicit ``gyro_offset_ms`` is used as is unless ``sync_search_ms`` is also given
-    (then it is the search's start). Without it, ``auto_sync`` estimates the offset around the
-    ``frame_timestamps`` offset (or 0); an unreliable estimate keeps that start with a warning.
-    The readout is estimated too when no source gave it.
+    Rule: with ``auto_sync`` the offset is estimated from the video, the search centred on the
+    given ``gyro_offset_ms``, else the ``frame_timestamps`` offset, else 0; an unreliable
+    estimate keeps that start with a warning. Without ``auto_sync`` the start is used as is
+    (``imu_orientation='auto'`` still searches the axes at that offset). The readout is
+    estimated too when no source gave it. ``pairs``: tracks already made (skips tracking).
     Returns ``(imu_mapped, offset_s, offset_source, readout_s, readout_source, sync, orientation)``.
     """
     from .analysis.sync import apply_imu_orientation, estimate_sync
 
     orientation = check_imu_orientation(opts.imu_orientation or ("auto" if imu.meta.get("text_log") else "XYZ"))
-    explicit = opts.gyro_offset_ms is not None
-    run_sync = (explicit and opts.sync_search_ms is not None) or (not explicit and opts.auto_sync)
     start_ms, start_source = start_offset_ms(opts.gyro_offset_ms, opts.frame_timestamps, opts.first_frame, opts.time_units)
-    if not run_sync:
-        if orientation.lower() == "auto":
-            warnings.append("--imu-orientation auto needs the automatic sync; the log's axes are used as they are (XYZ)")
-            orientation = "XYZ"
+    axes_only = not opts.auto_sync
+    if axes_only and orientation.lower() != "auto":
         return (apply_imu_orientation(imu, orientation), start_ms / 1000.0, start_source, readout_s, readout_source,
                 None, orientation)
     readout_known = not readout_source.startswith("unknown")
+    if axes_only:  # a short search around the given offset, for the axes only (the offset stays)
+        search_ms = max(100.0, 3000.0 * info.frame_period_s)
+    else:
+        search_ms = opts.sync_search_ms if opts.sync_search_ms is not None else 1000.0
     sync = estimate_sync(
-        video, imu, camera, start_offset_ms=start_ms,
-        search_ms=opts.sync_search_ms if opts.sync_search_ms is not None else 1000.0,
+        video, imu, camera, start_offset_ms=start_ms, search_ms=search_ms,
         readout_ms=readout_s * 1000.0 if readout_known else None, imu_orientation=orientation, info=info,
         progress=progress, estimate_focal=opts.lens is None and opts.fov_deg is None, lens_motion=lens_motion_log,
+        pairs=pairs,
     )
     orientation = sync.imu_orientation
-    if sync.reliable:
+    if sync.reliable and not axes_only:
         offset_s, offset_source = sync.offset_ms / 1000.0, "auto-sync"
+        if start_source != "default 0":
+            offset_source = f"auto-sync around {start_source}"
         if sync.readout_estimated and sync.readout_ms is not None:
             readout_s, readout_source = sync.readout_ms / 1000.0, "auto-sync"
         if abs(sync.drift_ppm) * 1e-6 * info.duration_s > 0.001:
             warnings.append(f"gyro clock drifts {sync.drift_ppm:.0f} ppm against the video; the drift is corrected")
+    elif axes_only:
+        offset_s, offset_source = start_ms / 1000.0, start_source
+        if not sync.reliable:
+            warnings.append(f"--imu-orientation auto could not find the axes ({sync.message}); using {orientation}")
     else:
         offset_s = start_ms / 1000.0
         offset_source = "default 0 (sync unreliable)" if start_source == "default 0" else f"{start_source} (sync unreliable)"
@@ -300,7 +361,7 @@ def plan_stabilization(
     progress: Progress | None = None,
     imu: ImuSamples | None = None,
 ) -> StabilizationPlan:
-    """Stages 1 and 2: read motion data, smooth it and choose the crop.
+    """Stages 1 and 2: read motion data, check it against the picture, smooth it, choose the crop.
 
     Parameters
     ----------
@@ -311,88 +372,289 @@ def plan_stabilization(
     """
     opts = options or StabilizeOptions()
     check_stabilize_options(opts)
+    if opts.motion not in MOTION_SOURCES:
+        raise InputError(f"unknown motion source {opts.motion!r}", f"use --motion {' | '.join(MOTION_SOURCES)}")
+    if opts.projection not in WarpPlanner.PROJECTIONS:
+        raise InputError(f"unknown output projection {opts.projection!r}",
+                         f"use --projection {' | '.join(WarpPlanner.PROJECTIONS)}")
     video = Path(input_path)
     info = probe_video(video)
     if info.frame_count < 2:
         raise InputError(f"{video} has only {info.frame_count} frame(s)", "give a clip of at least two frames")
     warnings: list[str] = []
 
-    # --- motion analysis ------------------------------------------------------------
-    if imu is None:
-        imu = _load_imu(video, opts)
-    if imu.meta.get("in_camera_stabilization"):
-        warnings.append(
-            "the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization on top "
-            "of it can add motion; record with in-camera stabilization off for best results"
-        )
+    # --- motion analysis: the gyro ---------------------------------------------------
+    if imu is None and opts.motion != "video":
+        try:
+            imu = _load_imu(video, opts)
+        except TelemetryError as exc:
+            if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
+                raise
+            warnings.append(f"no gyro ({exc.message}); the camera motion is estimated from the video alone")
+    if opts.motion == "video":
+        imu = None
+    eis = bool(imu is not None and imu.meta.get("in_camera_stabilization"))
     camera, readout_s, readout_source = source_camera(info, imu, lens=opts.lens, fov_deg=opts.fov_deg,
                                                       readout_ms=opts.readout_ms)
-
     lens_motion_log = source_lens_motion(video, opts.lens_motion) if opts.use_lens_motion else None
-    imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
-        video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log
-    )
-    if sync is not None and sync.reliable and sync.focal_scale != 1.0:
-        camera = replace(
-            camera, fx_px=camera.fx_px * sync.focal_scale, fy_px=camera.fy_px * sync.focal_scale,
-            name=f"pinhole, focal estimated from the video: hfov {2 * np.degrees(np.arctan(info.width_px / (2 * camera.fx_px * sync.focal_scale))):.1f} deg",
-        )
-    clock = ClockMap(offset_s)
-    if sync is not None and sync.reliable and len(sync.points) >= 2:
-        clock = ClockMap(offset_s, sync.drift_ppm * 1e-6, float(sync.scores.get("_t_mid_s", 0.0)))
-    imu_v = imu.on_clock(clock)
-    frame_times = info.frame_times_s
-    _check_coverage(imu_v, frame_times[0], frame_times[-1] + readout_s, warnings, info.frame_period_s)
-    bias = estimate_gyro_bias(imu_v)
-    if sync is not None and sync.reliable:
-        bias = bias + np.asarray(sync.gyro_bias_rad_s)  # what the video shows is left (drift, horizon)
-    track = integrate_gyro(imu_v, bias_rad_s=bias)
 
+    # --- motion analysis: the video ----------------------------------------------------
+    pairs = None
+    if opts.motion != "gyro":
+        pairs = track_frame_pairs(video, info=info, progress=progress, stage="track")
+
+    gyro = None  # (imu on the video clock, bias-corrected), track, sync facts
+    sync = None
+    offset_s, offset_source, orientation, clock = 0.0, "none (no gyro)", "-", ClockMap(0.0)
+    bias = None
+    if imu is not None:
+        sync_pairs = _pairs_in_sync_windows(pairs, info) if pairs is not None else None
+        imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
+            video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log,
+            pairs=sync_pairs,
+        )
+        if sync is not None and sync.reliable and sync.focal_scale != 1.0:
+            camera = replace(
+                camera, fx_px=camera.fx_px * sync.focal_scale, fy_px=camera.fy_px * sync.focal_scale,
+                name=f"pinhole, focal estimated from the video: hfov {2 * np.degrees(np.arctan(info.width_px / (2 * camera.fx_px * sync.focal_scale))):.1f} deg",
+            )
+        clock = ClockMap(offset_s)
+        if sync is not None and sync.reliable and len(sync.points) >= 2:
+            clock = ClockMap(offset_s, sync.drift_ppm * 1e-6, float(sync.scores.get("_t_mid_s", 0.0)))
+        imu_v = imu.on_clock(clock)
+        _check_coverage(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings, info.frame_period_s)
+        bias = estimate_gyro_bias(imu_v)
+        if sync is not None and sync.reliable:
+            bias = bias + np.asarray(sync.gyro_bias_rad_s)  # what the video shows is left (drift, horizon)
+        imu_c = ImuSamples(imu_v.times_s, imu_v.gyro_rad_s - bias, imu_v.accel_m_s2, imu_v.source, imu_v.meta)
+        gyro = (imu_c, integrate_gyro(imu_c))
+    elif lens_motion_log is not None and opts.gyro_offset_ms is not None:
+        clock = ClockMap(opts.gyro_offset_ms / 1000.0)
     lens_motion = lens_motion_log.on_clock(clock) if lens_motion_log is not None else None
 
-    planner = WarpPlanner(
-        camera, track, readout_s=readout_s, lens_motion=lens_motion, grid_step_px=opts.grid_step_px
+    vm = None
+    video_readout_s = readout_s
+    if pairs is not None:
+        if gyro is None and opts.lens is None and opts.fov_deg is None:
+            from .analysis.video_motion import estimate_focal_from_video
+
+            hfov, _ = estimate_focal_from_video(pairs, camera, readout_s=readout_s)
+            if hfov is not None:
+                camera = CameraModel.from_fov(info.width_px, info.height_px, hfov,
+                                              name=f"pinhole, focal estimated from the video: hfov {hfov:.1f} deg")
+        if eis or (gyro is None and readout_source.startswith("unknown")):
+            video_readout_s = 0.0  # in-camera EIS renders rolling-shutter-corrected frames
+        from .analysis.video_motion import estimate_video_motion
+
+        vm = estimate_video_motion(pairs, camera, readout_s=video_readout_s, lens_motion=lens_motion)
+
+    # --- which motion, where -------------------------------------------------------------
+    check = None
+    if gyro is not None and vm is not None:
+        from .analysis.verify import diagnose_gyro, gyro_agreement
+
+        check = gyro_agreement(pairs, vm, gyro[1], camera, readout_s=readout_s, lens_motion=lens_motion)
+        if check.video_segments:
+            check.cause, check.fix, check.diagnosis = diagnose_gyro(
+                vm, gyro[0], mapping_used=orientation, in_camera_stabilization=eis)
+            n_bad, n_all = len(check.video_segments), len(check.segments)
+            if opts.motion == "auto":
+                warnings.append(f"the gyro does not explain the picture in {n_bad} of {n_all} segments (agreement "
+                                f"{check.agreement:.2f}): {check.cause}; the video's own motion is used there "
+                                f"(fix: {check.fix})")
+            else:
+                warnings.append(f"the gyro does not explain the picture in {n_bad} of {n_all} segments (agreement "
+                                f"{check.agreement:.2f}): {check.cause} (fix: {check.fix})")
+    elif eis and opts.motion == "gyro":
+        warnings.append("the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization "
+                        "on top of it can add motion; record with in-camera stabilization off, or use --motion auto")
+
+    candidates: list[tuple[str, object, float]] = []  # (name, OrientationTrack, readout)
+    if gyro is not None:
+        if opts.motion == "auto" and check is not None and check.video_segments:
+            from .analysis.video_motion import splice_imu
+
+            intervals = [(sg.start_s, sg.end_s) for sg in check.video_segments]
+            if len(intervals) == len(check.segments):
+                candidates.append(("video", integrate_gyro(vm.as_imu()), video_readout_s))
+            else:
+                spliced = splice_imu(gyro[0], vm.as_imu(), intervals)
+                share = sum(b - a for a, b in intervals) / max(info.duration_s, 1e-9)
+                candidates.append((f"gyro+video ({100 * share:.0f} % of the clip from the video)",
+                                   integrate_gyro(spliced), readout_s))
+        else:
+            candidates.append(("gyro", gyro[1], readout_s))
+    if vm is not None and not any(c[0] == "video" for c in candidates):
+        try:
+            candidates.append(("video", integrate_gyro(vm.as_imu()), video_readout_s))
+        except ValueError:
+            if gyro is None:
+                raise InputError(f"{video.name}: too little texture to track the camera's motion, and no gyro",
+                                 "give a gyro log with --gyro, or a clip with a visible, textured scene") from None
+            warnings.append("the video has too little texture to track; only the gyro is used")
+
+    exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
+                  else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
+
+    def build(track, ro, passthrough=False):
+        planner = WarpPlanner(camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
+                              projection=opts.projection)
+        R_real, crop, beta, roll = _virtual_camera(planner, info, opts, exposure_s, progress, warnings,
+                                                   gyro_imu=gyro[0] if gyro is not None else None,
+                                                   passthrough=passthrough)
+        predicted = None
+        check_pairs = pairs if pairs is not None else (sync.pairs_used if sync is not None else None)
+        if check_pairs is not None and check_pairs.n_pairs >= 3:
+            from .analysis.verify import predicted_jitter
+
+            predicted = predicted_jitter(check_pairs, planner, crop.R_world_virt,
+                                         crop.zoom if crop.zoom_per_frame is None else crop.zoom_per_frame,
+                                         info.frame_times_s, info.fps)
+        return planner, R_real, crop, (beta, roll), predicted
+
+    # --- motion filtering, and the never-worse check ---------------------------------------
+    passthrough = False
+    name, track, ro = candidates[0]
+    planner, R_real, crop, blur_beta, predicted = build(track, ro)
+    if predicted is not None:
+        log.info("%s: predicted jitter %.3f -> %.3f px", name, predicted["input_px"], predicted["output_px"])
+    if predicted is not None and opts.motion == "auto" and len(candidates) > 1 and predicted["ratio"] > 0.5:
+        alt = candidates[1]
+        alt_built = build(alt[1], alt[2])
+        if alt_built[4] is not None and alt_built[4]["output_px"] < predicted["output_px"]:
+            warnings.append(f"the {name} path would leave {predicted['output_px']:.2f} px of jitter, the video's own "
+                            f"motion {alt_built[4]['output_px']:.2f} px (input {predicted['input_px']:.2f} px): using "
+                            "the video's motion")
+            name, track, ro = alt
+            planner, R_real, crop, blur_beta, predicted = alt_built
+    if predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
+        msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
+               f"{predicted['input_px']:.2f} px of high-frequency jitter, motion from the {name})")
+        if opts.motion == "gyro" and not opts.force:
+            cause = f": {check.cause}" if check is not None and check.cause else ""
+            raise InputError(msg + cause, "use --motion auto (the video checks the gyro), fix the gyro input, or "
+                             "--force to render anyway")
+        if opts.motion == "gyro" and opts.force:
+            warnings.append(msg + "; rendered anyway (--force)")
+        else:
+            warnings.append(msg + "; the frames are written as they are (no stabilization)")
+            planner, R_real, crop, blur_beta, _ = build(track, ro, passthrough=True)
+            predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
+            name = f"none (input kept; {name} rejected)"
+            passthrough = True
+    blur_beta, horizon_roll = blur_beta
+    from .filtering.crop import DEFAULT_FOV_KEEP, budget_zoom
+
+    budget = budget_zoom(opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP, opts.max_zoom)
+    if not passthrough and crop.zoom > budget + 1e-6 and opts.zoom_mode == "fixed":
+        warnings.append(
+            f"even the real camera leaves the source at zoom {budget:.3f} (--fov-keep, --max-zoom "
+            f"{opts.max_zoom:g}): zoom {crop.zoom:.3f} is used so that no frame shows undefined pixels"
+        )
+    return StabilizationPlan(
+        info=info, camera=camera, imu=imu if imu is not None else ImuSamples(np.zeros(0), np.zeros((0, 3)), None, ""),
+        planner=planner, frame_times_s=info.frame_times_s, R_real=R_real,
+        R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=planner.readout_s,
+        readout_source=readout_source if planner.readout_s == readout_s else "0 (in-camera EIS: frames already corrected)",
+        lens_motion=lens_motion, warnings=warnings,
+        offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
+        gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
+        horizon_roll_deg=horizon_roll,
     )
 
-    # --- motion filtering -------------------------------------------------------------
+
+def _pairs_in_sync_windows(pairs, info):
+    """The tracks inside the sync windows (all of them on a short clip)."""
+    from .analysis.tracking import sync_windows
+
+    windows = sync_windows(float(info.frame_times_s[-1] + info.frame_period_s))
+    if len(windows) == 1:
+        return pairs
+    keep = np.zeros(pairs.n_pairs, bool)
+    for wa, wb in windows:
+        keep |= (pairs.t_a >= wa - 1e-9) & (pairs.t_b <= wb + 1e-9)
+    return pairs.subset(keep)
+
+
+def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, exposure_s: float,
+                    progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
+                    passthrough: bool = False):
+    """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``.
+
+    ``gyro_imu``: the gyro (and accelerometer) on the video clock, bias removed, for the
+    horizon lock. ``passthrough``: the virtual camera is the real one (the input's motion kept).
+    """
+    from .filtering.crop import DEFAULT_FOV_KEEP, budget_zoom
+
+    frame_times = info.frame_times_s
     t_centre = planner.centre_time_s(frame_times)
-    R_real = track.matrices_at(t_centre)
-    exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
-                  else float(imu.meta.get("exposure_s") or 0.0))
-    blur_beta = np.zeros(len(frame_times))
+    R_real = planner.track.matrices_at(t_centre)
+    n = len(frame_times)
+    if passthrough:  # the renderer copies the frames; this only describes them
+        return R_real, CropResult(R_real.copy(), 1.0, np.ones(n), np.ones(n)), np.zeros(n), None
+    fov_keep = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
+    if not 0.0 < fov_keep <= 1.0:
+        raise InputError(f"--fov-keep must be in (0, 1], got {fov_keep:g}", "give the fraction of the width to keep, e.g. 0.92")
+    if opts.zoom_mode not in ("fixed", "adaptive"):
+        raise InputError(f"--zoom must be fixed or adaptive, got {opts.zoom_mode!r}", "use --zoom fixed or --zoom adaptive")
+    up_cam = None
+    horizon_roll = None
+    if opts.horizon_lock:
+        from .filtering.horizon import gravity_up_in_camera
+
+        up_cam = gravity_up_in_camera(gyro_imu, t_centre) if gyro_imu is not None else None
+        if up_cam is None:
+            msg = ("--horizon-lock needs accelerometer data; this gyro source has none, so the horizon is not locked")
+            if msg not in warnings:
+                warnings.append(msg)
+    blur_beta = np.zeros(n)
     if opts.lookahead_s is None:
-        R_virt = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        from .filtering.blur_mask import hf_jitter_deg
+
+        R_gauss = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        candidates = [R_gauss]
         if opts.intent and len(R_real) >= 3:
             from .filtering.intent import apply_intent
 
-            R_virt, _ = apply_intent(R_real, R_virt, t_centre)
-        if opts.blur_masking and exposure_s > 0:
-            from .filtering.blur_mask import apply_blur_masking
+            candidates.append(apply_intent(R_real, R_gauss, t_centre)[0])
+        best = None
+        for R_virt in candidates[::-1]:  # intent first
+            beta = np.zeros(n)
+            if opts.blur_masking and exposure_s > 0:
+                from .filtering.blur_mask import apply_blur_masking
 
-            R_virt, blur_beta, _ = apply_blur_masking(planner, R_real, R_virt, frame_times, exposure_s)
-        crop = fit_crop(
-            planner, R_real, R_virt, frame_times, max_zoom=opts.max_zoom,
-            progress=(lambda d, n: progress("crop", d, n)) if progress else None,
-        )
+                R_virt, beta, _ = apply_blur_masking(planner, R_real, R_virt, frame_times, exposure_s)
+            pull_target = None
+            roll = None
+            if up_cam is not None:
+                from .filtering.horizon import level_roll, level_target
+
+                R_virt, roll = level_roll(R_real, R_virt, up_cam, t_centre, max_rate_deg_s=opts.horizon_rate_deg_s)
+                pull_target = level_target(R_real, R_real, up_cam)  # pulling back must not bring the roll back
+            c = fit_crop(
+                planner, R_real, R_virt, frame_times, fov_keep=fov_keep, max_zoom=opts.max_zoom, mode=opts.zoom_mode,
+                zoom_rate_per_s=opts.zoom_rate_per_s, pull_target=pull_target,
+                progress=(lambda d, k: progress("crop", d, k)) if progress else None,
+            )
+            jit = hf_jitter_deg(c.R_world_virt, t_centre)
+            # intent is kept only if the final path is not shakier than plain smoothing
+            if best is None or jit < best[0] - 1e-9:
+                best = (jit, c, beta, roll)
+        _, crop, blur_beta, horizon_roll = best
     else:
+        if opts.zoom_mode == "adaptive":
+            msg = "--zoom adaptive is offline only; online mode uses the fixed crop budget"
+            if msg not in warnings:
+                warnings.append(msg)
         crop = _online_crop(planner, frame_times, opts, info.frame_period_s, progress,
-                            exposure_s if opts.blur_masking else 0.0)
-    if crop.zoom > opts.max_zoom + 1e-6:
-        warnings.append(
-            f"the shake is too large for --max-zoom {opts.max_zoom:g}: zoom {crop.zoom:.3f} is used so that no "
-            "frame shows undefined pixels"
-        )
-    return StabilizationPlan(
-        info=info, camera=camera, imu=imu, planner=planner, frame_times_s=frame_times, R_real=R_real,
-        R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=readout_s,
-        readout_source=readout_source, lens_motion=lens_motion, warnings=warnings,
-        offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
-        gyro_bias_rad_s=bias,
-    )
+                            exposure_s if opts.blur_masking else 0.0, zoom=budget_zoom(fov_keep, opts.max_zoom),
+                            up_cam=up_cam, t_centre=t_centre)
+    return R_real, crop, blur_beta, horizon_roll
 
 
 def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, period_s: float,
-                 progress: Progress | None, exposure_s: float = 0.0) -> CropResult:
+                 progress: Progress | None, exposure_s: float = 0.0, *, zoom: float | None = None,
+                 up_cam: np.ndarray | None = None, t_centre: np.ndarray | None = None) -> CropResult:
     """Run the bounded-lookahead filter over the frames (as a live pipeline would)."""
     from .filtering.crop import fits, required_zoom
     from .filtering.online import OnlineFilter
@@ -400,8 +662,10 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     if opts.lookahead_s < 0:
         raise InputError(f"--lookahead must not be negative, got {opts.lookahead_s}", "give seconds, e.g. 0.5")
     n = len(frame_times)
+    zoom = float(opts.max_zoom if zoom is None else zoom)
     filt = OnlineFilter(planner, sigma_s=opts.smoothness_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
-                        zoom=opts.max_zoom, frame_period_s=period_s, exposure_s=exposure_s)
+                        zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
+                        horizon_rate_deg_s=opts.horizon_rate_deg_s)
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):
@@ -414,7 +678,6 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     border = planner.border_points()
     need = required_zoom(planner, V, frame_times, border, lo=0.5)
     # the crop is fixed up front; only if even the real camera does not fit is it widened
-    zoom = opts.max_zoom
     if not np.all(fits(planner, V, zoom, frame_times, border)):
         zoom = float(np.max(need[np.isfinite(need)])) if np.any(np.isfinite(need)) else 4.0
     return CropResult(V, zoom, lam, need)
@@ -444,8 +707,11 @@ def render(
             i = pts_to_index.get(pts)
             if i is None:  # a frame the demuxer did not list: place it by time
                 i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
-            warp = plan.planner.frame_warp(plan.R_virt[i], plan.zoom, plan.frame_times_s[i])
-            writer.write(backend.warp(frame, warp), pts)
+            if plan.passthrough:
+                writer.write(frame, pts)
+            else:
+                warp = plan.planner.frame_warp(plan.R_virt[i], plan.zoom_at(i), plan.frame_times_s[i])
+                writer.write(backend.warp(frame, warp), pts)
             done += 1
             if progress:
                 progress("render", done, n)
@@ -480,8 +746,8 @@ def stabilize(
     return StabilizeReport(
         input=str(input_path), output=str(out), frames=plan.info.frame_count,
         width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
-        zoom=round(plan.zoom, 4), fov_kept=round(1.0 / plan.zoom, 4),
-        gyro_source=plan.imu.source, gyro_rate_hz=round(plan.imu.rate_hz, 2),
+        zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4),
+        gyro_source=plan.imu.source or "none", gyro_rate_hz=round(plan.imu.rate_hz, 2),
         offset_ms=round(plan.offset_s * 1000.0, 3), readout_ms=round(plan.readout_s * 1000.0, 3),
         readout_source=plan.readout_source, lens=cam.name,
         lens_motion=str(opts.lens_motion) if plan.lens_motion is not None and opts.lens_motion else (
@@ -491,4 +757,9 @@ def stabilize(
         sync_confidence=plan.sync.confidence if plan.sync is not None else None,
         imu_orientation=plan.imu_orientation,
         gyro_bias_rad_s=[round(float(b), 6) for b in plan.gyro_bias_rad_s] if plan.gyro_bias_rad_s is not None else None,
+        motion_source=plan.motion_source,
+        gyro_agreement=plan.gyro_check.agreement if plan.gyro_check is not None else None,
+        gyro_segments=[{k: v for k, v in asdict(sg).items()} for sg in plan.gyro_check.segments]
+        if plan.gyro_check is not None else None,
+        predicted_jitter=plan.predicted,
     )

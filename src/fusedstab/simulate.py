@@ -42,9 +42,25 @@ Files written for ``PREFIX``
     velocity, ``frame_times_s`` (N,), ``readout_s``, ``exposure_s`` (0 when motion blur is
     off), ``gyro_offset_s``, ``gyro_bias_rad_s`` (3,), ``intent`` (N,) labels,
     ``ois_shift_px`` (M, 2), ``focus_pos`` (M,), ``focal_scale`` (M,), ``camera_matrix``
-    (3, 3), ``dist_coeffs``, ``lens_model``, ``params_json``. Read it with :func:`load_truth`.
+    (3, 3), ``dist_coeffs``, ``lens_model``, ``params_json``, and with ``--in-camera-eis``
+    ``eis_quat_wxyz`` (M, 4). Read it with :func:`load_truth`.
     Intent labels: ``still`` (tripod-like jitter), ``walk``, ``run``, ``pan``, and ``turn``
     during the 90 deg turn of the 'turn' scenario (``walk`` before and after it).
+
+In-camera stabilization (``--in-camera-eis``)
+---------------------------------------------
+The frames are what an ideal in-camera EIS outputs: every frame shows the scene from a
+*smoothed* orientation ``R_eis(t_i)`` (the true body orientation Gaussian-smoothed with
+sigma ``EIS_SIGMA_S``), through a global shutter (the EIS corrects the rolling shutter:
+sensor row ``v``, read at ``t_i + readout_s * v / H``, is warped with
+``R_body(t_row)^T R_eis(t_i)``). The gyro log still records the real body, and nothing in
+the gcsv, lens profile or metadata says that EIS was on (as with many real files): the
+video alone must reveal it. In the truth file ``quat_wxyz`` / ``omega_rad_s`` stay the
+**body** (what the gyro measures) and ``readout_s`` the sensor's readout; what the frames
+show is ``eis_quat_wxyz`` (:attr:`Truth.eis_track`), sampled on the same ``times_s`` (frame
+``i`` shows ``R_eis(t_i)`` on every row). With motion blur, each sub-frame at ``t_row + d``
+sees ``R_body(t_row + d) R_body(t_row)^T R_eis(t_i)`` (the blur of the real shake stays).
+OIS together with in-camera EIS is not simulated.
 
 Rendering
 ---------
@@ -105,6 +121,9 @@ _OIS_HIGHPASS_HZ = 0.3
 _OIS_KNEE = 0.6  # the limiter is linear up to this share of the range
 _BREATHING = 0.02  # focal_scale = 1 + _BREATHING * focus_pos
 _G = 9.80665
+#: Gaussian sigma [s] of the simulated in-camera EIS's smoothed orientation
+EIS_SIGMA_S = 0.4
+_EIS_GRID_HZ = 200.0  # the EIS smoothing runs on this grid, then SLERP to the truth times
 
 
 # ============================================================================ config
@@ -132,7 +151,11 @@ class SimConfig:
     exposure_s : exposure time [s] (used when ``motion_blur``).
     seed : random seed for motion, scene and noise.
     shake_scale : multiplies hand shake and footstep jolts (not pans/turns).
+    roll_drift_deg : a slow roll about the optical axis, this many degrees over the clip
+        (constant rate; tests horizon lock).
     crf : x264 quality of the video.
+    in_camera_eis : render the frames as an in-camera EIS outputs them (smoothed orientation,
+        global shutter; see the module docstring); the gyro log still records the body.
     """
 
     scenario: str = "walk"
@@ -154,6 +177,8 @@ class SimConfig:
     seed: int = 0
     shake_scale: float = 1.0
     crf: int = 16
+    roll_drift_deg: float = 0.0
+    in_camera_eis: bool = False
 
     def validate(self) -> None:
         """Raise :class:`~fusedstab.errors.InputError` for values the simulator cannot use."""
@@ -191,6 +216,8 @@ class SimConfig:
                 f"gyro noise {self.gyro_noise_rad_s} rad/s or shake scale {self.shake_scale} is out of range",
                 "give --gyro-noise in [0, 10] and --shake-scale in [0, 100]",
             )
+        if self.in_camera_eis and self.ois:
+            raise InputError("OIS together with in-camera EIS is not simulated", "give --ois or --in-camera-eis, not both")
 
     @property
     def frame_count(self) -> int:
@@ -264,6 +291,9 @@ class _Motion:
             rate = math.radians(rng.uniform(20.0, 30.0)) * rng.choice([-1.0, 1.0])
             self.parts.append(lambda t, r=rate: np.stack([0 * t, 0 * t + r, 0 * t], axis=-1))
             self.parts.append(_hand_shake(rng, 1.5 * s))
+        if cfg.roll_drift_deg:
+            rate_z = math.radians(cfg.roll_drift_deg) / cfg.duration_s
+            self.parts.append(lambda t, r=rate_z: np.stack([0 * t, 0 * t, 0 * t + r], axis=-1))
         if sc == "turn":
             T = min(1.5, 0.4 * cfg.duration_s)
             t0 = 0.5 * cfg.duration_s - 0.5 * T
@@ -444,6 +474,21 @@ def _focus_track(times_s: np.ndarray, cfg: SimConfig) -> np.ndarray:
     return pos
 
 
+def _eis_track(times_s: np.ndarray, track: OrientationTrack) -> OrientationTrack:
+    """The in-camera EIS's smoothed orientation: the body Gaussian-smoothed (``EIS_SIGMA_S``).
+
+    Smoothed on a ``_EIS_GRID_HZ`` grid over the truth span (the shake above a few Hz is gone
+    after a 0.4 s sigma, so the grid loses nothing), returned as a SLERP track.
+    """
+    from .filtering.gaussian import gaussian_smooth_orientations
+    from .rotation import matrix_to_quat
+
+    n = max(3, int(math.ceil((times_s[-1] - times_s[0]) * _EIS_GRID_HZ)) + 1)
+    tg = np.linspace(times_s[0], times_s[-1], n)
+    R = gaussian_smooth_orientations(track.matrices_at(tg), tg, EIS_SIGMA_S)
+    return OrientationTrack(tg, matrix_to_quat(R))
+
+
 # ============================================================================ scene
 def _seamless_noise(rng, low_h: int, low_w: int, out_h: int, out_w: int, channels: int = 3) -> np.ndarray:
     """Smooth random field (out_h, out_w, channels) float32 in [-1, 1], periodic in x."""
@@ -570,8 +615,10 @@ def _panorama(cfg: SimConfig, px_per_deg: float) -> np.ndarray:
 class _Renderer:
     """Renders frames of the simulated camera into the panorama."""
 
-    def __init__(self, cfg: SimConfig, camera: CameraModel, pano: np.ndarray, track: OrientationTrack, lens: LensMotion | None):
+    def __init__(self, cfg: SimConfig, camera: CameraModel, pano: np.ndarray, track: OrientationTrack, lens: LensMotion | None,
+                 eis_track: OrientationTrack | None = None):
         self.cfg = cfg
+        self.eis_track = eis_track
         self.camera = camera
         self.pano = pano
         self.track = track
@@ -613,8 +660,8 @@ class _Renderer:
             k = np.where(td > 1e-12, np.sin(theta) / td, np.float32(1.0)).astype(np.float32)
         return [xd * k, yd * k, np.cos(theta)]
 
-    def _subframe(self, row_times_s: np.ndarray) -> np.ndarray:
-        R = self.track.matrices_at(row_times_s).astype(np.float32)  # (H, 3, 3)
+    def _subframe(self, row_times_s: np.ndarray, R_rows: np.ndarray | None = None) -> np.ndarray:
+        R = (self.track.matrices_at(row_times_s) if R_rows is None else R_rows).astype(np.float32)  # (H, 3, 3)
         if self.rays0 is not None:
             rx, ry, rz = self.rays0
         else:
@@ -652,13 +699,24 @@ class _Renderer:
         """(H, W, 3) uint8 BGR frame whose row ``v`` is centred at ``t + readout * v / H``."""
         cfg = self.cfg
         rows = t_frame_s + cfg.readout_s * np.arange(self.H) / self.H
+        eis = None
+        if self.eis_track is not None:  # in-camera EIS: sensor row -> smoothed global-shutter view
+            eis = np.einsum("nji,jk->nik", self.track.matrices_at(rows),
+                            self.eis_track.matrices_at(np.array([t_frame_s]))[0])  # R_body(t_row)^T R_eis(t_i)
+
+        def sub(d):
+            if eis is None:
+                return self._subframe(rows + d)
+            # d = 0: R_body(t_row) R_body(t_row)^T R_eis(t_i) = R_eis(t_i) on every row
+            return self._subframe(rows + d, self.track.matrices_at(rows + d) @ eis)
+
         if not cfg.motion_blur:
-            return self._subframe(rows)
+            return sub(0.0)
         n = self.blur_subframes(t_frame_s)
         offs = ((np.arange(n) + 0.5) / n - 0.5) * cfg.exposure_s
         acc = np.zeros((self.H, self.W, 3), np.float32)
         for d in offs:
-            acc += self._subframe(rows + d)
+            acc += sub(float(d))
         return np.clip(acc / n + 0.5, 0, 255).astype(np.uint8)
 
 
@@ -723,7 +781,9 @@ class Truth:
     focal_scale : (M,) focal-length factor; ones when breathing is off.
     camera : the simulated lens (:class:`~fusedstab.camera.CameraModel`).
     params : the :class:`SimConfig` as a dict.
-    track : :class:`~fusedstab.types.OrientationTrack` of ``times_s``/``quat_wxyz``.
+    track : :class:`~fusedstab.types.OrientationTrack` of ``times_s``/``quat_wxyz`` (the body).
+    eis_quat_wxyz : (M, 4) with ``in_camera_eis``: the smoothed orientation the frames show
+        (frame ``i``: ``R_eis(frame_times_s[i])`` on every row); None otherwise.
     """
 
     times_s: np.ndarray
@@ -741,10 +801,18 @@ class Truth:
     camera: CameraModel
     params: dict
     track: OrientationTrack = field(repr=False, default=None)
+    eis_quat_wxyz: np.ndarray | None = field(repr=False, default=None)
 
     def __post_init__(self):
         if self.track is None:
             self.track = OrientationTrack(self.times_s, self.quat_wxyz)
+
+    @property
+    def eis_track(self) -> OrientationTrack | None:
+        """What the frames of an in-camera-EIS clip show (None without ``in_camera_eis``)."""
+        if self.eis_quat_wxyz is None:
+            return None
+        return OrientationTrack(self.times_s, self.eis_quat_wxyz)
 
     @property
     def lens_motion(self) -> LensMotion:
@@ -792,6 +860,7 @@ def load_truth(path: str | Path) -> Truth:
         focal_scale=d["focal_scale"],
         camera=cam,
         params=params,
+        eis_quat_wxyz=d.get("eis_quat_wxyz"),
     )
 
 
@@ -865,6 +934,7 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
         focus = _focus_track(times, cfg)
     scale = 1.0 + _BREATHING * focus
     lens = LensMotion(times, ois, scale) if (cfg.ois or cfg.focus_breathing) else None
+    eis_track = _eis_track(times, track) if cfg.in_camera_eis else None
 
     # --- gyro log (log clock: T = t_video + lead_s, first row at T = 0) ---
     rng = np.random.default_rng([cfg.seed, 4])
@@ -920,12 +990,13 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
         dist_coeffs=np.asarray(camera.coeffs, dtype=np.float64),
         lens_model=np.str_(camera.model),
         params_json=np.str_(json.dumps(params)),
+        **({"eis_quat_wxyz": eis_track.quats_at(times)} if eis_track is not None else {}),
     )
 
     # --- video ---
     ppd_cam = camera.fx_px * math.pi / 180.0
     pano = _panorama(cfg, 1.5 * ppd_cam)
-    renderer = _Renderer(cfg, camera, pano, track, lens)
+    renderer = _Renderer(cfg, camera, pano, track, lens, eis_track=eis_track)
     info = VideoInfo(
         path=paths["video"], width_px=cfg.width_px, height_px=cfg.height_px, pts=pts, time_base=tb,
         frame_times_s=frame_times, fps=float(cfg.fps), codec="h264", pix_fmt="yuv420p", rotation_deg=0,
@@ -960,6 +1031,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--motion-blur", action="store_true", help="average sub-frames over the exposure time")
     parser.add_argument("--exposure-ms", type=float, default=1000.0 / 120.0, help="exposure time in ms for --motion-blur (default: 8.33)")
     parser.add_argument("--lead-ms", type=float, default=0.0, help="the gyro log starts this many ms before the first frame (default: 0)")
+    parser.add_argument("--in-camera-eis", action="store_true", help="render the frames as an in-camera EIS outputs them (smoothed orientation, global shutter); the gyro log still records the body")
     parser.add_argument("--shake-scale", type=float, default=1.0, help="multiplies hand shake and footstep jolts (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for motion, scene and sensor noise (default: 0)")
 
@@ -995,6 +1067,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         exposure_s=float(getattr(args, "exposure_ms", 1000.0 / 120.0)) / 1000.0,
         seed=int(args.seed),
         shake_scale=float(getattr(args, "shake_scale", 1.0)),
+        in_camera_eis=bool(getattr(args, "in_camera_eis", False)),
     )
     cfg.validate()
     return cfg

@@ -47,12 +47,11 @@ def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -
     """The search option (shared with ``stabilize``)."""
     if stabilize:
         p.add_argument("--sync-search-ms", type=_positive_float, default=None, metavar="MS",
-                       help="search the gyro offset in ±MS around the start (default 1000 when the offset is "
-                       "found automatically); with --gyro-offset-ms, that offset becomes the search's start "
-                       "instead of being used as is")
+                       help="search the gyro offset in ±MS around the start: --gyro-offset-ms, else the "
+                       "--frame-timestamps offset, else 0 (default 1000)")
         p.add_argument("--no-auto-sync", dest="auto_sync", action="store_false",
-                       help="do not estimate the gyro offset from the video when --gyro-offset-ms is not given "
-                       "(use 0, or the --frame-timestamps offset)")
+                       help="do not estimate the gyro offset from the video: use --gyro-offset-ms (or the "
+                       "--frame-timestamps offset, or 0) as is; --imu-orientation auto still searches the axes")
     else:
         p.add_argument("--sync-search-ms", type=_positive_float, default=1000.0, metavar="MS",
                        help="search the offset in ±MS around the starting offset (default 1000)")

@@ -16,8 +16,8 @@ Conventions
 
 Algorithm
 ---------
-1. **Image motion** (:func:`track_frame_pairs`): frames are decoded one by one as grey and
-   downscaled to ``track_width_px``; corners (``cv2.goodFeaturesToTrack``) of frame i are
+1. **Image motion** (:func:`fusedstab.analysis.tracking.track_frame_pairs`): frames are
+   decoded one by one as grey and downscaled to ``track_width_px``; corners of frame i are
    tracked into frame i+1 with pyramidal Lucas-Kanade and back again (forward-backward
    check). Only frames inside the sync windows are processed; the clip is never held.
 2. **Coarse** (:func:`_coarse_search`): per frame pair, the inter-frame rotation is fitted from
@@ -56,16 +56,15 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
-import cv2
 import numpy as np
 
 from ..camera import CameraModel
-from ..errors import InputError
 from ..rotation import kabsch, log_so3
 from ..types import ImuSamples, LensMotion
 from .integrate import estimate_gyro_bias, integrate_gyro
+from .tracking import FramePairs, sync_windows, track_frame_pairs
 
 __all__ = [
     "SyncResult",
@@ -192,6 +191,8 @@ class SyncResult:
     seconds: float = 0.0
     focal_scale: float = 1.0
     gyro_bias_rad_s: tuple = (0.0, 0.0, 0.0)
+    #: the tracks the sync used (:class:`~fusedstab.analysis.tracking.FramePairs`); not a field
+    pairs_used = None
 
     def offset_at_ms(self, t_video_s) -> np.ndarray:
         """Offset [ms] at video time(s), following the drift line."""
@@ -202,197 +203,6 @@ class SyncResult:
         d = asdict(self)
         d["scores"] = {k: v for k, v in self.scores.items() if not k.startswith("_")}
         return d
-
-
-# ============================================================================ tracking
-@dataclass
-class FramePairs:
-    """Tracked points between consecutive frames (full-resolution pixel coordinates).
-
-    ``xa[k], xb[k]``: the k-th point in frame ``pair_index[k]`` and in the next frame.
-    ``t_a[j], t_b[j]``: frame times (video clock) of pair j; ``frame_a[j]``: its first frame.
-    """
-
-    width_px: int
-    height_px: int
-    frame_a: np.ndarray
-    t_a: np.ndarray
-    t_b: np.ndarray
-    pair_index: np.ndarray
-    xa: np.ndarray
-    xb: np.ndarray
-    frames_decoded: int = 0
-
-    @property
-    def n_pairs(self) -> int:
-        return int(len(self.frame_a))
-
-    def subset(self, pairs_mask: np.ndarray) -> "FramePairs":
-        keep_pairs = np.nonzero(pairs_mask)[0]
-        remap = -np.ones(self.n_pairs, dtype=np.int64)
-        remap[keep_pairs] = np.arange(len(keep_pairs))
-        pm = pairs_mask[self.pair_index]
-        return FramePairs(
-            self.width_px, self.height_px, self.frame_a[keep_pairs], self.t_a[keep_pairs], self.t_b[keep_pairs],
-            remap[self.pair_index[pm]], self.xa[pm], self.xb[pm], self.frames_decoded,
-        )
-
-
-def _in_windows(t: float, windows: Sequence[tuple[float, float]] | None) -> bool:
-    if windows is None:
-        return True
-    return any(a <= t <= b for a, b in windows)
-
-
-def track_frame_pairs(
-    video: str | os.PathLike,
-    *,
-    windows: Sequence[tuple[float, float]] | None = None,
-    track_width_px: int = 480,
-    max_corners: int = 150,
-    fb_max_px: float = 0.7,
-    info=None,
-    progress: Progress | None = None,
-) -> FramePairs:
-    """KLT feature tracks between consecutive frames, streaming over the video.
-
-    Parameters
-    ----------
-    video : the clip.
-    windows : (start, end) video-time intervals [s]; only pairs with both frames inside one
-        are tracked (None = the whole clip).
-    track_width_px : frames wider than this are downscaled (area) for tracking; coordinates
-        are returned at full resolution.
-    max_corners : corners detected per frame.
-    fb_max_px : forward-backward error limit at the tracking resolution.
-    """
-    import av
-
-    from ..io.video import probe_video
-
-    info = info or probe_video(video)
-    W, H = info.width_px, info.height_px
-    scale = min(1.0, track_width_px / W) if track_width_px else 1.0
-    ws, hs = max(16, int(round(W * scale))), max(16, int(round(H * scale)))
-    kx, ky = ws / W, hs / H
-    pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
-    times = info.frame_times_s
-    last_needed = times[-1] if windows is None else max(b for _, b in windows)
-    min_dist = max(4.0, ws / 60.0)
-    lk = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 0.03))
-
-    frame_a, t_a, t_b, pidx, xa_all, xb_all = [], [], [], [], [], []
-    prev = None  # (index, grey, points)
-    decoded = 0
-    n = info.frame_count
-    try:
-        container = av.open(str(video))
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"cannot read {video}: {exc}", "give a video file FFmpeg can decode") from None
-    def frames(stream):
-        """All frames, or (several windows) only the frames of each window, seeking to it."""
-        if windows is None or len(windows) == 1:
-            yield from container.decode(stream)
-            return
-        tb = float(stream.time_base)
-        for wa, wb in windows:
-            try:
-                container.seek(int(info.pts[0] + max(0.0, wa - 0.5) / tb), stream=stream, backward=True)
-            except av.error.FFmpegError:  # not seekable: decode through (slower, same result)
-                container.seek(0)
-            for frame in container.decode(stream):
-                t_f = (int(frame.pts if frame.pts is not None else 0) - int(info.pts[0])) * tb
-                if t_f < wa - 1e-6:
-                    continue
-                if t_f > wb + 1e-6:
-                    break
-                yield frame
-
-    try:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in frames(stream):
-            decoded += 1
-            pts = int(frame.pts if frame.pts is not None else 0)
-            i = pts_to_index.get(pts)
-            if i is None:
-                i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
-            t = float(times[i])
-            if t > last_needed + 1e-6:
-                break
-            if progress:
-                progress("sync", i + 1, n)
-            if not _in_windows(t, windows):
-                prev = None
-                continue
-            grey = _grey(frame, W, H)
-            if scale < 1.0:
-                grey = cv2.resize(grey, (ws, hs), interpolation=cv2.INTER_AREA)
-            kept = None
-            if prev is not None and prev[0] == i - 1 and prev[2] is not None and len(prev[2]) >= 8:
-                p0 = prev[2]
-                p1, st, _ = cv2.calcOpticalFlowPyrLK(prev[1], grey, p0, None, **lk)
-                p0r, st2, _ = cv2.calcOpticalFlowPyrLK(grey, prev[1], p1, None, **lk)
-                fb = np.linalg.norm((p0 - p0r).reshape(-1, 2), axis=1)
-                a = p0.reshape(-1, 2)
-                b = p1.reshape(-1, 2)
-                ok = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < fb_max_px)
-                ok &= (b[:, 0] >= 2) & (b[:, 0] <= ws - 3) & (b[:, 1] >= 2) & (b[:, 1] <= hs - 3)
-                a, b = a[ok], b[ok]
-                if len(a) >= 8:
-                    j = len(frame_a)
-                    frame_a.append(i - 1)
-                    t_a.append(float(times[i - 1]))
-                    t_b.append(t)
-                    pidx.append(np.full(len(a), j, dtype=np.int64))
-                    xa_all.append(np.stack([(a[:, 0] + 0.5) / kx - 0.5, (a[:, 1] + 0.5) / ky - 0.5], -1))
-                    xb_all.append(np.stack([(b[:, 0] + 0.5) / kx - 0.5, (b[:, 1] + 0.5) / ky - 0.5], -1))
-                kept = b.reshape(-1, 1, 2).astype(np.float32)
-            # keep tracking the surviving points; top up with new corners when they thin out
-            if kept is None or len(kept) < 0.7 * max_corners:
-                mask = None
-                if kept is not None and len(kept):
-                    mask = np.full((hs, ws), 255, np.uint8)
-                    for x, y in kept.reshape(-1, 2):
-                        cv2.circle(mask, (int(x), int(y)), int(min_dist), 0, -1)
-                want = max_corners - (0 if kept is None else len(kept))
-                corners = cv2.goodFeaturesToTrack(grey, want, 0.01, min_dist, mask=mask, blockSize=7)
-                if corners is not None:
-                    corners = corners.astype(np.float32)
-                    kept = corners if kept is None or not len(kept) else np.concatenate([kept, corners])
-            prev = (i, grey, kept)
-    finally:
-        container.close()
-    if not frame_a:
-        empty2 = np.zeros((0, 2))
-        return FramePairs(W, H, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), empty2, empty2, decoded)
-    return FramePairs(
-        W, H, np.asarray(frame_a, np.int64), np.asarray(t_a), np.asarray(t_b), np.concatenate(pidx),
-        np.concatenate(xa_all).astype(np.float64), np.concatenate(xb_all).astype(np.float64), decoded,
-    )
-
-
-def _grey(frame, W: int, H: int) -> np.ndarray:
-    """Luma plane of a decoded frame (no colour conversion for planar YUV)."""
-    if frame.format.name in ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"):
-        arr = frame.to_ndarray()
-        if arr.ndim == 2 and arr.shape[0] >= H and arr.shape[1] >= W:
-            return np.ascontiguousarray(arr[:H, :W])
-    grey = frame.to_ndarray(format="gray")
-    return np.ascontiguousarray(grey[:H, :W])
-
-
-def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 4.0,
-                 max_windows: int = 12) -> list[tuple[float, float]]:
-    """Sync windows (start, end) [s]: the whole clip when it is shorter than ``2 * every_s``,
-    else windows of ``window_s`` spread evenly from start to end, about ``every_s`` apart and
-    at most ``max_windows`` of them (so a long clip costs a bounded amount of decoding: the
-    tracker seeks to each window)."""
-    if duration_s <= max(2.0 * every_s, 1.5 * window_s):
-        return [(0.0, duration_s)]
-    n = min(max(2, int(max_windows)), max(2, int(round((duration_s - window_s) / every_s)) + 1))
-    starts = np.linspace(0.0, duration_s - window_s, n)
-    return [(float(s), float(s + window_s)) for s in starts]
 
 
 # ============================================================================ rotation helpers
@@ -778,11 +588,15 @@ def estimate_sync(
     start_s = start_offset_ms / 1000.0
 
     def fail(reason: str, **kw) -> SyncResult:
-        return SyncResult(
+        return _with_pairs(SyncResult(
             offset_ms=start_offset_ms, readout_ms=None, readout_estimated=False,
             imu_orientation="XYZ" if auto else mappings[0], confidence=0.0, reliable=False, message=reason,
             start_offset_ms=start_offset_ms, seconds=time.perf_counter() - t_start, **kw,
-        )
+        ))
+
+    def _with_pairs(res: SyncResult) -> SyncResult:
+        res.pairs_used = pairs
+        return res
 
     duration = float(info.frame_times_s[-1] + fp)
     windows = sync_windows(duration, window_s=window_s, every_s=every_s)
@@ -951,7 +765,7 @@ def estimate_sync(
         weakest = min((k for k in scores if k in ("motion", "peak", "fit", "support", "orientation")), key=scores.get)
         msg = (f"sync unreliable (confidence {confidence:.2f}, weakest: {weakest}); best guess was "
                f"{delta_f * 1000:.1f} ms with IMU orientation {best_map}")
-    return SyncResult(
+    return _with_pairs(SyncResult(
         offset_ms=offset_ms,
         readout_ms=rho_f * 1000.0 if (reliable and ro_known is None) else None,
         readout_estimated=bool(reliable and ro_known is None),
@@ -961,4 +775,4 @@ def estimate_sync(
         residual_px=residual, raw_motion_px=raw_motion, scores=scores,
         orientation_costs={k: round(v, 5) for k, v in orientation_costs.items()}, pairs=pairs.n_pairs,
         seconds=seconds, gyro_bias_rad_s=tuple(float(b) for b in bias) if reliable else (0.0, 0.0, 0.0),
-    )
+    ))

@@ -1,13 +1,28 @@
-"""Stage 2C: undefined-region avoidance and the output crop.
+"""Stage 2C: undefined-region avoidance and the output crop (a crop *budget*).
 
 The output is a pinhole virtual camera whose focal length is the source's times ``zoom``.
 For a given virtual orientation a frame *fits* at a zoom when every point on the output's
 border maps inside the source frame through the full per-row warp (rolling shutter, OIS and
-lens included). The crop is one fixed zoom for the whole clip: the smallest zoom at which
-every frame fits. Where that would exceed ``max_zoom``, the virtual camera is pulled back
-toward the real one (``slerp(V_i, R_i, lambda_i)``) just enough to fit at ``max_zoom``;
-lambda is spread over neighbouring frames (rolling max, then Gaussian) so the correction is
-gentle, and every frame is re-checked as a hard constraint. Result: no undefined pixels.
+lens included).
+
+The zoom is not sized by the clip's worst moment. It is set by a **crop budget**,
+``fov_keep`` (the fraction of the source width to keep, ``zoom = 1 / fov_keep``, at most
+``max_zoom``), and the Pixel design's undefined-region avoidance does the work: where the
+smoothed camera would leave the source at that zoom, the virtual camera is pulled toward the
+real one, ``V_i <- slerp(V_i, R_i, lambda_i)``, with the smallest ``lambda_i`` that fits.
+``lambda`` is spread over the neighbouring frames, ahead and behind (rolling max over
+``+-2 spread_sigma_s``, then a Gaussian of ``spread_sigma_s``), so the camera eases toward
+the real one a few frames *before* it would leave the picture instead of snapping; then
+every frame is re-checked as a hard constraint.
+
+``mode="adaptive"``: a per-frame zoom for clips with one violent moment. The zoom each
+frame's smoothed camera needs is clipped to ``[base, max_zoom]`` (``base`` = the budget's
+zoom), smoothed (rolling max + Gaussian) and dilated so that it changes by at most
+``zoom_rate_per_s`` per second; it rises only around the frames that need it, and the
+pull-back handles what is left.
+
+Only if even the real camera does not fit (e.g. a lens whose picture does not fill the
+rectangle at that zoom) is the zoom raised above the budget. Result: no undefined pixels.
 
 All searches are bisections run for many frames at once (vectorized over frames).
 """
@@ -22,9 +37,17 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from ..rotation import exp_so3, log_so3
 from ..synthesis.plan import WarpPlanner
 
-__all__ = ["CropResult", "fits", "required_zoom", "min_pullback", "fit_crop", "slerp_matrix"]
+__all__ = [
+    "CropResult", "fits", "required_zoom", "min_pullback", "fit_crop", "slerp_matrix", "budget_zoom",
+    "DEFAULT_FOV_KEEP", "DEFAULT_ZOOM_RATE_PER_S", "spread_pullback",
+]
 
 _CHUNK = 128  # frames per vectorized batch
+
+#: Default crop budget: keep 92 % of the width (see docs/BENCHMARKS.md, "Crop budget").
+DEFAULT_FOV_KEEP = 0.92
+#: Default bound on the adaptive zoom's velocity [zoom units per second].
+DEFAULT_ZOOM_RATE_PER_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,15 +57,36 @@ class CropResult:
     Attributes
     ----------
     R_world_virt : (N, 3, 3) virtual orientations after pull-back.
-    zoom : the fixed output zoom (output focal / source focal).
+    zoom : the largest output zoom used (output focal / source focal); the clip's zoom in
+        ``fixed`` mode.
     pullback : (N,) lambda per frame (0 = smooth path kept, 1 = real camera).
     required_zoom : (N,) zoom each frame needs with the final orientations.
+    zoom_per_frame : (N,) the zoom of each frame (``adaptive`` mode), None = ``zoom`` everywhere.
     """
 
     R_world_virt: np.ndarray
     zoom: float
     pullback: np.ndarray
     required_zoom: np.ndarray
+    zoom_per_frame: np.ndarray | None = None
+
+    def zoom_at(self, i: int) -> float:
+        """The output zoom of frame ``i``."""
+        return float(self.zoom_per_frame[i]) if self.zoom_per_frame is not None else float(self.zoom)
+
+    @property
+    def fov_kept(self) -> float:
+        """Mean fraction of the source width kept (``1 / zoom`` per frame, averaged)."""
+        if self.zoom_per_frame is None:
+            return 1.0 / self.zoom
+        return float(np.mean(1.0 / np.asarray(self.zoom_per_frame)))
+
+
+def budget_zoom(fov_keep: float, max_zoom: float) -> float:
+    """The zoom of a crop budget: ``min(1 / fov_keep, max_zoom)``."""
+    if not 0.0 < fov_keep <= 2.0:
+        raise ValueError(f"fov_keep must be in (0, 2], got {fov_keep}")
+    return float(min(1.0 / fov_keep, max_zoom))
 
 
 def slerp_matrix(A: np.ndarray, B: np.ndarray, lam) -> np.ndarray:
@@ -91,28 +135,77 @@ def required_zoom(
 
 
 def min_pullback(
-    planner: WarpPlanner, V: np.ndarray, R: np.ndarray, zoom: float, t_frame_s: np.ndarray, border: np.ndarray,
+    planner: WarpPlanner, V: np.ndarray, R: np.ndarray, zoom, t_frame_s: np.ndarray, border: np.ndarray,
     *, lo=None, iters: int = 12,
 ) -> np.ndarray:
-    """(N,) smallest lambda in ``[lo, 1]`` such that ``slerp(V, R, lambda)`` fits at ``zoom``.
+    """(N,) smallest lambda in ``[lo, 1]`` such that ``slerp(V, R, lambda)`` fits at ``zoom``
+    (a scalar or (N,)).
 
     1 where even the real orientation does not fit.
     """
     n = len(V)
     lo_arr = np.zeros(n) if lo is None else np.asarray(lo, dtype=np.float64).copy()
+    z_arr = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (n,))
     out = np.empty(n)
     for sl in _chunks(n):
-        Vc, Rc, tc = V[sl], R[sl], np.asarray(t_frame_s)[sl]
+        Vc, Rc, tc, zc = V[sl], R[sl], np.asarray(t_frame_s)[sl], z_arr[sl]
         a = lo_arr[sl].copy()
         b = np.ones(len(Vc))
-        ok_lo = fits(planner, slerp_matrix(Vc, Rc, a), zoom, tc, border)
+        ok_lo = fits(planner, slerp_matrix(Vc, Rc, a), zc, tc, border)
         for _ in range(iters):
             mid = 0.5 * (a + b)
-            ok = fits(planner, slerp_matrix(Vc, Rc, mid), zoom, tc, border)
+            ok = fits(planner, slerp_matrix(Vc, Rc, mid), zc, tc, border)
             b = np.where(ok, mid, b)
             a = np.where(ok, a, mid)
         out[sl] = np.where(ok_lo, lo_arr[sl], b)
     return out
+
+
+def spread_pullback(lam: np.ndarray, period_s: float, spread_sigma_s: float) -> np.ndarray:
+    """Spread per-frame pull-backs over their neighbours: rolling max over ``+-2 sigma``, then
+    a Gaussian of ``sigma`` (the look-ahead that makes the pull gradual). The Gaussian can
+    lower a narrow peak: callers re-check every frame as a hard constraint."""
+    if spread_sigma_s <= 0 or len(lam) < 2:
+        return np.asarray(lam, dtype=np.float64).copy()
+    w = max(1, int(round(2 * spread_sigma_s / period_s)))
+    lam_s = maximum_filter1d(lam, size=2 * w + 1, mode="nearest")
+    return np.clip(gaussian_filter1d(lam_s, sigma=max(spread_sigma_s / period_s, 1e-6), mode="nearest"), 0.0, 1.0)
+
+
+def _rate_limited_envelope(z: np.ndarray, t: np.ndarray, rate: float) -> np.ndarray:
+    """Smallest function >= ``z`` whose slope is at most ``rate`` (per second)."""
+    out = np.array(z, dtype=np.float64)
+    for i in range(1, len(out)):
+        out[i] = max(out[i], out[i - 1] - rate * (t[i] - t[i - 1]))
+    for i in range(len(out) - 2, -1, -1):
+        out[i] = max(out[i], out[i + 1] - rate * (t[i + 1] - t[i]))
+    return out
+
+
+def adaptive_zoom(z_need: np.ndarray, t: np.ndarray, base: float, max_zoom: float, *,
+                  rate_per_s: float = DEFAULT_ZOOM_RATE_PER_S, sigma_s: float = 0.3) -> np.ndarray:
+    """Per-frame zoom: the need clipped to ``[base, max_zoom]``, spread (rolling max + Gaussian)
+    and dilated so it changes by at most ``rate_per_s`` per second."""
+    z = np.clip(np.where(np.isfinite(z_need), z_need, max_zoom), base, max(base, max_zoom))
+    if len(z) < 2:
+        return z
+    period = float(np.median(np.diff(t)))
+    w = max(1, int(round(2 * sigma_s / period)))
+    z = maximum_filter1d(z, size=2 * w + 1, mode="nearest")
+    z = gaussian_filter1d(z, sigma=max(sigma_s / period, 1e-6), mode="nearest")
+    z = _rate_limited_envelope(z, t, rate_per_s)
+    return np.clip(z, base, max(base, max_zoom))
+
+
+def _pull(planner, V0, T, zoom, t, border, period, spread_sigma_s):
+    """``(slerp(V0, T, lam), lam)`` with the smallest spread ``lam`` that fits (hard-checked)."""
+    lam = min_pullback(planner, V0, T, zoom, t, border)
+    if not np.any(lam > 0):
+        return np.array(V0, copy=True), lam
+    lam_s = spread_pullback(lam, period, spread_sigma_s)
+    # hard constraint: every frame must fit with its final lambda
+    lam = min_pullback(planner, V0, T, zoom, t, border, lo=lam_s)
+    return slerp_matrix(V0, T, lam), lam
 
 
 def fit_crop(
@@ -121,12 +214,17 @@ def fit_crop(
     R_virt: np.ndarray,
     frame_times_s: np.ndarray,
     *,
+    fov_keep: float = DEFAULT_FOV_KEEP,
     max_zoom: float = 1.25,
+    mode: str = "fixed",
+    zoom_rate_per_s: float = DEFAULT_ZOOM_RATE_PER_S,
     min_zoom: float = 0.5,
     spread_sigma_s: float = 0.15,
+    pull_target: np.ndarray | None = None,
+    pull_sigma_s: float = 0.0,
     progress=None,
 ) -> CropResult:
-    """Choose the fixed zoom and pull the virtual camera back where needed.
+    """Pull the virtual camera back where it would leave the source at the budget's zoom.
 
     Parameters
     ----------
@@ -134,35 +232,61 @@ def fit_crop(
     R_real : (N, 3, 3) real orientation at each frame's centre-row time.
     R_virt : (N, 3, 3) smoothed virtual orientation.
     frame_times_s : (N,) frame start times (video clock).
-    max_zoom : largest zoom allowed (1.25 keeps 80 % of the width).
-    min_zoom : smallest zoom considered (below 1 widens the view of a fisheye source).
+    fov_keep : crop budget, the fraction of the source width kept (zoom ``1 / fov_keep``).
+    max_zoom : largest zoom: caps the budget's zoom and the adaptive zoom.
+    mode : ``"fixed"`` (one zoom for the clip) or ``"adaptive"`` (per-frame zoom, rising only
+        where needed, at most ``zoom_rate_per_s`` per second).
+    min_zoom : smallest zoom considered when measuring what frames need.
     spread_sigma_s : Gaussian sigma for spreading the pull-back over time.
+    pull_target : (N, 3, 3) what the virtual camera is pulled toward (default ``R_real``), e.g.
+        the real camera turned level for horizon lock; where the target itself does not fit it
+        is first pulled toward ``R_real`` the same way.
+    pull_sigma_s : > 0: pull toward the real camera smoothed by a Gaussian of this sigma (it
+        keeps the shake out of the pulled frames; where it does not fit, it is pulled toward
+        ``R_real``); ignored with ``pull_target``.
     progress : optional callable(done, total).
     """
+    if mode not in ("fixed", "adaptive"):
+        raise ValueError(f"mode must be 'fixed' or 'adaptive', got {mode!r}")
     n = len(R_virt)
     t = np.asarray(frame_times_s, dtype=np.float64)
+    period = float(np.median(np.diff(t))) if n > 1 else 1.0
     border = planner.border_points()
-    z = required_zoom(planner, R_virt, t, border, lo=min_zoom)
+    base = budget_zoom(fov_keep, max_zoom)
+    zf = None
+    if mode == "adaptive":
+        z_need = required_zoom(planner, R_virt, t, border, lo=min_zoom)
+        zf = adaptive_zoom(z_need, t, base, max_zoom, rate_per_s=zoom_rate_per_s)
+        zoom_arg = zf
+    else:
+        zoom_arg = base
     if progress:
         progress(1, 3)
-    V = np.array(R_virt, copy=True)
-    lam = np.zeros(n)
-    over = z > max_zoom
-    if np.any(over):
-        lam[over] = min_pullback(planner, V[over], R_real[over], max_zoom, t[over], border)
-        period = float(np.median(np.diff(t))) if n > 1 else 1.0
-        w = max(1, int(round(2 * spread_sigma_s / period)))
-        lam_s = maximum_filter1d(lam, size=2 * w + 1, mode="nearest")
-        lam_s = np.clip(gaussian_filter1d(lam_s, sigma=max(spread_sigma_s / period, 1e-6), mode="nearest"), 0.0, 1.0)
-        # hard constraint: every frame must fit at max_zoom with its final lambda
-        lam_s = min_pullback(planner, R_virt, R_real, max_zoom, t, border, lo=lam_s)
-        V = slerp_matrix(R_virt, R_real, lam_s)
-        lam = lam_s
-        if progress:
-            progress(2, 3)
-        z = required_zoom(planner, V, t, border, lo=min_zoom)
+    # if even the real camera does not fit at the budget, the zoom must rise (never undefined)
+    real_ok = fits(planner, R_real, zoom_arg, t, border)
+    if not np.all(real_ok):
+        z_real = required_zoom(planner, R_real, t, border, lo=min_zoom)
+        if zf is None:
+            finite = z_real[np.isfinite(z_real)]
+            base = float(max(base, finite.max() if len(finite) else base))
+            zoom_arg = base
+        else:
+            zf = np.maximum(zf, _rate_limited_envelope(np.where(np.isfinite(z_real), z_real, zf), t, zoom_rate_per_s))
+            zoom_arg = zf
+    target = R_real
+    if pull_target is None and pull_sigma_s > 0 and n > 2:
+        from .gaussian import gaussian_smooth_orientations
+
+        pull_target = gaussian_smooth_orientations(R_real, t, pull_sigma_s)
+    if pull_target is not None:
+        target = _pull(planner, np.asarray(pull_target, dtype=np.float64), R_real, zoom_arg, t, border, period,
+                       spread_sigma_s)[0]
+    V, lam = _pull(planner, R_virt, target, zoom_arg, t, border, period, spread_sigma_s)
+    if progress:
+        progress(2, 3)
+    z = required_zoom(planner, V, t, border, lo=min_zoom)
     if progress:
         progress(3, 3)
-    finite = np.isfinite(z)
-    zoom = float(np.max(z[finite])) if np.any(finite) else max_zoom
-    return CropResult(V, zoom, lam, z)
+    if zf is None:
+        return CropResult(V, float(base), lam, z)
+    return CropResult(V, float(np.max(zf)), lam, z, zf)

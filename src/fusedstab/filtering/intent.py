@@ -10,7 +10,11 @@ turns them into per-frame intent probabilities. :func:`apply_intent` then
   to it: ``V = V_long Exp(P xi)``, ``P = a a^T + (1 - p)(I - a a^T)``,
   ``xi = Log(V_long^T V_gauss)``;
 * where the whole window is still (``P(still) > 0.8``) locks the virtual camera (tripod
-  hold), blended smoothly into the neighbouring frames.
+  hold), blended smoothly into the neighbouring frames;
+* confidence gate: where the most likely class has probability below ``min_confidence``
+  (0.6) the frame keeps the plain Gaussian. The pipeline adds a second guard: it keeps the
+  intent path only if its final high-frequency jitter (after blur masking and the crop's
+  pull-back) is not above the plain Gaussian's.
 
 Frames and conventions
 ----------------------
@@ -49,7 +53,8 @@ WEIGHTS_PATH = Path(__file__).with_name("intent_weights.json")
 _EPS = 1e-3  # [rad/s] floor inside the log features
 _STILL_LOCK = 0.8
 _LONG_PASSES = 4
-_P_DEADZONE = 0.1  # smoothed P(pan|turn) below this leaves the Gaussian result untouched
+_P_DEADZONE = 0.1
+_MIN_CONFIDENCE = 0.6  # below this top-class probability the frame keeps the plain Gaussian  # smoothed P(pan|turn) below this leaves the Gaussian result untouched
 
 
 # ============================================================================ features
@@ -264,6 +269,7 @@ def apply_intent(
     p_sigma_s: float = 0.3,
     still_window_s: float = 0.5,
     hold_ramp_s: float = 0.3,
+    min_confidence: float = _MIN_CONFIDENCE,
     model: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Intent-aware virtual camera (pan/turn axis locking and tripod hold).
@@ -283,6 +289,8 @@ def apply_intent(
         half-window [s].
     hold_ramp_s : length [s] of the smooth blend into / out of a held span (inside the
         span; clip ends need no blend).
+    min_confidence : confidence gate: frames whose most likely class has a probability below
+        this are treated as unsure and keep the plain Gaussian (no axis locking, no hold).
     model : classifier weights (default: :func:`load_model`).
 
     Returns
@@ -309,6 +317,11 @@ def apply_intent(
     strength = float(min(strength, 1.0))
     probs = intent_probabilities(R, t, model=model)
     info["probs"] = probs
+    unsure = probs.max(axis=1) < min_confidence
+    info["unsure"] = unsure
+    if unsure.any():  # confidence gate: plain smoothing where the model is unsure
+        probs = probs.copy()
+        probs[unsure] = 0.0
     ci = {c: k for k, c in enumerate(classes)}
     p_rot = _smooth_scalar(probs[:, ci["pan"]] + probs[:, ci["turn"]], t, p_sigma_s)
     p = strength * np.clip((p_rot - _P_DEADZONE) / (1.0 - 2 * _P_DEADZONE), 0.0, 1.0)

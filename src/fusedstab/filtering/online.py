@@ -12,8 +12,12 @@ frame by frame, as in the Pixel design:
 2. When a frame enters the queue, the pull-back ``lambda_j`` it would need at the fixed zoom is
    estimated from its provisional virtual camera (smoothed with what is known so far).
 3. With an exposure time, motion-blur masking (:mod:`~fusedstab.filtering.blur_mask`): the
-   frame's gyro-predicted blur gives ``beta`` (averaged over +-2 frames, as offline), and
+   frame's gyro-predicted blur gives ``beta`` (Gaussian-averaged over the neighbouring frames, as
+   offline), and
    ``V_i <- slerp(V_i, R_i, beta_i)``.
+   With horizon lock (``up_cam``, the causal VQF estimate of the up direction per frame), the
+   virtual camera is then turned level about its optical axis (:mod:`~fusedstab.filtering.horizon`;
+   a rate limit is applied forward only).
 4. When frame ``i`` leaves, ``lambda_i`` is the largest of: the estimates of the frames ahead
    in the queue and the previous frame's value, each faded by a Gaussian of their distance in
    time (``spread_sigma_s``), so the camera eases toward the real one *before* a large motion
@@ -27,9 +31,10 @@ from collections import deque
 import numpy as np
 
 from ..synthesis.plan import WarpPlanner
-from .blur_mask import blur_weights, frame_blur_px
+from .blur_mask import blur_weights, frame_blur_px, load_params
 from .crop import min_pullback, slerp_matrix
 from .gaussian import gaussian_smooth_orientations
+from .horizon import roll_deg, rz
 
 __all__ = ["OnlineFilter"]
 
@@ -46,6 +51,8 @@ class OnlineFilter:
     frame_period_s : nominal frame period [s] (sets the past window ``K = ceil(3 sigma / T)``).
     spread_sigma_s : how far (in time) a needed pull-back is felt by its neighbours.
     exposure_s : exposure time for motion-blur masking (0 = off).
+    up_cam : (N, 3) up direction in the camera frame per frame (horizon lock), or None.
+    horizon_rate_deg_s : with ``up_cam``, the most the level correction may change per second.
 
     Examples
     --------
@@ -68,6 +75,8 @@ class OnlineFilter:
         frame_period_s: float,
         spread_sigma_s: float = 0.15,
         exposure_s: float = 0.0,
+        up_cam: np.ndarray | None = None,
+        horizon_rate_deg_s: float | None = None,
     ):
         self.planner = planner
         self.sigma_s = float(sigma_s)
@@ -81,11 +90,20 @@ class OnlineFilter:
         self._R: deque[np.ndarray] = deque()  # real orientation at the centre row
         self._lam_est: deque[float] = deque()
         self.exposure_s = float(exposure_s)
-        self._beta_raw: deque[float] = deque()  # per-frame blur weight before the +-2 frame average
+        self._beta_raw: deque[float] = deque()  # per-frame blur weight before the Gaussian average
+        prm = load_params()
+        self._beta_prm = prm
+        self._beta_sigma = prm["smooth_sigma_s"] / frame_period_s  # [frames], as offline
+        self._beta_radius = int(4.0 * self._beta_sigma + 0.5)  # scipy's gaussian_filter1d truncation
+        if self.exposure_s > 0:
+            self.K = max(self.K, self._beta_radius + 1)
         self._first = 0  # absolute index of self._t[0]
         self._next_out = 0  # absolute index of the next frame to leave
         self._prev_lam = 0.0
         self._prev_t: float | None = None
+        self.up_cam = None if up_cam is None else np.asarray(up_cam, dtype=np.float64)
+        self.horizon_rate_deg_s = horizon_rate_deg_s
+        self._prev_roll: float | None = None
 
     # ------------------------------------------------------------------ helpers
     def _window(self):
@@ -118,6 +136,8 @@ class OnlineFilter:
         beta = self.beta_at(i)
         if beta > 0:
             V = slerp_matrix(V, R_i, beta)
+        if self.up_cam is not None:
+            V = self._level(V, R_i, idx, t_i)
         lam = self._need(V, R_i, t_i)
         for j in range(i + 1, len(self._t)):  # frames ahead in the queue
             lam = max(lam, self._lam_est[j] * self._fade(self._t[j] - t_i))
@@ -141,12 +161,28 @@ class OnlineFilter:
             self._first += 1
         return idx, V_out, lam
 
+    def _level(self, V: np.ndarray, R_i: np.ndarray, idx: int, t_i: float) -> np.ndarray:
+        phi = float(roll_deg(R_i[None], V[None], self.up_cam[idx][None])[0])
+        c = phi
+        if self._prev_roll is not None:
+            c = self._prev_roll + (phi - self._prev_roll + 180.0) % 360.0 - 180.0  # unwrap
+            if self.horizon_rate_deg_s and self._prev_t is not None:
+                step = self.horizon_rate_deg_s * (t_i - self._prev_t)
+                c = self._prev_roll + float(np.clip(c - self._prev_roll, -step, step))
+        self._prev_roll = c
+        return V @ rz(np.radians(c))
+
     def beta_at(self, i: int) -> float:
-        """Blur weight of the held frame at queue position ``i``: mean over +-2 frames."""
+        """Blur weight of the held frame at queue position ``i``: Gaussian average over the held
+        frames (the offline weights where the window is complete; the offline run-time jitter
+        cap needs the whole clip and is not applied online)."""
         if self.exposure_s <= 0:
             return 0.0
-        lo, hi = max(0, i - 2), min(len(self._beta_raw), i + 3)
-        return float(np.mean(list(self._beta_raw)[lo:hi]))
+        r = self._beta_radius
+        lo, hi = max(0, i - r), min(len(self._beta_raw), i + r + 1)
+        k = np.arange(lo, hi) - i
+        w = np.exp(-0.5 * (k / max(self._beta_sigma, 1e-9)) ** 2)
+        return float(np.dot(w, list(self._beta_raw)[lo:hi]) / w.sum())
 
     # ------------------------------------------------------------------ API
     def push(self, t_frame_s: float) -> list[tuple[int, np.ndarray, float]]:
@@ -158,7 +194,7 @@ class OnlineFilter:
         self._R.append(R)
         if self.exposure_s > 0:
             blur = frame_blur_px(self.planner, np.array([t]), self.exposure_s)
-            self._beta_raw.append(float(blur_weights(blur, self.planner.camera.width_px)[0]))
+            self._beta_raw.append(float(blur_weights(blur, self.planner.camera.width_px, smooth_frames=0)[0]))
         else:
             self._beta_raw.append(0.0)
         idx = self._first + len(self._t) - 1

@@ -266,7 +266,8 @@ def read_camera_metadata(parser) -> dict:
     """Facts from the raw telemetry that matter to stabilization.
 
     Returns a dict with, where the file says so: ``readout_s`` (GoPro SROT, ms in file),
-    ``in_camera_stabilization`` (bool; GoPro EISE / EISA), ``exposure_s`` (median).
+    ``in_camera_stabilization`` (bool; GoPro EISE / EISA), ``exposure_s`` (median),
+    ``image_orientation_quaternions`` (GoPro IORI present: HERO8 and later, MAX).
     """
     out: dict = {}
     exposures = []
@@ -274,6 +275,8 @@ def read_camera_metadata(parser) -> dict:
         for name, entry in group.items():
             if not isinstance(entry, dict):
                 continue
+            if name == "ImageOrientation":
+                out["image_orientation_quaternions"] = True  # GoPro IORI: the EIS's per-frame rotation
             if name == "Exposure" and isinstance(entry.get("Data"), list):
                 exposures.extend(float(x) for x in entry["Data"] if isinstance(x, (int, float)))
             for key, value in entry.items():

@@ -57,7 +57,13 @@ class WarpPlanner:
     out_width_px, out_height_px : output size (default: the source size).
     grid_step_px : coarse grid spacing of the output.
     iterations : fixed-point iterations for the source row (rolling shutter only).
+    projection : the output lens. ``'rectilinear'``: a pinhole (straight lines straight, the
+        lens distortion removed). ``'lens'``: the source's own lens model and distortion,
+        centred, focal times zoom (the picture keeps its look; at zoom 1 with the virtual
+        camera on the real one the output is the input).
     """
+
+    PROJECTIONS = ("rectilinear", "lens")
 
     def __init__(
         self,
@@ -70,7 +76,11 @@ class WarpPlanner:
         out_height_px: int | None = None,
         grid_step_px: int = 16,
         iterations: int = 3,
+        projection: str = "rectilinear",
     ):
+        if projection not in self.PROJECTIONS:
+            raise ValueError(f"unknown output projection {projection!r}; expected one of {self.PROJECTIONS}")
+        self.projection = projection
         self.camera = camera
         self.track = track
         self.readout_s = float(readout_s or 0.0)
@@ -94,6 +104,20 @@ class WarpPlanner:
         return np.array(
             [[f, 0.0, (self.out_width_px - 1) / 2.0], [0.0, f, (self.out_height_px - 1) / 2.0], [0.0, 0.0, 1.0]]
         )
+
+    def _unit_out_camera(self) -> CameraModel:
+        """The output lens model at focal 1 and principal point 0 (normalized coordinates)."""
+        model, coeffs = ("pinhole", ()) if self.projection == "rectilinear" else (self.camera.model, self.camera.coeffs)
+        return CameraModel(self.out_width_px, self.out_height_px, 1.0, 1.0, 0.0, 0.0, model=model, coeffs=coeffs)
+
+    def _out_rays(self, u: np.ndarray, zoom: np.ndarray) -> np.ndarray:
+        """Rays (..., P, 3) of output pixels u (..., P, 2) at zoom (...)."""
+        f = self.base_focal_px * zoom[..., None]
+        cx, cy = (self.out_width_px - 1) / 2.0, (self.out_height_px - 1) / 2.0
+        if self.projection == "rectilinear":
+            return np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f, 1.0), axis=-1)
+        xn = np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f), axis=-1)
+        return self._unit_out_camera().unproject(xn)
 
     def row_time_s(self, t_frame_s: float, y_px) -> np.ndarray:
         """Capture time of source row(s) ``y_px`` of the frame starting at ``t_frame_s``."""
@@ -123,9 +147,7 @@ class WarpPlanner:
         zoom = np.broadcast_to(np.asarray(zoom, dtype=np.float64), batch)
         t0 = np.broadcast_to(np.asarray(t_frame_s, dtype=np.float64), batch)
         u = np.asarray(out_px, dtype=np.float64)
-        f = self.base_focal_px * zoom[..., None]
-        cx, cy = (self.out_width_px - 1) / 2.0, (self.out_height_px - 1) / 2.0
-        rays_v = np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f, 1.0), axis=-1)
+        rays_v = self._out_rays(u, zoom)
         d_world = np.einsum("...ij,...pj->...pi", V, rays_v)
         H = self.camera.height_px
         y = np.full(d_world.shape[:-1], (H - 1) / 2.0)
@@ -141,6 +163,39 @@ class WarpPlanner:
                 x = self.camera.project(ray_src)
             y = np.where(np.isfinite(x[..., 1]), np.clip(x[..., 1], 0.0, H - 1.0), y)
         return x
+
+    def output_points(self, src_px: np.ndarray, R_world_virt: np.ndarray, zoom, t_frame_s) -> np.ndarray:
+        """Output pixels showing source pixels: the exact inverse of :meth:`source_points`.
+
+        A source pixel's row fixes its capture time, so no iteration is needed:
+        ``u = K_v V^T R_world_cam(t(y)) lens.unproject(x)`` (OIS and focal scale at ``t(y)``).
+
+        Parameters
+        ----------
+        src_px : (P, 2) source pixels.
+        R_world_virt : (P, 3, 3) or (3, 3) virtual orientation of each point's frame.
+        zoom : scalar or (P,) output zoom.
+        t_frame_s : (P,) or scalar frame start time of each point's frame (video clock).
+
+        Returns
+        -------
+        (P, 2) output pixels (NaN behind the virtual camera or outside the lens).
+        """
+        x = np.asarray(src_px, dtype=np.float64)
+        t = np.broadcast_to(np.asarray(t_frame_s, dtype=np.float64), x.shape[:-1])
+        t_row = t + self.readout_s * x[..., 1] / self.camera.height_px
+        if self.lens_motion is not None:
+            o, sc = self.lens_motion.at(t_row)
+            ray = self.camera.unproject(x, principal_offset_px=o, focal_scale=sc)
+        else:
+            ray = self.camera.unproject(x)
+        d_world = np.einsum("...ij,...j->...i", self.track.matrices_at(t_row), ray)
+        V = np.broadcast_to(np.asarray(R_world_virt, dtype=np.float64), x.shape[:-1] + (3, 3))
+        v = np.einsum("...ji,...j->...i", V, d_world)
+        xn = self._unit_out_camera().project(v)
+        f = self.base_focal_px * np.broadcast_to(np.asarray(zoom, dtype=np.float64), x.shape[:-1])
+        return np.stack([f * xn[..., 0] + (self.out_width_px - 1) / 2.0,
+                         f * xn[..., 1] + (self.out_height_px - 1) / 2.0], axis=-1)
 
     #: rows at which the real orientation is sampled per frame; in between it is interpolated
     #: linearly (chord error < 1e-6 rad for 100 deg/s and 30 ms readout)

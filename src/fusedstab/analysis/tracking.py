@@ -1,0 +1,227 @@
+"""Video motion from feature tracks: KLT points between consecutive frames.
+
+The one tracker shared by the sync (:mod:`fusedstab.analysis.sync`), the video motion
+estimate (:mod:`fusedstab.analysis.video_motion`) and the plan check in the pipeline.
+
+Convention
+----------
+* Points are full-resolution pixel coordinates ``(u, v)`` (integers at pixel centres), even
+  though tracking runs on a grey frame downscaled to ``track_width_px``.
+* ``FramePairs.t_a / t_b`` are the frame times (video clock, start of readout) of each pair;
+  a point on row ``v`` of a rolling-shutter frame is captured at ``t + readout_s * v / H``
+  (:meth:`FramePairs.row_times`).
+* Tracks are forward-backward checked (LK from a to b and back; error below ``fb_max_px`` at
+  the tracking resolution).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["FramePairs", "track_frame_pairs", "sync_windows"]
+
+Progress = Callable[[str, int, int], None]
+
+@dataclass
+class FramePairs:
+    """Tracked points between consecutive frames (full-resolution pixel coordinates).
+
+    ``xa[k], xb[k]``: the k-th point in frame ``pair_index[k]`` and in the next frame.
+    ``t_a[j], t_b[j]``: frame times (video clock) of pair j; ``frame_a[j]``: its first frame.
+    """
+
+    width_px: int
+    height_px: int
+    frame_a: np.ndarray
+    t_a: np.ndarray
+    t_b: np.ndarray
+    pair_index: np.ndarray
+    xa: np.ndarray
+    xb: np.ndarray
+    frames_decoded: int = 0
+
+    @property
+    def n_pairs(self) -> int:
+        return int(len(self.frame_a))
+
+    def row_times(self, readout_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Capture times [s, video clock] of every point in frame a and in frame b: (P,), (P,)."""
+        j = self.pair_index
+        return (self.t_a[j] + readout_s * self.xa[:, 1] / self.height_px,
+                self.t_b[j] + readout_s * self.xb[:, 1] / self.height_px)
+
+    def subset(self, pairs_mask: np.ndarray) -> "FramePairs":
+        keep_pairs = np.nonzero(pairs_mask)[0]
+        remap = -np.ones(self.n_pairs, dtype=np.int64)
+        remap[keep_pairs] = np.arange(len(keep_pairs))
+        pm = pairs_mask[self.pair_index]
+        return FramePairs(
+            self.width_px, self.height_px, self.frame_a[keep_pairs], self.t_a[keep_pairs], self.t_b[keep_pairs],
+            remap[self.pair_index[pm]], self.xa[pm], self.xb[pm], self.frames_decoded,
+        )
+
+
+def _in_windows(t: float, windows: Sequence[tuple[float, float]] | None) -> bool:
+    if windows is None:
+        return True
+    return any(a <= t <= b for a, b in windows)
+
+
+def track_frame_pairs(
+    video: str | os.PathLike,
+    *,
+    windows: Sequence[tuple[float, float]] | None = None,
+    track_width_px: int = 480,
+    max_corners: int = 150,
+    fb_max_px: float = 0.7,
+    info=None,
+    progress: Progress | None = None,
+    stage: str = "sync",
+) -> FramePairs:
+    """KLT feature tracks between consecutive frames, streaming over the video.
+
+    Parameters
+    ----------
+    video : the clip.
+    windows : (start, end) video-time intervals [s]; only pairs with both frames inside one
+        are tracked (None = the whole clip).
+    track_width_px : frames wider than this are downscaled (area) for tracking; coordinates
+        are returned at full resolution.
+    max_corners : corners detected per frame.
+    fb_max_px : forward-backward error limit at the tracking resolution.
+    progress : ``(stage, done, total)`` callback; ``stage`` names it.
+    """
+    import av
+
+    from ..io.video import probe_video
+
+    info = info or probe_video(video)
+    W, H = info.width_px, info.height_px
+    scale = min(1.0, track_width_px / W) if track_width_px else 1.0
+    ws, hs = max(16, int(round(W * scale))), max(16, int(round(H * scale)))
+    kx, ky = ws / W, hs / H
+    pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
+    times = info.frame_times_s
+    last_needed = times[-1] if windows is None else max(b for _, b in windows)
+    min_dist = max(4.0, ws / 60.0)
+    lk = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 0.03))
+
+    frame_a, t_a, t_b, pidx, xa_all, xb_all = [], [], [], [], [], []
+    prev = None  # (index, grey, points)
+    decoded = 0
+    n = info.frame_count
+    try:
+        container = av.open(str(video))
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"cannot read {video}: {exc}", "give a video file FFmpeg can decode") from None
+    def frames(stream):
+        """All frames, or (several windows) only the frames of each window, seeking to it."""
+        if windows is None or len(windows) == 1:
+            yield from container.decode(stream)
+            return
+        tb = float(stream.time_base)
+        for wa, wb in windows:
+            try:
+                container.seek(int(info.pts[0] + max(0.0, wa - 0.5) / tb), stream=stream, backward=True)
+            except av.error.FFmpegError:  # not seekable: decode through (slower, same result)
+                container.seek(0)
+            for frame in container.decode(stream):
+                t_f = (int(frame.pts if frame.pts is not None else 0) - int(info.pts[0])) * tb
+                if t_f < wa - 1e-6:
+                    continue
+                if t_f > wb + 1e-6:
+                    break
+                yield frame
+
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in frames(stream):
+            decoded += 1
+            pts = int(frame.pts if frame.pts is not None else 0)
+            i = pts_to_index.get(pts)
+            if i is None:
+                i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
+            t = float(times[i])
+            if t > last_needed + 1e-6:
+                break
+            if progress:
+                progress(stage, i + 1, n)
+            if not _in_windows(t, windows):
+                prev = None
+                continue
+            grey = _grey(frame, W, H)
+            if scale < 1.0:
+                grey = cv2.resize(grey, (ws, hs), interpolation=cv2.INTER_AREA)
+            kept = None
+            if prev is not None and prev[0] == i - 1 and prev[2] is not None and len(prev[2]) >= 8:
+                p0 = prev[2]
+                p1, st, _ = cv2.calcOpticalFlowPyrLK(prev[1], grey, p0, None, **lk)
+                p0r, st2, _ = cv2.calcOpticalFlowPyrLK(grey, prev[1], p1, None, **lk)
+                fb = np.linalg.norm((p0 - p0r).reshape(-1, 2), axis=1)
+                a = p0.reshape(-1, 2)
+                b = p1.reshape(-1, 2)
+                ok = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < fb_max_px)
+                ok &= (b[:, 0] >= 2) & (b[:, 0] <= ws - 3) & (b[:, 1] >= 2) & (b[:, 1] <= hs - 3)
+                a, b = a[ok], b[ok]
+                if len(a) >= 8:
+                    j = len(frame_a)
+                    frame_a.append(i - 1)
+                    t_a.append(float(times[i - 1]))
+                    t_b.append(t)
+                    pidx.append(np.full(len(a), j, dtype=np.int64))
+                    xa_all.append(np.stack([(a[:, 0] + 0.5) / kx - 0.5, (a[:, 1] + 0.5) / ky - 0.5], -1))
+                    xb_all.append(np.stack([(b[:, 0] + 0.5) / kx - 0.5, (b[:, 1] + 0.5) / ky - 0.5], -1))
+                kept = b.reshape(-1, 1, 2).astype(np.float32)
+            # keep tracking the surviving points; top up with new corners when they thin out
+            if kept is None or len(kept) < 0.7 * max_corners:
+                mask = None
+                if kept is not None and len(kept):
+                    mask = np.full((hs, ws), 255, np.uint8)
+                    for x, y in kept.reshape(-1, 2):
+                        cv2.circle(mask, (int(x), int(y)), int(min_dist), 0, -1)
+                want = max_corners - (0 if kept is None else len(kept))
+                corners = cv2.goodFeaturesToTrack(grey, want, 0.01, min_dist, mask=mask, blockSize=7)
+                if corners is not None:
+                    corners = corners.astype(np.float32)
+                    kept = corners if kept is None or not len(kept) else np.concatenate([kept, corners])
+            prev = (i, grey, kept)
+    finally:
+        container.close()
+    if not frame_a:
+        empty2 = np.zeros((0, 2))
+        return FramePairs(W, H, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), empty2, empty2, decoded)
+    return FramePairs(
+        W, H, np.asarray(frame_a, np.int64), np.asarray(t_a), np.asarray(t_b), np.concatenate(pidx),
+        np.concatenate(xa_all).astype(np.float64), np.concatenate(xb_all).astype(np.float64), decoded,
+    )
+
+
+def _grey(frame, W: int, H: int) -> np.ndarray:
+    """Luma plane of a decoded frame (no colour conversion for planar YUV)."""
+    if frame.format.name in ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"):
+        arr = frame.to_ndarray()
+        if arr.ndim == 2 and arr.shape[0] >= H and arr.shape[1] >= W:
+            return np.ascontiguousarray(arr[:H, :W])
+    grey = frame.to_ndarray(format="gray")
+    return np.ascontiguousarray(grey[:H, :W])
+
+
+def sync_windows(duration_s: float, *, window_s: float = 2.0, every_s: float = 4.0,
+                 max_windows: int = 12) -> list[tuple[float, float]]:
+    """Sync windows (start, end) [s]: the whole clip when it is shorter than ``2 * every_s``,
+    else windows of ``window_s`` spread evenly from start to end, about ``every_s`` apart and
+    at most ``max_windows`` of them (so a long clip costs a bounded amount of decoding: the
+    tracker seeks to each window)."""
+    if duration_s <= max(2.0 * every_s, 1.5 * window_s):
+        return [(0.0, duration_s)]
+    n = min(max(2, int(max_windows)), max(2, int(round((duration_s - window_s) / every_s)) + 1))
+    starts = np.linspace(0.0, duration_s - window_s, n)
+    return [(float(s), float(s + window_s)) for s in starts]

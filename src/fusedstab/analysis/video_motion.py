@@ -1,0 +1,315 @@
+"""The video as a motion sensor: camera rotation from feature tracks, and what no rotation explains.
+
+For every pair of consecutive frames (tracks from :mod:`fusedstab.analysis.tracking`) the
+camera is modelled as turning at a constant angular velocity ``ω`` (body frame, camera
+axes, rad/s) over the pair. A point seen on row ``y_a`` of frame a (captured at
+``t_a + ρ y_a / H``) and on row ``y_b`` of frame b has bearings (unit rays through the lens
+model, OIS shift and focal scale of its row time included) related by
+
+    b_b = Exp(-ω · dt_k) b_a,      dt_k = (t_b + ρ y_b / H) - (t_a + ρ y_a / H)
+
+which is exact for a constant angular velocity and reduces to the global-shutter rotation
+between the frames when ``ρ = 0``. ``ω`` is found per pair by Gauss-Newton with Cauchy
+weights (robust to moving objects and parallax); all pairs are solved at once (batched
+3x3 normal equations). What remains after the rotation (a drone's vibration, a car's
+bumps: translation and parallax) is summarised per pair as the median residual image shift.
+
+Integrated, the per-pair angular velocities are a *video gyro*: :meth:`VideoMotion.as_imu`
+gives :class:`~fusedstab.types.ImuSamples` on the video clock that the rest of the pipeline
+(integration, filtering, per-row synthesis) uses exactly like a gyro log.
+
+Conventions
+-----------
+* ``omega_rad_s[j]``: camera axes (x right, y down, z forward), body frame; the camera's
+  orientation moves as ``R_world_cam(t + dt) = R_world_cam(t) Exp(ω dt)``.
+* Times on the video clock [s]; pixels full resolution, (u, v) at pixel centres.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..camera import CameraModel
+from ..types import ImuSamples, LensMotion
+from .tracking import FramePairs
+
+__all__ = ["VideoMotion", "estimate_video_motion", "estimate_focal_from_video", "rotate_bearings", "splice_imu"]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """(..., 3) -> (..., 3, 3) with ``skew(a) @ b = a x b``."""
+    z = np.zeros(v.shape[:-1])
+    x, y, w = v[..., 0], v[..., 1], v[..., 2]
+    return np.stack([np.stack([z, -w, y], -1), np.stack([w, z, -x], -1), np.stack([-y, x, z], -1)], -2)
+
+
+def rotate_bearings(omega_rad_s: np.ndarray, dt_s: np.ndarray, bearings: np.ndarray) -> np.ndarray:
+    """``Exp(-ω dt) b`` for per-point ω (P, 3), dt (P,) and bearings (P, 3) (Rodrigues)."""
+    v = -omega_rad_s * dt_s[:, None]
+    th = np.linalg.norm(v, axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        k = np.where(th > 1e-12, v / np.maximum(th, 1e-300), 0.0)
+    c, s = np.cos(th), np.sin(th)
+    return bearings * c + np.cross(k, bearings) * s + k * np.sum(k * bearings, axis=1, keepdims=True) * (1 - c)
+
+
+@dataclass
+class VideoMotion:
+    """Per frame pair camera rotation estimated from the video.
+
+    Attributes
+    ----------
+    frame_a : (M,) index of the first frame of each pair (the second is ``frame_a + 1``).
+    t_a, t_b : (M,) frame times [s, video clock].
+    omega_rad_s : (M, 3) angular velocity over the pair (camera axes).
+    confidence : (M,) 0..1: share of tracks the rotation explains, times a support factor
+        (1 with 30 or more inliers).
+    residual_px : (M,) median reprojection error of the inliers after the rotation [px].
+    shift_px : (M, 2) median image shift that the rotation leaves (translation / parallax) [px].
+    inliers, points : (M,) tracks within ``inlier_px`` / all tracks of the pair.
+    readout_s : the rolling-shutter readout the rows were timed with.
+    focal_px : focal length of the lens model used [px].
+    """
+
+    frame_a: np.ndarray
+    t_a: np.ndarray
+    t_b: np.ndarray
+    omega_rad_s: np.ndarray
+    confidence: np.ndarray
+    residual_px: np.ndarray
+    shift_px: np.ndarray
+    inliers: np.ndarray
+    points: np.ndarray
+    readout_s: float
+    focal_px: float
+
+    @property
+    def n_pairs(self) -> int:
+        return int(len(self.frame_a))
+
+    def rotation_px(self) -> np.ndarray:
+        """(M,) rotation between the two frames, as image motion at the centre [px]."""
+        return np.linalg.norm(self.omega_rad_s, axis=1) * (self.t_b - self.t_a) * self.focal_px
+
+    def as_imu(self, *, min_confidence: float = 0.2, source: str = "video motion") -> ImuSamples:
+        """The video gyro: piecewise-constant angular velocity on the video clock.
+
+        Each usable pair contributes two samples, just after the first frame's centre-row time
+        and just before the second's, so the trapezoid integration of
+        :func:`~fusedstab.analysis.integrate.integrate_gyro` reproduces ``ω · (t_b - t_a)``
+        between the frames; pairs below ``min_confidence`` (no texture, a cut, a moving crowd)
+        are left out and bridged by linear interpolation of their neighbours.
+
+        Raises
+        ------
+        ValueError : fewer than two usable pairs.
+        """
+        ok = (self.confidence >= min_confidence) & np.all(np.isfinite(self.omega_rad_s), axis=1)
+        if ok.sum() < 2:
+            raise ValueError("fewer than two frame pairs with a usable rotation")
+        half = 0.5 * self.readout_s
+        ca = self.t_a[ok] + half
+        cb = self.t_b[ok] + half
+        eps = np.minimum(1e-5, 0.01 * (cb - ca))
+        t = np.stack([ca + eps, cb - eps], 1).reshape(-1)
+        g = np.repeat(self.omega_rad_s[ok], 2, axis=0)
+        order = np.argsort(t, kind="stable")
+        t, g = t[order], g[order]
+        keep = np.concatenate([[True], np.diff(t) > 0])
+        return ImuSamples(t[keep], g[keep], None, source, {"video_motion": True})
+
+
+def _pair_sums(pair_index: np.ndarray, n: int, values: np.ndarray) -> np.ndarray:
+    """Sum of per-point values (P, ...) per pair: (n, ...)."""
+    flat = values.reshape(len(values), -1)
+    out = np.stack([np.bincount(pair_index, weights=flat[:, k], minlength=n) for k in range(flat.shape[1])], -1)
+    return out.reshape((n,) + values.shape[1:])
+
+
+def _pair_median(pair_index: np.ndarray, n: int, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Median of ``values[mask]`` per pair (NaN for a pair without points)."""
+    out = np.full(n, np.nan)
+    idx = pair_index[mask]
+    v = values[mask]
+    order = np.lexsort((v, idx))
+    idx, v = idx[order], v[order]
+    bounds = np.searchsorted(idx, np.arange(n + 1))
+    for j in np.nonzero(np.diff(bounds))[0]:
+        out[j] = np.median(v[bounds[j]:bounds[j + 1]])
+    return out
+
+
+def _bearings(pairs: FramePairs, camera: CameraModel, readout_s: float, lens_motion: LensMotion | None):
+    ta, tb = pairs.row_times(readout_s)
+    if lens_motion is not None:
+        oa, sa = lens_motion.at(ta)
+        ob, sb = lens_motion.at(tb)
+        ra = camera.unproject(pairs.xa, principal_offset_px=oa, focal_scale=sa)
+        rb = camera.unproject(pairs.xb, principal_offset_px=ob, focal_scale=sb)
+    else:
+        ra, rb = camera.unproject(pairs.xa), camera.unproject(pairs.xb)
+    return _unit(ra), _unit(rb), tb - ta
+
+
+def _solve_rotations(pairs: FramePairs, ra, rb, dt, f_px: float, iterations: int = 8,
+                     final_scale_px: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batched robust Gauss-Newton for ω per pair. Returns (ω (M,3), residual_px (P,), valid (P,))."""
+    n = pairs.n_pairs
+    j = pairs.pair_index
+    valid = np.all(np.isfinite(ra), axis=1) & np.all(np.isfinite(rb), axis=1) & (dt > 1e-6)
+    omega = np.zeros((n, 3))
+    # Cauchy scale schedule [px]: wide first (ω starts at 0), then tight
+    scales = np.geomspace(max(8.0, 4 * final_scale_px), final_scale_px, max(2, iterations - 2))
+    scales = np.concatenate([[np.inf], scales, [final_scale_px]])
+    w_pt = valid.astype(np.float64)
+    err_px = np.full(len(j), np.inf)
+    for c_px in scales:
+        pred = rotate_bearings(omega[j], dt, ra)
+        e = rb - pred
+        err_px = np.where(valid, np.linalg.norm(e, axis=1) * f_px, np.inf)
+        if np.isfinite(c_px):
+            w_pt = np.where(valid, 1.0 / (1.0 + (err_px / c_px) ** 2), 0.0)
+        J = dt[:, None, None] * _skew(pred)  # d pred / d ω  (P, 3, 3)
+        Jw = J * w_pt[:, None, None]
+        A = _pair_sums(j, n, np.einsum("pki,pkj->pij", Jw, J))
+        b = _pair_sums(j, n, np.einsum("pki,pk->pi", Jw, np.where(valid[:, None], e, 0.0)))
+        damp = 1e-9 * np.maximum(np.trace(A, axis1=1, axis2=2), 1e-30)[:, None, None] * np.eye(3)
+        with np.errstate(invalid="ignore"):
+            step = np.linalg.solve(A + damp, b[..., None])[..., 0]
+        omega = omega + np.where(np.isfinite(step), step, 0.0)
+    pred = rotate_bearings(omega[j], dt, ra)
+    err_px = np.where(valid, np.linalg.norm(rb - pred, axis=1) * f_px, np.inf)
+    return omega, err_px, valid
+
+
+def estimate_video_motion(
+    pairs: FramePairs,
+    camera: CameraModel,
+    *,
+    readout_s: float = 0.0,
+    lens_motion: LensMotion | None = None,
+    inlier_px: float | None = None,
+) -> VideoMotion:
+    """Camera angular velocity per frame pair from the tracks (see the module docstring).
+
+    Parameters
+    ----------
+    pairs : tracked points of consecutive frames (full-resolution pixels).
+    camera : the lens at the video's resolution (profile, or a pinhole guess).
+    readout_s : rolling-shutter readout [s]; 0 treats the frames as global shutter.
+    lens_motion : OIS shift / focal scale on the **video** clock, or None.
+    inlier_px : a track is explained by the rotation within this error; default
+        ``max(1.0, 0.002 * width)`` px (tracking runs at ~480 px wide).
+
+    Returns
+    -------
+    VideoMotion with one row per pair of ``pairs``.
+    """
+    if camera.width_px != pairs.width_px or camera.height_px != pairs.height_px:
+        camera = camera.scaled(pairs.width_px, pairs.height_px)
+    f_px = float(np.sqrt(camera.fx_px * camera.fy_px))
+    thr = float(inlier_px) if inlier_px is not None else max(1.0, 0.002 * pairs.width_px)
+    n = pairs.n_pairs
+    ra, rb, dt = _bearings(pairs, camera, readout_s, lens_motion)
+    omega, err_px, valid = _solve_rotations(pairs, ra, rb, dt, f_px, final_scale_px=thr)
+    j = pairs.pair_index
+    inl = valid & (err_px <= thr)
+    counts = np.bincount(j, minlength=n).astype(np.float64)
+    n_inl = np.bincount(j, weights=inl.astype(np.float64), minlength=n)
+    share = np.where(counts > 0, n_inl / np.maximum(counts, 1), 0.0)
+    confidence = share * np.minimum(1.0, n_inl / 30.0)
+    residual = _pair_median(j, n, err_px, inl)
+    # what the rotation leaves, in pixels: measured point minus the rotation's prediction
+    pred_px = camera.project(rotate_bearings(omega[j], dt, ra))
+    d = pairs.xb - pred_px
+    ok_d = inl & np.all(np.isfinite(d), axis=1)
+    shift = np.stack([_pair_median(j, n, d[:, k], ok_d) for k in range(2)], -1)
+    omega[n_inl < 3] = np.nan
+    return VideoMotion(
+        frame_a=pairs.frame_a.copy(), t_a=pairs.t_a.copy(), t_b=pairs.t_b.copy(), omega_rad_s=omega,
+        confidence=confidence, residual_px=residual, shift_px=shift, inliers=n_inl.astype(np.int64),
+        points=counts.astype(np.int64), readout_s=float(readout_s), focal_px=f_px,
+    )
+
+
+def estimate_focal_from_video(
+    pairs: FramePairs,
+    camera: CameraModel,
+    *,
+    readout_s: float = 0.0,
+    hfov_grid_deg: np.ndarray | None = None,
+    max_pairs: int = 150,
+) -> tuple[float | None, dict]:
+    """Horizontal field of view [deg] that makes the tracks most rotation-like, or None.
+
+    Under a pure rotation the image motion is the homography ``K R K^-1``; with the wrong
+    focal length no rotation explains the tracks exactly (the error grows with the rotation
+    and with the distance from the centre). The robust reprojection cost is evaluated on a
+    grid of fields of view (the pairs that turn the most), and the minimum refined by a
+    parabola. When the cost curve is flat (small rotations, strong parallax) the data cannot
+    tell, and None is returned.
+
+    Returns
+    -------
+    (hfov_deg or None, diagnostics with ``grid_deg``, ``cost``, ``contrast``).
+    """
+    grid = np.arange(40.0, 125.0, 5.0) if hfov_grid_deg is None else np.asarray(hfov_grid_deg, float)
+    base = CameraModel.from_fov(pairs.width_px, pairs.height_px, 75.0)
+    vm = estimate_video_motion(pairs, base, readout_s=readout_s)
+    score = np.where(np.isfinite(vm.rotation_px()) & (vm.confidence > 0.3), vm.rotation_px(), -1.0)
+    top = np.argsort(-score)[:max_pairs]
+    top = top[score[top] > 2.0]
+    diag: dict = {"grid_deg": grid.tolist(), "cost": [], "pairs": int(len(top))}
+    if len(top) < 10:
+        return None, diag
+    mask = np.zeros(pairs.n_pairs, bool)
+    mask[top] = True
+    sub = pairs.subset(mask)
+    costs = []
+    for hfov in grid:
+        cam = CameraModel.from_fov(pairs.width_px, pairs.height_px, float(hfov))
+        ra, rb, dt = _bearings(sub, cam, readout_s, None)
+        _, err, valid = _solve_rotations(sub, ra, rb, dt, float(cam.fx_px))
+        e = np.where(valid, err, np.nan)  # image-plane error [px]: comparable across focal lengths
+        costs.append(float(np.nanmean(np.log1p((e / 0.5) ** 2))))
+    costs = np.array(costs)
+    diag["cost"] = costs.tolist()
+    k = int(np.argmin(costs))
+    contrast = float((np.max(costs) - costs[k]) / max(np.max(costs), 1e-12))
+    diag["contrast"] = contrast
+    if k in (0, len(grid) - 1) or contrast < 0.05:
+        return None, diag
+    y0, y1, y2 = costs[k - 1], costs[k], costs[k + 1]
+    den = y0 - 2 * y1 + y2
+    x = grid[k] + (0.5 * (y0 - y2) / den * (grid[k + 1] - grid[k]) if den > 0 else 0.0)
+    return float(x), diag
+
+
+
+def splice_imu(gyro: ImuSamples, video: ImuSamples, video_intervals: list[tuple[float, float]]) -> ImuSamples:
+    """Angular velocity from the gyro, except inside ``video_intervals`` where the video's is used.
+
+    Both on the video clock, camera axes, gyro already bias-corrected. The result is one
+    series the integrator turns into one continuous orientation (no jump at a switch: only
+    the angular velocity changes source).
+    """
+    def inside(t):
+        m = np.zeros(len(t), bool)
+        for a, b in video_intervals:
+            m |= (t >= a) & (t < b)
+        return m
+
+    keep_g = ~inside(gyro.times_s)
+    keep_v = inside(video.times_s)
+    t = np.concatenate([gyro.times_s[keep_g], video.times_s[keep_v]])
+    g = np.concatenate([gyro.gyro_rad_s[keep_g], video.gyro_rad_s[keep_v]])
+    order = np.argsort(t, kind="stable")
+    t, g = t[order], g[order]
+    keep = np.concatenate([[True], np.diff(t) > 0])
+    return ImuSamples(t[keep], g[keep], None, f"{gyro.source} + video motion", dict(gyro.meta))

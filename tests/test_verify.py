@@ -1,0 +1,303 @@
+"""Issue 8: ``motion='auto'`` is never worse than the input, and its warning names the cause.
+
+Each broken-input case is stabilized end to end and judged from the pixels
+(:func:`fusedstab.metrics.evaluate`): the output's jitter is at most the input's (x1.02 for
+the re-encode) and no output pixel is undefined; the warning names the cause and the fix.
+The predicted jitter of the plan (:func:`fusedstab.analysis.verify.predicted_jitter`) is
+checked against the measured one, and the phone capture (real data) is judged too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fusedstab.analysis.sync import parse_imu_orientation
+from fusedstab.errors import InputError
+from fusedstab.io.telemetry import read_imu
+from fusedstab.metrics import evaluate
+from fusedstab.pipeline import StabilizeOptions, plan_stabilization, render, stabilize
+from fusedstab.simulate import SimConfig, load_truth, simulate
+
+from conftest import assert_maps_inside
+
+#: re-encoding the frames (x264 CRF 18) adds a little tracked jitter of its own
+REENCODE_TOLERANCE = 1.02
+
+
+def _not_worse(m: dict) -> None:
+    assert m["jitter_px"] <= REENCODE_TOLERANCE * m["original_jitter_px"], m
+    assert m["undefined_share_max"] == 0.0, m
+
+
+def _warning(report, *words) -> str:
+    """The one warning that contains every word (case-insensitive); fails with all warnings shown."""
+    for w in report.warnings:
+        if all(x.lower() in w.lower() for x in words):
+            return w
+    raise AssertionError(f"no warning with {words!r} in {report.warnings!r}")
+
+
+def _summary(name, report, m) -> str:
+    return (f"{name}: motion {report.motion_source!r}, orientation {report.imu_orientation}, agreement "
+            f"{report.gyro_agreement}; jitter {m['jitter_px']:.3f} px (input {m['original_jitter_px']:.3f}, ratio "
+            f"{m['jitter_px'] / m['original_jitter_px']:.3f}); predicted {report.predicted_jitter}; undefined "
+            f"{m['undefined_share_max']}; warnings {report.warnings}")
+
+
+# ---------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    """Simulated clips (480x270, 2.5 s, 20 ms readout), made on first use."""
+    root = tmp_path_factory.mktemp("verify")
+    cache: dict = {}
+    configs = {
+        # the run's big jolts exceed the OIS range / go far beyond what the EIS leaves
+        "run_ois": dict(scenario="run", seed=5, ois=True),
+        "run_eis": dict(scenario="run", seed=5, in_camera_eis=True),
+        "walk": dict(scenario="walk", seed=6),
+    }
+
+    def get(name):
+        if name not in cache:
+            prefix = root / name
+            simulate(prefix, SimConfig(width_px=480, height_px=270, duration_s=2.5, readout_s=0.02, **configs[name]))
+            cache[name] = prefix
+        return cache[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def text_logs(clips):
+    """The walk's gyro as plain-text logs t,x,y,z: in deg/s, and in rad/s with x/y swapped (and a sign)."""
+    prefix = clips("walk")
+    imu = read_imu(f"{prefix}.gcsv")
+    t, g = imu.times_s, imu.gyro_rad_s
+    deg = prefix.with_name("walk.degs.txt")
+    np.savetxt(deg, np.column_stack([t, np.degrees(g)]), delimiter=",", fmt="%.6f", header="t,x,y,z", comments="")
+    swapped = prefix.with_name("walk.swapped.txt")
+    # log x = camera y, log y = -camera x, log z = camera z: the camera is (-log y, log x, log z) = 'yXZ'
+    np.savetxt(swapped, np.column_stack([t, g[:, 1], -g[:, 0], g[:, 2]]), delimiter=",", fmt="%.8f")
+    return prefix, deg, swapped
+
+
+@pytest.fixture(scope="module")
+def results(clips, text_logs, tmp_path_factory):
+    """``results(name)`` -> (report, evaluate dict), stabilized on first use."""
+    out_dir = tmp_path_factory.mktemp("verify_out")
+    cache: dict = {}
+
+    def options(name):
+        if name == "ois_auto":
+            p = clips("run_ois")
+            return p, StabilizeOptions(gyro=f"{p}.gcsv", lens=f"{p}.lens.json", use_lens_motion=False)
+        if name == "eis_auto":
+            p = clips("run_eis")
+            return p, StabilizeOptions(gyro=f"{p}.gcsv", lens=f"{p}.lens.json")
+        p, deg, swapped = text_logs
+        if name == "degs_as_rads":
+            return p, StabilizeOptions(gyro=deg, gyro_columns="t,x,y,z", gyro_units="rad/s", lens=f"{p}.lens.json")
+        if name == "swapped_xyz":
+            return p, StabilizeOptions(gyro=swapped, gyro_columns="t,x,y,z", imu_orientation="XYZ",
+                                       lens=f"{p}.lens.json")
+        if name == "swapped_auto":
+            return p, StabilizeOptions(gyro=swapped, gyro_columns="t,x,y,z", imu_orientation="auto",
+                                       lens=f"{p}.lens.json")
+        raise KeyError(name)
+
+    def get(name):
+        if name not in cache:
+            p, opts = options(name)
+            out = out_dir / f"{name}.mp4"
+            report = stabilize(f"{p}.mp4", out, opts)
+            cache[name] = (report, evaluate(f"{p}.mp4", out))
+            print(_summary(name, *cache[name]))
+        return cache[name]
+
+    return get
+
+
+# ---------------------------------------------------------------------------- OIS without its log
+@pytest.mark.slow
+def test_ois_without_lens_log(results):
+    """Measured (run, OIS, no .lens.csv): agreement 0.10, "the picture moves 0.44x as much as the
+    gyro says: ... OIS/IBIS lens that moved without its log"; the video is used; jitter 2.12 ->
+    0.59 px predicted."""
+    report, m = results("ois_auto")
+    w = _warning(report, "does not explain the picture", "OIS")
+    assert "as much as the gyro" in w and "--lens-motion" in w
+    assert report.motion_source == "video"
+    assert report.gyro_agreement < 0.6
+    _not_worse(m)
+    assert m["jitter_px"] <= 0.5 * m["original_jitter_px"]
+
+
+def test_ois_without_lens_log_gyro_mode(clips):
+    """``motion='gyro'`` refuses a plan predicted shakier than the input (measured 7.11 px against
+    2.12 px); ``force=True`` plans it anyway (no passthrough)."""
+    p = clips("run_ois")
+    opts = StabilizeOptions(gyro=f"{p}.gcsv", lens=f"{p}.lens.json", use_lens_motion=False, motion="gyro")
+    with pytest.raises(InputError, match="shakier than the input") as exc:
+        plan_stabilization(f"{p}.mp4", opts)
+    assert "--force" in exc.value.hint
+    opts.force = True
+    plan = plan_stabilization(f"{p}.mp4", opts)
+    print(f"forced gyro plan: {plan.predicted}; warnings {plan.warnings}")
+    assert plan.motion_source == "gyro" and not plan.passthrough
+    assert plan.predicted["ratio"] > 1.0
+
+
+# ---------------------------------------------------------------------------- gyro log format
+@pytest.mark.slow
+def test_deg_per_s_log_read_as_rad_per_s(results):
+    """Measured: "the gyro predicts about 58x the motion the picture shows: a log in deg/s read
+    as rad/s" (fix --gyro-units deg/s); agreement 0.00; the video is used (2.96 -> 0.45 px)."""
+    report, m = results("degs_as_rads")
+    w = _warning(report, "deg/s")
+    assert "--gyro-units deg/s" in w
+    assert report.motion_source == "video"
+    _not_worse(m)
+    assert m["jitter_px"] <= 0.3 * m["original_jitter_px"]
+
+
+@pytest.mark.slow
+def test_swapped_axes_given_as_xyz(results):
+    """Measured: "the gyro's axes do not match the camera's: the picture follows the gyro re-mapped
+    as yXZ (correlation 1.00 against 0.25 as given)"; fix --imu-orientation auto."""
+    report, m = results("swapped_xyz")
+    w = _warning(report, "axes do not match")
+    assert "--imu-orientation" in w and "yXZ" in w
+    assert report.imu_orientation == "XYZ" and report.motion_source == "video"
+    _not_worse(m)
+    assert m["jitter_px"] <= 0.3 * m["original_jitter_px"]
+
+
+@pytest.mark.slow
+def test_swapped_axes_found_by_auto(results):
+    """``imu_orientation='auto'`` finds the mapping; the gyro then explains the picture everywhere."""
+    report, m = results("swapped_auto")
+    M = parse_imu_orientation(report.imu_orientation)
+    # camera x = -log y, camera y = log x, camera z = log z
+    assert np.allclose(M, [[0, -1, 0], [1, 0, 0], [0, 0, 1]]), report.imu_orientation
+    assert report.motion_source == "gyro"
+    assert report.gyro_agreement >= 0.9
+    assert not any("does not explain" in w or "video's motion" in w or "shakier" in w for w in report.warnings), \
+        report.warnings
+    _not_worse(m)
+    assert m["jitter_px"] <= 0.3 * m["original_jitter_px"]
+
+
+# ---------------------------------------------------------------------------- in-camera stabilization
+@pytest.mark.slow
+def test_in_camera_eis_detected_from_the_video(clips, results):
+    """Nothing in the files says EIS was on; the video shows it. Measured: agreement 0.12, "the
+    picture moves 0.08x as much as the gyro says: in-camera stabilization (EIS) ..."."""
+    p = clips("run_eis")
+    assert not read_imu(f"{p}.gcsv").meta.get("in_camera_stabilization")
+    assert load_truth(f"{p}.truth.npz").eis_track is not None
+    report, m = results("eis_auto")
+    w = _warning(report, "does not explain the picture", "in-camera stabilization")
+    assert "as much as the gyro" in w
+    assert report.motion_source == "video"
+    _not_worse(m)
+
+
+def test_simulate_cli_in_camera_eis():
+    """``fusedstab simulate --in-camera-eis`` sets the option; off by default; not with --ois."""
+    import argparse
+
+    from fusedstab.simulate import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert config_from_args(parser.parse_args(["p", "--in-camera-eis"])).in_camera_eis is True
+    assert config_from_args(parser.parse_args(["p"])).in_camera_eis is False
+    with pytest.raises(InputError, match="OIS together with in-camera EIS"):
+        config_from_args(parser.parse_args(["p", "--in-camera-eis", "--ois"]))
+
+
+def test_simulated_eis_frames_show_the_smoothed_orientation(clips):
+    """The EIS clip's own rotation per frame pair follows the truth's ``eis_track`` (global
+    shutter), not the body the gyro measures."""
+    from fusedstab.analysis.tracking import track_frame_pairs
+    from fusedstab.analysis.video_motion import estimate_video_motion
+    from fusedstab.rotation import log_so3
+
+    p = clips("run_eis")
+    truth = load_truth(f"{p}.truth.npz")
+    vm = estimate_video_motion(track_frame_pairs(f"{p}.mp4"), truth.camera, readout_s=0.0)
+
+    def pair_rate(track):
+        Ra, Rb = track.matrices_at(vm.t_a), track.matrices_at(vm.t_b)
+        return log_so3(np.swapaxes(Ra, 1, 2) @ Rb) / (vm.t_b - vm.t_a)[:, None]
+
+    px = (vm.t_b - vm.t_a)[:, None] * vm.focal_px
+    ok = vm.confidence > 0.5
+    err_eis = np.linalg.norm((vm.omega_rad_s - pair_rate(truth.eis_track)) * px, axis=1)[ok]
+    body = np.linalg.norm(pair_rate(truth.track) * px, axis=1)[ok]
+    print(f"EIS clip: video vs eis truth median {np.median(err_eis):.3f} px, p90 {np.percentile(err_eis, 90):.3f}; "
+          f"body motion median {np.median(body):.2f} px")
+    assert np.median(err_eis) < 0.1 and np.percentile(err_eis, 90) < 0.25
+    assert np.median(body) > 5 * np.median(err_eis) + 0.5
+
+
+# ---------------------------------------------------------------------------- predicted jitter
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["swapped_auto", "degs_as_rads", "ois_auto", "eis_auto"])
+def test_predicted_jitter_matches_measured(results, name):
+    """The plan's predicted output jitter agrees with what evaluate measures on the rendered file."""
+    report, m = results(name)
+    pred = report.predicted_jitter
+    rel_out = (pred["output_px"] - m["jitter_px"]) / m["jitter_px"]
+    rel_in = (pred["input_px"] - m["original_jitter_px"]) / m["original_jitter_px"]
+    print(f"{name}: predicted {pred['output_px']:.4f} px, measured {m['jitter_px']:.4f} px ({rel_out:+.1%}); input "
+          f"predicted {pred['input_px']:.4f}, measured {m['original_jitter_px']:.4f} ({rel_in:+.1%})")
+    # measured: output -6.1 / -5.6 / +5.4 / -2.9 %, input -5.6 / -5.6 / -2.6 / -1.6 %
+    assert abs(rel_in) < 0.15
+    assert abs(rel_out) < 0.15
+
+
+# ---------------------------------------------------------------------------- the phone capture
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 8 target (jitter ratio <= 0.4) not met yet: measured 0.48 "
+                   "(3.59 / 7.44 px); axes are found. Strict: this turns red the day it passes.")
+def test_phone_capture_auto(shared_data, tmp_path):
+    """Xiaomi CC9 Pro (OIS off), external gyro.txt on the boot clock, offset from framestamp.txt
+    line 99, axes found by ``auto``, intrinsics from the MANIFEST.
+
+    Measured: orientation 'yxz', agreement 0.85 (every segment 'gyro'), but the never-worse
+    check prefers the video (predicted 4.13 px for the gyro path, 3.84 px for the video's, input
+    7.96 px); evaluate: 3.59 / 7.44 px = 0.482 -- above the 0.4 asked for (the bound is kept:
+    the lead decides). The geometric border check passes; ``undefined_share_max`` is 1.5 %
+    (dark car interior touching the border; the original scores 0.85 %).
+    """
+    from fusedstab.camera import CameraModel
+    from fusedstab.io.lens import write_lens_profile
+
+    d = shared_data / "phone_cc9pro_ois_off"
+    if not d.is_dir():
+        pytest.skip(f"phone capture not available: {d} is absent")
+    stamps = (d / "framestamp.txt").read_text().split()
+    offset_ms = -1000.0 * float(stamps[98])
+    lens = write_lens_profile(tmp_path / "phone_cc9pro.lens.json",
+                              CameraModel(800, 600, 573.85, 575.04, 406.01, 309.01, model="pinhole",
+                                          name="Xiaomi CC9 Pro 800x600"))
+    video = d / "frames_099-150.mp4"
+    opts = StabilizeOptions(gyro=d / "gyro.txt", gyro_columns="x,y,z,t", gyro_offset_ms=offset_ms,
+                            imu_orientation="auto", lens=lens)
+    plan = plan_stabilization(video, opts)
+    out = tmp_path / "phone.stab.mp4"
+    render(plan, out, opts)
+    m = evaluate(video, out)
+    print(f"phone: motion {plan.motion_source!r}, orientation {plan.imu_orientation}, agreement "
+          f"{plan.gyro_check.agreement if plan.gyro_check else None}, predicted {plan.predicted}; jitter "
+          f"{m['jitter_px']:.3f} / {m['original_jitter_px']:.3f} px = {m['jitter_ratio_px']:.3f}; black-border share "
+          f"{m['undefined_share_max']}; warnings {plan.warnings}")
+    M = parse_imu_orientation(plan.imu_orientation)
+    assert np.allclose(np.abs(M), [[0, 1, 0], [1, 0, 0], [0, 0, 1]]), plan.imu_orientation  # gyro x ~ camera y
+    # the scene has dark areas touching the border (the original itself scores up to 0.85 %
+    # "undefined"), so the exact geometric check replaces undefined_share_max == 0 here
+    assert_maps_inside(plan)
+    assert m["jitter_px"] <= REENCODE_TOLERANCE * m["original_jitter_px"]
+    assert m["jitter_ratio_px"] <= 0.4
