@@ -332,6 +332,7 @@ def test_case_table_is_large_enough():
 def test_missing_torch_hint_keeps_its_brackets(clips, tmp_path, capsys, monkeypatch):
     """The hint "pip install 'fusedstab[gpu]'" must not lose [gpu] to terminal markup."""
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch -> ImportError
+    monkeypatch.delitem(sys.modules, "fusedstab.synthesis.torch_backend", raising=False)  # imported by other tests
     monkeypatch.chdir(tmp_path)
     rc = main(["stabilize", str(clips / "clip.mp4"), "-o", str(tmp_path / "o.mp4"), "--gyro-offset-ms", "0",
                "--backend", "torch", "--quiet"])
