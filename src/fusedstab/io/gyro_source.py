@@ -45,7 +45,7 @@ def load_gyro(video: Path, gyro: Path | None = None, *, columns: str | None = No
         except TelemetryError as second:
             raise TelemetryError(
                 f"{gyro} is not a format telemetry-parser reads ({first.message}), and read as a t,x,y,z text log: "
-                f"{second.message}",
+                f"{second.message.replace('but --gyro-columns names', 'but a t,x,y,z log has')}",
                 f"{second.hint}; a text log with other columns needs --gyro-columns (e.g. x,y,z,t) and "
                 "--gyro-units / --time-units",
             ) from None

@@ -150,8 +150,7 @@ def read_gyro_text(
     for row, ln in zip(rows, lines):
         if len(row) != ncol:
             raise TelemetryError(
-                f"{path}:{ln}: {len(row)} values but the log's columns are {ncol} ({','.join(names)}, "
-                "see --gyro-columns)",
+                f"{path}:{ln}: {len(row)} values but --gyro-columns names {ncol} ({','.join(names)})",
                 "name every column of the log in order with --gyro-columns (use _ for columns to ignore)",
             )
     try:
