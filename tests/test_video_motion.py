@@ -239,7 +239,7 @@ def test_focal_from_pan_clip(tmp_path):
 
 
 # ---------------------------------------------------------------------------- end to end
-def _check_video_path(rep_g, rep_v, m_g, m_v, name):
+def _check_video_path(rep_g, rep_v, m_g, m_v, name, *, vidstab=True):
     print(f"{name}: input jitter {m_v['original_jitter_px']:.3f} px; gyro {m_g['jitter_px']:.3f} px, video "
           f"{m_v['jitter_px']:.3f} px (ratio {m_v['jitter_px'] / m_g['jitter_px']:.3f}); truth output jitter gyro "
           f"{m_g['truth_output_jitter_deg']:.4f} deg, video {m_v['truth_output_jitter_deg']:.4f} deg (input "
@@ -251,11 +251,40 @@ def _check_video_path(rep_g, rep_v, m_g, m_v, name):
     # black-looking pixels: codec noise on the dark scene only (the project's bound, cf. test_pipeline)
     assert m_v["undefined_share_max"] < 1e-4 and m_g["undefined_share_max"] < 1e-4
     assert m_v["jitter_px"] <= 1.3 * m_g["jitter_px"]
-    assert m_v["jitter_px"] <= 0.35 * m_v["original_jitter_px"]
-    assert m_v["truth_output_jitter_deg"] <= 1.3 * m_g["truth_output_jitter_deg"]
-    assert m_v["truth_output_jitter_deg"] <= 0.3 * m_v["truth_input_jitter_deg"]
+    # since the crop budget keeps 92 % of the width (issue 10; it was ~85 %), the run keeps less of
+    # its shake out: measured 0.44 of the input (0.23 before); ffmpeg vid.stab is the bar below
+    assert m_v["jitter_px"] <= 0.5 * m_v["original_jitter_px"]
+    assert m_v["truth_output_jitter_deg"] <= 1.3 * m_g["truth_output_jitter_deg"] + 0.02  # + a floor: walk ~0.01-0.02
+    assert m_v["truth_output_jitter_deg"] <= 0.45 * m_v["truth_input_jitter_deg"]
     assert m_v["truth_residual_offset_removed_deg"] <= 1.3 * m_g["truth_residual_offset_removed_deg"]
-    assert rep_v.fov_kept >= 0.8
+    assert rep_v.fov_kept >= 0.9
+    vs = _vidstab_jitter_px(m_v["original"], name) if vidstab else None
+    if vs is not None:  # the issue's bar: below ffmpeg vid.stab (two passes, as bench/quality.py) on the same clip
+        print(f"{name}: ffmpeg vid.stab {vs:.3f} px")
+        assert m_v["jitter_px"] < vs
+
+
+def _vidstab_jitter_px(video, name):
+    """Jitter of ffmpeg vid.stab's two-pass result (bench/quality.py settings), or None without it."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from fusedstab.metrics import evaluate
+
+    ff = shutil.which("ffmpeg")
+    if ff is None or "vidstabdetect" not in subprocess.run([ff, "-hide_banner", "-filters"], capture_output=True,
+                                                            text=True).stdout:
+        return None
+    out = Path(video).with_name(f"{name}.vidstab.mp4")
+    trf = out.with_suffix(".trf")
+    subprocess.run([ff, "-y", "-loglevel", "error", "-i", str(video), "-vf",
+                    f"vidstabdetect=shakiness=5:accuracy=15:result={trf}", "-f", "null", "-"], check=True)
+    subprocess.run([ff, "-y", "-loglevel", "error", "-i", str(video), "-vf",
+                    f"vidstabtransform=input={trf}:smoothing=15:zoom=0:optzoom=1,unsharp=5:5:0.8:3:3:0.4",
+                    "-an", "-c:v", "libx264", "-crf", "18", "-preset", "medium", "-pix_fmt", "yuv420p", str(out)],
+                   check=True)
+    return evaluate(video, out)["jitter_px"]
 
 
 @pytest.mark.slow
@@ -264,7 +293,19 @@ def test_video_motion_end_to_end_run(run_e2e):
     truth output jitter gyro 0.211 deg, video 0.233 deg (input 1.196); residual to the smoothed
     truth (offset removed) 0.638 / 0.656 deg (the run's steps are slower than sigma 0.5 s, so
     both paths differ from a 0.5 s smooth alike); zoom 1.18 both."""
-    _check_video_path(*run_e2e, "run")
+    _check_video_path(*run_e2e, "run", vidstab=False)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="issue 8 bar not met on the violent run clip: --motion video 4.18 px against "
+                   "ffmpeg vid.stab 4.13 px; the 0.92 crop budget binds (fov_keep 0.90 gives 2.98 px, vid.stab keeps "
+                   "0.914 of the width by filling borders with earlier frames)")
+def test_video_motion_run_below_vidstab(run_e2e):
+    rep_g, rep_v, m_g, m_v = run_e2e
+    vs = _vidstab_jitter_px(m_v["original"], "run")
+    if vs is None:
+        pytest.skip("ffmpeg with vid.stab filters is not installed")
+    assert m_v["jitter_px"] < vs
 
 
 @pytest.mark.slow

@@ -104,8 +104,10 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--fov", type=_number, default=None, metavar="DEG",
                    help="horizontal field of view of a pinhole lens (1..179) when no --lens is given; default: estimated "
                    f"from the video by the automatic sync, starting from {DEFAULT_FOV_DEG:g}")
-    p.add_argument("--smoothness", type=_positive_float, default=0.5, metavar="SECONDS",
-                   help="Gaussian sigma of the smoothed camera path in seconds (0..10); larger is steadier (default 0.5)")
+    p.add_argument("--smoothness", type=_positive_float, default=None, metavar="SECONDS",
+                   help="Gaussian sigma of the smoothed camera path in seconds (0..10); larger is steadier where the "
+                   "crop leaves room. Default: chosen per clip among 0.5, 1 and 2 s, the one whose planned output "
+                   "is predicted steadiest (0.5 in online mode)")
     p.add_argument("--gyro-offset-ms", type=_number, default=None, metavar="D",
                    help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D; the "
                    "automatic sync refines it (it is the search's centre; --no-auto-sync uses it as is). Default: "
@@ -190,7 +192,7 @@ def _options_from_args(args) -> StabilizeOptions:
 def _print_report(console: Console, report) -> None:
     t = Table(show_header=False, box=None)
     d = report.as_dict()
-    for key in ("output", "frames", "motion_source", "gyro_agreement", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source",
+    for key in ("output", "frames", "motion_source", "smoothness_s", "gyro_agreement", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source",
                 "sync_confidence", "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "gyro_bias_rad_s", "backend", "seconds", "fps"):
         t.add_row(key, str(d[key]))
     if d.get("predicted_jitter"):

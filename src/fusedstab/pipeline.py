@@ -60,7 +60,11 @@ class StabilizeOptions:
     lens : Gyroflow lens profile; None = pinhole with ``fov_deg``.
     fov_deg : horizontal FOV without a lens profile; None = start from ``DEFAULT_FOV_DEG`` and
         let the automatic sync estimate the focal length from the video.
-    smoothness_s : Gaussian sigma of the virtual camera [s].
+    smoothness_s : Gaussian sigma of the virtual camera [s]; None = chosen per clip (offline):
+        of :data:`AUTO_SMOOTHNESS_S`, the one whose plan has the lowest predicted output jitter
+        (tracks through the planned warps, :func:`~fusedstab.analysis.verify.predicted_jitter`);
+        the crop budget and pull-back bound how far a smoother path may stray. Online mode, or
+        no tracks to predict with: :data:`DEFAULT_SMOOTHNESS_S`.
     gyro_offset_ms : the gyro sample read at time T belongs to video time T + offset. Given,
         it is used as is (no sync) unless ``sync_search_ms`` is also given, in which case it is
         the centre of the sync search. None: with ``auto_sync`` the offset is estimated from
@@ -116,7 +120,7 @@ class StabilizeOptions:
     gyro: Path | None = None
     lens: Path | None = None
     fov_deg: float | None = None
-    smoothness_s: float = 0.5
+    smoothness_s: float | None = None
     gyro_offset_ms: float | None = None
     readout_ms: float | None = None
     lens_motion: Path | None = None
@@ -151,6 +155,13 @@ class StabilizeOptions:
 
 
 MOTION_SOURCES = ("auto", "gyro", "video")
+
+#: Gaussian sigmas [s] tried when no ``smoothness_s`` is given (offline), and the one used
+#: online or without tracks. A smoother path removes more shake where the crop leaves room;
+#: where it does not, the pull-back toward the real camera makes it shakier, so the clip
+#: decides (docs/BENCHMARKS.md, "Smoothness chosen per clip").
+AUTO_SMOOTHNESS_S = (0.5, 1.0, 2.0)
+DEFAULT_SMOOTHNESS_S = 0.5
 
 #: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
 #: the input's by more than this factor (2 %: the spread of the track-based estimate between
@@ -187,6 +198,7 @@ class StabilizationPlan:
     #: no path steadier than the input was found: frames are written as they are
     passthrough: bool = False
     horizon_roll_deg: np.ndarray | None = None
+    smoothness_s: float = DEFAULT_SMOOTHNESS_S
 
     @property
     def zoom(self) -> float:
@@ -224,6 +236,7 @@ class StabilizeReport:
     imu_orientation: str = "XYZ"
     gyro_bias_rad_s: list[float] | None = None
     motion_source: str = "gyro"
+    smoothness_s: float | None = None
     gyro_agreement: float | None = None
     gyro_segments: list[dict] | None = None
     predicted_jitter: dict | None = None
@@ -450,13 +463,21 @@ def plan_stabilization(
 
     # --- which motion, where -------------------------------------------------------------
     check = None
-    if gyro is not None and vm is not None:
-        from .analysis.verify import diagnose_gyro, gyro_agreement
+    from .analysis.verify import diagnose_gyro, gyro_agreement
 
-        check = gyro_agreement(pairs, vm, gyro[1], camera, readout_s=readout_s, lens_motion=lens_motion)
+    # --motion gyro tracks only the sync's windows: the check uses those tracks
+    check_pairs = pairs if pairs is not None else (sync.pairs_used if sync is not None else None)
+    check_vm = vm
+    if gyro is not None and check_vm is None and check_pairs is not None and check_pairs.n_pairs >= 3:
+        from .analysis.video_motion import estimate_video_motion
+
+        check_vm = estimate_video_motion(check_pairs, camera, readout_s=0.0 if eis else readout_s,
+                                         lens_motion=lens_motion)
+    if gyro is not None and check_vm is not None:
+        check = gyro_agreement(check_pairs, check_vm, gyro[1], camera, readout_s=readout_s, lens_motion=lens_motion)
         if check.video_segments:
             check.cause, check.fix, check.diagnosis = diagnose_gyro(
-                vm, gyro[0], mapping_used=orientation, in_camera_stabilization=eis)
+                check_vm, gyro[0], mapping_used=orientation, in_camera_stabilization=eis)
             n_bad, n_all = len(check.video_segments), len(check.segments)
             if opts.motion == "auto":
                 warnings.append(f"the gyro does not explain the picture in {n_bad} of {n_all} segments (agreement "
@@ -496,10 +517,10 @@ def plan_stabilization(
     exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
-    def build(track, ro, passthrough=False):
+    def build(track, ro, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S):
         planner = WarpPlanner(camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
                               projection=opts.projection)
-        R_real, crop, beta, roll = _virtual_camera(planner, info, opts, exposure_s, progress, warnings,
+        R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
                                                    passthrough=passthrough)
         predicted = None
@@ -512,21 +533,43 @@ def plan_stabilization(
                                          info.frame_times_s, info.fps)
         return planner, R_real, crop, (beta, roll), predicted
 
+    if opts.smoothness_s is not None:
+        sigmas = [float(opts.smoothness_s)]
+    else:
+        sigmas = list(AUTO_SMOOTHNESS_S) if opts.lookahead_s is None else [DEFAULT_SMOOTHNESS_S]
+
+    def build_best(track, ro):
+        """The plan of the steadiest sigma (by predicted output jitter): build's tuple + sigma."""
+        best = None
+        for sg in sigmas:
+            b = build(track, ro, sigma_s=sg)
+            if b[4] is None:  # nothing to predict with: the first sigma
+                return b + (sg,)
+            if best is None or b[4]["output_px"] < best[4]["output_px"] - 1e-9:
+                best = b + (sg,)
+        return best
+
     # --- motion filtering, and the never-worse check ---------------------------------------
     passthrough = False
     name, track, ro = candidates[0]
-    planner, R_real, crop, blur_beta, predicted = build(track, ro)
+    planner, R_real, crop, blur_beta, predicted, sigma_used = build_best(track, ro)
     if predicted is not None:
         log.info("%s: predicted jitter %.3f -> %.3f px", name, predicted["input_px"], predicted["output_px"])
     if predicted is not None and opts.motion == "auto" and len(candidates) > 1 and predicted["ratio"] > 0.5:
         alt = candidates[1]
-        alt_built = build(alt[1], alt[2])
+        alt_built = build_best(alt[1], alt[2])
         if alt_built[4] is not None and alt_built[4]["output_px"] < predicted["output_px"]:
+            why = ""
+            if check is not None:
+                if not check.cause:  # the segments passed, yet the gyro path is the shakier one: say why
+                    check.cause, check.fix, check.diagnosis = diagnose_gyro(
+                        check_vm, gyro[0], mapping_used=orientation, in_camera_stabilization=eis)
+                why = f"; likely cause: {check.cause} (fix: {check.fix})"
             warnings.append(f"the {name} path would leave {predicted['output_px']:.2f} px of jitter, the video's own "
                             f"motion {alt_built[4]['output_px']:.2f} px (input {predicted['input_px']:.2f} px): using "
-                            "the video's motion")
+                            f"the video's motion{why}")
             name, track, ro = alt
-            planner, R_real, crop, blur_beta, predicted = alt_built
+            planner, R_real, crop, blur_beta, predicted, sigma_used = alt_built
     if predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
         msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
                f"{predicted['input_px']:.2f} px of high-frequency jitter, motion from the {name})")
@@ -559,7 +602,7 @@ def plan_stabilization(
         lens_motion=lens_motion, warnings=warnings,
         offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
-        horizon_roll_deg=horizon_roll,
+        horizon_roll_deg=horizon_roll, smoothness_s=sigma_used,
     )
 
 
@@ -576,7 +619,7 @@ def _pairs_in_sync_windows(pairs, info):
     return pairs.subset(keep)
 
 
-def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, exposure_s: float,
+def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, sigma_s: float, exposure_s: float,
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
                     passthrough: bool = False):
     """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``.
@@ -611,7 +654,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     if opts.lookahead_s is None:
         from .filtering.blur_mask import hf_jitter_deg
 
-        R_gauss = gaussian_smooth_orientations(R_real, t_centre, opts.smoothness_s)
+        R_gauss = gaussian_smooth_orientations(R_real, t_centre, sigma_s)
         candidates = [R_gauss]
         if opts.intent and len(R_real) >= 3:
             from .filtering.intent import apply_intent
@@ -646,13 +689,13 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             msg = "--zoom adaptive is offline only; online mode uses the fixed crop budget"
             if msg not in warnings:
                 warnings.append(msg)
-        crop = _online_crop(planner, frame_times, opts, info.frame_period_s, progress,
+        crop = _online_crop(planner, frame_times, opts, sigma_s, info.frame_period_s, progress,
                             exposure_s if opts.blur_masking else 0.0, zoom=budget_zoom(fov_keep, opts.max_zoom),
                             up_cam=up_cam, t_centre=t_centre)
     return R_real, crop, blur_beta, horizon_roll
 
 
-def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, period_s: float,
+def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, sigma_s: float, period_s: float,
                  progress: Progress | None, exposure_s: float = 0.0, *, zoom: float | None = None,
                  up_cam: np.ndarray | None = None, t_centre: np.ndarray | None = None) -> CropResult:
     """Run the bounded-lookahead filter over the frames (as a live pipeline would)."""
@@ -663,7 +706,7 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
         raise InputError(f"--lookahead must not be negative, got {opts.lookahead_s}", "give seconds, e.g. 0.5")
     n = len(frame_times)
     zoom = float(opts.max_zoom if zoom is None else zoom)
-    filt = OnlineFilter(planner, sigma_s=opts.smoothness_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
+    filt = OnlineFilter(planner, sigma_s=sigma_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
                         zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
                         horizon_rate_deg_s=opts.horizon_rate_deg_s)
     V = np.empty((n, 3, 3))
@@ -757,7 +800,7 @@ def stabilize(
         sync_confidence=plan.sync.confidence if plan.sync is not None else None,
         imu_orientation=plan.imu_orientation,
         gyro_bias_rad_s=[round(float(b), 6) for b in plan.gyro_bias_rad_s] if plan.gyro_bias_rad_s is not None else None,
-        motion_source=plan.motion_source,
+        motion_source=plan.motion_source, smoothness_s=plan.smoothness_s,
         gyro_agreement=plan.gyro_check.agreement if plan.gyro_check is not None else None,
         gyro_segments=[{k: v for k, v in asdict(sg).items()} for sg in plan.gyro_check.segments]
         if plan.gyro_check is not None else None,

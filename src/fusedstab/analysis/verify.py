@@ -258,6 +258,10 @@ def diagnose_gyro(
                 "OIS/IBIS lens that moved without its log",
                 "give the lens-motion log with --lens-motion, or record with in-camera stabilization off; the "
                 "video's own motion is used here", out)
+    if rms_ratio > 1.6:
+        return (f"the picture moves {rms_ratio:.1f}x as much as the gyro's rotation explains: the camera moves "
+                "sideways (a drone, a vehicle) and near things shift, which no gyro measures",
+                "nothing to fix in the input; the video's own motion follows it", out)
     return ("the gyro does not explain the picture (a moving scene, a wrong lens profile, or another camera's log)",
             "check --gyro, --lens and --imu-orientation; the video's own motion is used here", out)
 
