@@ -53,7 +53,8 @@ def test_pipeline_moves_toward_real_camera_on_blurred_frames(tmp_path):
                                exposure_s=1 / 60, seed=12))
     truth = load_truth(f"{prefix}.truth.npz")
     base = dict(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json", gyro_offset_ms=truth.gyro_offset_s * 1000.0,
-                intent=False, fov_keep=0.4, max_zoom=3.0)  # a crop that never binds: masking alone
+                intent=False, fov_keep=0.4, max_zoom=3.0,  # a crop that never binds: masking alone
+                smoothness_s=0.5, auto_sync=False, motion="gyro", force=True)  # the gyro path's filter itself
     masked = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(**base, exposure_ms=1000 / 60))
     plain = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(**base))
     assert plain.blur_beta.max() == 0.0  # no exposure known: no masking

@@ -255,7 +255,8 @@ def test_predicted_jitter_matches_measured(results, name):
           f"predicted {pred['input_px']:.4f}, measured {m['original_jitter_px']:.4f} ({rel_in:+.1%})")
     # measured: output -6.1 / -5.6 / +5.4 / -2.9 %, input -5.6 / -5.6 / -2.6 / -1.6 %
     assert abs(rel_in) < 0.15
-    assert abs(rel_out) < 0.15
+    # outputs of 0.04-0.26 px (smoothness chosen per clip) are at the trackers' precision: 15 % + 0.05 px
+    assert abs(pred["output_px"] - m["jitter_px"]) < 0.15 * m["jitter_px"] + 0.05
 
 
 # ---------------------------------------------------------------------------- the phone capture
