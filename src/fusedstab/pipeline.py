@@ -700,8 +700,10 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
 #: frames planned per vectorized planner call in :func:`render`
 PLAN_BATCH = 8
 #: frames each stage of the concurrent render may run ahead of the next (memory: about
-#: 3 x QUEUE_DEPTH decoded / warped frames in flight)
+#: 3 x QUEUE_DEPTH decoded / warped frames in flight); fewer for large frames (below)
 QUEUE_DEPTH = 4
+#: bytes of frames one queue may hold: 4 frames of 1080p, 1 of 4K
+QUEUE_BYTES = 32e6
 
 
 def _planned_warps(plan: StabilizationPlan, timer: dict):
@@ -799,17 +801,18 @@ def render(
     n = info.frame_count
     timer: dict = {}
     deep = getattr(info, "bit_depth", 8) > 8 and not plan.passthrough
+    depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * 3 * (2 if deep else 1)))))
     frames = _timed(iter_frames(info.path, deep=deep), timer, "decode_s")
     warps = None if plan.passthrough else _planned_warps(plan, timer)
     if concurrent:
-        frames = prefetch(frames, depth=QUEUE_DEPTH)
+        frames = prefetch(frames, depth=depth)
         warps = prefetch(warps, depth=2) if warps is not None else None
     with VideoWriter(
         output_path, info, plan.planner.out_width_px, plan.planner.out_height_px,
         copy_audio_from=info.path, crf=opts.crf, preset=opts.preset, codec=getattr(opts, "codec", "h264"),
         hw_encode=getattr(opts, "hw_encode", False), deep=deep,
     ) as writer:
-        encoder = _EncodeThread(writer, timer, QUEUE_DEPTH) if concurrent else None
+        encoder = _EncodeThread(writer, timer, depth) if concurrent else None
         try:
             pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
             done = 0
