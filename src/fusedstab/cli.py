@@ -165,6 +165,13 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--crf", type=int, default=18, metavar="0..51", help="x264 quality, lower is better (default 18)")
     p.add_argument("--preset", default="medium", choices=X264_PRESETS, metavar="PRESET",
                    help=f"x264 speed preset: {', '.join(X264_PRESETS)} (default medium)")
+    p.add_argument("--codec", default="h264", metavar="CODEC",
+                   help="h264 (default), hevc, av1, vp9, prores (.mov/.mkv), ffv1 (.mkv, lossless), or an FFmpeg "
+                   "encoder name such as h264_nvenc; --crf/--preset are mapped to its scale")
+    p.add_argument("--hw-encode", action="store_true",
+                   help="use the codec's hardware encoder (NVENC, QSV, AMF) when one works here, else the software one")
+    p.add_argument("--sequential", action="store_true",
+                   help="decode, warp and encode one after the other (default: concurrently; same output)")
     p.add_argument("--json", action="store_true", help="print the run's report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary (errors still print)")
     p.set_defaults(func=_run_stabilize)
@@ -180,6 +187,7 @@ def _options_from_args(args) -> StabilizeOptions:
         exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking, intent=not args.no_intent,
         backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
+        codec=args.codec, hw_encode=args.hw_encode, concurrent=not args.sequential,
         imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,
         time_units=args.time_units, frame_timestamps=args.frame_timestamps, first_frame=args.first_frame,
         sync_search_ms=args.sync_search_ms, auto_sync=args.auto_sync, motion=args.motion, force=args.force,

@@ -24,7 +24,7 @@ from .filtering.gaussian import gaussian_smooth_orientations
 from .io.lens import load_lens_profile
 from .io.lens_motion import find_lens_motion_sidecar, read_lens_motion
 from .io.gyro_source import load_gyro, start_offset_ms
-from .io.video import VideoInfo, VideoWriter, check_output_path, iter_frames, prefetch, probe_video
+from .io.video import VideoInfo, VideoWriter, check_codec, check_output_path, iter_frames, prefetch, probe_video
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
 from .analysis.sync import SyncResult
@@ -115,6 +115,13 @@ class StabilizeOptions:
     force : with ``motion='gyro'``, render even when the check predicts a shakier output.
     projection : the output lens: ``'rectilinear'`` (distortion removed) or ``'lens'`` (the
         source's lens model kept, see :class:`~fusedstab.synthesis.plan.WarpPlanner`).
+    crf, preset : quality and speed on x264's scales, mapped per codec
+        (:func:`fusedstab.io.video.encoder_options`).
+    codec : ``h264`` (default), ``hevc``, ``av1``, ``vp9``, ``prores``, ``ffv1``, or an FFmpeg
+        encoder name (:data:`fusedstab.io.video.CODECS`).
+    hw_encode : try the codec's hardware encoders (NVENC, QSV, AMF) first.
+    concurrent : decode, plan, warp and encode in parallel threads (same output; False runs
+        them one after the other).
     """
 
     gyro: Path | None = None
@@ -141,6 +148,9 @@ class StabilizeOptions:
     grid_step_px: int = 16
     crf: int = 18
     preset: str = "medium"
+    codec: str = "h264"
+    hw_encode: bool = False
+    concurrent: bool = True
     imu_orientation: str | None = None
     gyro_columns: str | None = None
     gyro_units: str = "rad/s"
@@ -240,6 +250,10 @@ class StabilizeReport:
     gyro_agreement: float | None = None
     gyro_segments: list[dict] | None = None
     predicted_jitter: dict | None = None
+    #: seconds per stage: plan_s (stages 1-2, sync_s of it the automatic sync), render_s, and
+    #: the render's busy time per stage (decode_s, plan_s, warp_s, encode_s; they overlap)
+    timings: dict | None = None
+    encoder: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -726,40 +740,163 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     return CropResult(V, zoom, lam, need)
 
 
+#: frames planned per vectorized planner call in :func:`render`
+PLAN_BATCH = 8
+#: frames each stage of the concurrent render may run ahead of the next (memory: about
+#: 3 x QUEUE_DEPTH decoded / warped frames in flight); fewer for large frames (below)
+QUEUE_DEPTH = 4
+#: bytes of frames one queue may hold: 4 frames of 1080p, 1 of 4K
+QUEUE_BYTES = 32e6
+
+
+def _planned_warps(plan: StabilizationPlan, timer: dict):
+    """``(index, FrameWarp)`` for every frame in order, planned ``PLAN_BATCH`` frames at a time."""
+    n = plan.info.frame_count
+    for a in range(0, n, PLAN_BATCH):
+        t = time.perf_counter()
+        b = min(n, a + PLAN_BATCH)
+        warps = plan.planner.frame_warps(plan.R_virt[a:b], np.array([plan.zoom_at(i) for i in range(a, b)]),
+                                         plan.frame_times_s[a:b])
+        timer["plan_s"] = timer.get("plan_s", 0.0) + time.perf_counter() - t
+        yield from zip(range(a, b), warps)
+
+
+def _timed(items, timer: dict, key: str):
+    """Pass ``items`` through, adding the time spent producing each to ``timer[key]``."""
+    it = iter(items)
+    while True:
+        t = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            timer[key] = timer.get(key, 0.0) + time.perf_counter() - t
+        yield item
+
+
+class _EncodeThread:
+    """``writer.write`` in a background thread behind a bounded queue (FFmpeg releases the GIL).
+
+    :meth:`put` re-raises an error the encoder hit; :meth:`close` drains the queue and waits.
+    """
+
+    def __init__(self, writer, timer: dict, depth: int):
+        import queue
+        import threading
+
+        self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._writer, self._timer = writer, timer
+        self._thread = threading.Thread(target=self._run, name="fusedstab-encode", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # drain after a failure
+            t = time.perf_counter()
+            try:
+                self._writer.write(*item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the producer
+                self._error = exc
+            self._timer["encode_s"] = self._timer.get("encode_s", 0.0) + time.perf_counter() - t
+
+    def put(self, frame: np.ndarray, pts: int) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put((frame, pts))
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def render(
     plan: StabilizationPlan,
     output_path: str | os.PathLike,
     options: StabilizeOptions | None = None,
     *,
     progress: Progress | None = None,
+    concurrent: bool = True,
+    timings: dict | None = None,
 ) -> float:
-    """Stage 3: stream every frame through its warp and encode. Returns seconds spent."""
+    """Stage 3: stream every frame through its warp and encode. Returns seconds spent.
+
+    ``concurrent`` (default): decoding, warp planning (``PLAN_BATCH`` frames per vectorized
+    call), the remap and the encoder run at the same time in four threads joined by bounded
+    queues (``QUEUE_DEPTH`` frames), so the wall time approaches the slowest stage. False:
+    the same steps one after the other in this thread; the output is the same (the tests
+    compare the two). ``timings``: a dict that receives the seconds spent in each stage
+    (``decode_s``, ``plan_s``, ``warp_s``, ``encode_s``; busy time of each, which overlap when
+    concurrent) and ``render_s``.
+    """
     opts = options or StabilizeOptions()
     check_stabilize_options(opts)
     backend = get_backend(opts.backend, device=opts.device, interpolation=opts.interpolation)
     info = plan.info
     t_start = time.perf_counter()
     n = info.frame_count
+    timer: dict = {}
+    deep = getattr(info, "bit_depth", 8) > 8 and not plan.passthrough
+    depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * 3 * (2 if deep else 1)))))
+    frames = _timed(iter_frames(info.path, deep=deep), timer, "decode_s")
+    warps = None if plan.passthrough else _planned_warps(plan, timer)
+    if concurrent:
+        frames = prefetch(frames, depth=depth)
+        warps = prefetch(warps, depth=2) if warps is not None else None
     with VideoWriter(
         output_path, info, plan.planner.out_width_px, plan.planner.out_height_px,
-        copy_audio_from=info.path, crf=opts.crf, preset=opts.preset,
+        copy_audio_from=info.path, crf=opts.crf, preset=opts.preset, codec=getattr(opts, "codec", "h264"),
+        hw_encode=getattr(opts, "hw_encode", False), deep=deep,
     ) as writer:
-        pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
-        done = 0
-        for pts, frame in prefetch(iter_frames(info.path)):
-            i = pts_to_index.get(pts)
-            if i is None:  # a frame the demuxer did not list: place it by time
-                i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
-            if plan.passthrough:
-                writer.write(frame, pts)
-            else:
-                warp = plan.planner.frame_warp(plan.R_virt[i], plan.zoom_at(i), plan.frame_times_s[i])
-                writer.write(backend.warp(frame, warp), pts)
-            done += 1
-            if progress:
-                progress("render", done, n)
+        encoder = _EncodeThread(writer, timer, depth) if concurrent else None
+        try:
+            pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
+            done = 0
+            next_warp = (-1, None)
+            for pts, frame in frames:
+                i = pts_to_index.get(pts)
+                if i is None:  # a frame the demuxer did not list: place it by time
+                    i = int(np.clip(np.searchsorted(info.pts, pts), 0, n - 1))
+                if not plan.passthrough:
+                    while next_warp[0] < i:
+                        next_warp = next(warps, (n, None))
+                    if next_warp[0] == i:
+                        warp = next_warp[1]
+                    else:  # out of order (a repeated or unlisted frame): plan it on its own
+                        warp = plan.planner.frame_warps(plan.R_virt[i:i + 1], [plan.zoom_at(i)],
+                                                        plan.frame_times_s[i:i + 1])[0]
+                    t = time.perf_counter()
+                    frame = backend.warp(frame, warp)
+                    timer["warp_s"] = timer.get("warp_s", 0.0) + time.perf_counter() - t
+                if encoder is not None:
+                    encoder.put(frame, pts)
+                else:
+                    t = time.perf_counter()
+                    writer.write(frame, pts)
+                    timer["encode_s"] = timer.get("encode_s", 0.0) + time.perf_counter() - t
+                done += 1
+                if progress:
+                    progress("render", done, n)
+        finally:
+            if encoder is not None:
+                encoder.close()
+            for it in (frames, warps):
+                if hasattr(it, "close"):
+                    it.close()
+        t = time.perf_counter()
+    timer["encode_s"] = timer.get("encode_s", 0.0) + time.perf_counter() - t  # the encoder's flush
     plan.warnings.extend(writer.notes)  # tracks the output container cannot hold
-    return time.perf_counter() - t_start
+    seconds = time.perf_counter() - t_start
+    if timings is not None:
+        timings.update({k: round(v, 3) for k, v in timer.items()}, render_s=round(seconds, 3))
+    return seconds
 
 
 def stabilize(
@@ -781,10 +918,16 @@ def stabilize(
     inputs = [input_path, opts.gyro, opts.lens, opts.lens_motion, opts.frame_timestamps]
     out = check_output_path(output_path, *[p for p in inputs if p is not None])
     get_backend(opts.backend, device=opts.device, interpolation=opts.interpolation)  # no torch / GPU: say so now
+    encoder = check_codec(opts.codec, out, opts.hw_encode)  # an unknown codec or container: say so now
     t0 = time.perf_counter()
     plan = plan_stabilization(input_path, opts, progress=progress)
-    render(plan, out, opts, progress=progress)
+    t_plan = time.perf_counter() - t0
+    stages: dict = {}
+    render(plan, out, opts, progress=progress, concurrent=opts.concurrent, timings=stages)
     seconds = time.perf_counter() - t0
+    timings = {"plan_s": round(t_plan, 3),
+               "sync_s": round(float(plan.sync.seconds), 3) if plan.sync is not None else None,
+               "render_s": stages.pop("render_s", None), "render": stages}
     cam = plan.camera
     return StabilizeReport(
         input=str(input_path), output=str(out), frames=plan.info.frame_count,
@@ -804,5 +947,5 @@ def stabilize(
         gyro_agreement=plan.gyro_check.agreement if plan.gyro_check is not None else None,
         gyro_segments=[{k: v for k, v in asdict(sg).items()} for sg in plan.gyro_check.segments]
         if plan.gyro_check is not None else None,
-        predicted_jitter=plan.predicted,
+        predicted_jitter=plan.predicted, timings=timings, encoder=encoder,
     )

@@ -29,7 +29,7 @@ from ..errors import InputError, OutputError
 from ..validation import OUTPUT_EXTENSIONS
 
 __all__ = ["VideoInfo", "probe_video", "iter_frames", "prefetch", "VideoWriter", "check_output_path",
-           "container_format"]
+           "container_format", "CODECS", "check_codec", "encoder_options", "pick_encoder", "encoder_works"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,20 @@ class VideoInfo:
     audio_codec: str | None
     data_streams: list[str] = field(default_factory=list)
     audio_streams: list[dict] = field(default_factory=list)
+    #: FFmpeg colour tags of the video stream (AVColorRange, AVColorPrimaries,
+    #: AVColorTransferCharacteristic, AVColorSpace codes; 0 / 2 = unspecified)
+    color_range: int = 0
+    color_primaries: int = 2
+    color_trc: int = 2
+    colorspace: int = 2
+    #: bits per colour sample of the coded frames (8, 10, 12)
+    bit_depth: int = 8
+
+    @property
+    def color(self) -> dict:
+        """The colour tags as a dict (see :data:`COLOR_NAMES` for the codes' names)."""
+        return {"range": self.color_range, "primaries": self.color_primaries, "transfer": self.color_trc,
+                "matrix": self.colorspace}
 
     @property
     def frame_count(self) -> int:
@@ -91,7 +105,26 @@ class VideoInfo:
             "audio": self.audio_codec if self.has_audio else None,
             "audio_streams": [dict(a) for a in self.audio_streams],
             "data_streams": list(self.data_streams),
+            "bit_depth": self.bit_depth,
+            "color": {k: COLOR_NAMES[k].get(v, str(v)) for k, v in self.color.items()},
         }
+
+
+#: names of the FFmpeg colour codes that occur in camera files (others print as numbers)
+COLOR_NAMES = {
+    "range": {0: "unspecified", 1: "tv (limited)", 2: "pc (full)"},
+    "primaries": {1: "bt709", 2: "unspecified", 5: "bt470bg", 6: "smpte170m", 9: "bt2020", 12: "smpte432 (P3)"},
+    "transfer": {1: "bt709", 2: "unspecified", 6: "smpte170m", 13: "iec61966-2-1 (sRGB)", 14: "bt2020-10",
+                 16: "smpte2084 (PQ)", 18: "arib-std-b67 (HLG)"},
+    "matrix": {0: "rgb", 1: "bt709", 2: "unspecified", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"},
+}
+
+
+def _bit_depth(fmt) -> int:
+    try:
+        return max(int(c.bits) for c in fmt.components) if fmt is not None and fmt.components else 8
+    except (AttributeError, ValueError):
+        return 8
 
 
 def _kind(mode: int) -> str:
@@ -153,6 +186,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         except (StopIteration, av.error.FFmpegError):
             rotation = 0
         audio = container.streams.audio[0] if container.streams.audio else None
+        cc = vs.codec_context
         return VideoInfo(
             path=path,
             width_px=int(vs.codec_context.width),
@@ -169,6 +203,9 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             data_streams=[s.metadata.get("handler_name", "data").strip() for s in container.streams.data],
             audio_streams=[{"codec": a.codec_context.name, "language": a.metadata.get("language")}
                            for a in container.streams.audio],
+            color_range=int(cc.color_range or 0), color_primaries=int(cc.color_primaries or 2),
+            color_trc=int(cc.color_trc or 2), colorspace=int(cc.colorspace or 2),
+            bit_depth=_bit_depth(cc.format),
         )
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot read {path}: {exc}", "check that the file is a complete video") from None
@@ -176,16 +213,53 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         container.close()
 
 
-def iter_frames(path: str | os.PathLike) -> Iterator[tuple[int, np.ndarray]]:
+def _decode_args(fmt_name: str, color_range: int, colorspace: int, deep: bool) -> dict:
+    """``VideoFrame.reformat`` arguments that turn a decoded frame into BGR (8 or 16 bit).
+
+    The source matrix and range come from the stream's tags (swscale assumes limited-range
+    BT.601 for an untagged frame, and ignores a full-range tag on ``yuv420p`` unless told).
+    """
+    from av.video.reformatter import ColorRange
+
+    args: dict = {"format": "bgr48le" if deep else "bgr24"}
+    if color_range == 2 and not fmt_name.startswith("yuvj"):
+        args["src_color_range"] = ColorRange.JPEG
+        args["dst_color_range"] = ColorRange.JPEG
+    if colorspace in _SWS_MATRIX:
+        args["src_colorspace"] = _SWS_MATRIX[colorspace]
+    return args
+
+
+#: AVColorSpace code -> swscale matrix name
+_SWS_MATRIX = {1: "ITU709", 5: "ITU601", 6: "ITU601", 9: "BT2020", 7: "SMPTE240M", 4: "FCC"}
+
+
+def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = True) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(pts, frame_bgr)`` for every frame in presentation order.
 
     ``frame_bgr`` is (H, W, 3) uint8 in the coded orientation (display rotation not applied:
-    the writer keeps the rotation as metadata instead).
+    the writer keeps the rotation as metadata instead); with ``deep`` it is uint16 (full
+    16-bit scale), for sources with more than 8 bits per sample. The YUV -> RGB conversion
+    uses the stream's matrix and range tags. ``threads``: FFmpeg's frame + slice decoding
+    threads (the same pixels, faster).
     """
     container = _open(Path(path))
     try:
-        for frame in container.decode(video=0):
-            yield int(frame.pts if frame.pts is not None else 0), frame.to_ndarray(format="bgr24")
+        stream = container.streams.video[0]
+        if threads:
+            stream.thread_type = "AUTO"
+        cc = stream.codec_context
+        args = None
+        for frame in container.decode(stream):
+            if args is None:
+                args = _decode_args(frame.format.name, int(cc.color_range or frame.color_range or 0),
+                                    int(cc.colorspace or 2), deep)
+                plain = args == {"format": "bgr24"}
+            pts = int(frame.pts if frame.pts is not None else 0)
+            if plain:
+                yield pts, frame.to_ndarray(format="bgr24")
+            else:
+                yield pts, frame.reformat(**args).to_ndarray()
     except av.error.FFmpegError as exc:
         raise InputError(f"decoding {path} failed: {exc}", "check that the file is not truncated") from None
     finally:
@@ -335,6 +409,132 @@ def x264_lookahead(preset: str, width_px: int, height_px: int) -> int:
     return min(default, cap)
 
 
+#: ``--codec`` names: (software encoder, hardware encoders tried first with ``hw_encode``).
+CODECS = {
+    "h264": ("libx264", ("h264_nvenc", "h264_qsv", "h264_amf")),
+    "hevc": ("libx265", ("hevc_nvenc", "hevc_qsv", "hevc_amf")),
+    "av1": ("libsvtav1", ("av1_nvenc", "av1_qsv", "av1_amf")),
+    "vp9": ("libvpx-vp9", ()),
+    "prores": ("prores_ks", ()),
+    "ffv1": ("ffv1", ()),
+}
+
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
+
+
+def encoder_options(encoder: str, crf: int, preset: str, width_px: int, height_px: int) -> dict:
+    """FFmpeg options for ``encoder`` from the x264-scale ``crf`` (0..51) and x264 ``preset``.
+
+    The quality is mapped so that one ``--crf`` means about the same picture everywhere:
+    x265 CRF = x264 CRF + 5 (x265's 28 ~ x264's 23); AV1 / VP9 CRF (0..63) = 1.2 CRF + 8
+    (x264 18 -> 30, 23 -> 36, SVT-AV1's default 35); ProRes profile HQ up to CRF 20, standard
+    up to 30, else LT; NVENC constant quality ``cq`` = CRF, QSV ``global_quality`` = CRF, AMF
+    constant QP = CRF. FFV1 is lossless. The preset maps to each encoder's speed scale.
+    """
+    k = _PRESETS.index(preset) if preset in _PRESETS else 5
+    crf = int(crf)
+    if encoder == "libx264":
+        return {"crf": str(crf), "preset": preset, "rc-lookahead": str(x264_lookahead(preset, width_px, height_px))}
+    if encoder == "libx265":
+        return {"crf": str(min(51, crf + 5)), "preset": preset, "x265-params": "log-level=error"}
+    q63 = str(int(min(63, round(1.2 * crf + 8))))
+    if encoder == "libsvtav1":
+        return {"crf": q63, "preset": str(max(0, min(13, 12 - k)))}
+    if encoder == "libvpx-vp9":
+        return {"crf": q63, "b": "0", "deadline": "good", "cpu-used": str(max(0, min(8, 8 - k))), "row-mt": "1"}
+    if encoder == "prores_ks":
+        return {"profile": "3" if crf <= 20 else "2" if crf <= 30 else "1", "vendor": "apl0"}
+    if encoder == "ffv1":
+        return {"level": "3", "slices": "16", "slicecrc": "1"}
+    if encoder.endswith("_nvenc"):
+        return {"preset": f"p{1 + round(k * 6 / 9)}", "rc": "vbr", "cq": str(crf), "b": "0"}
+    if encoder.endswith("_qsv"):
+        return {"global_quality": str(crf), "preset": {0: "veryfast", 1: "veryfast", 2: "veryfast", 3: "faster", 4: "fast",
+                                                       5: "medium", 6: "slow", 7: "slower"}.get(k, "veryslow")}
+    if encoder.endswith("_amf"):
+        return {"rc": "cqp", "qp_i": str(crf), "qp_p": str(crf), "qp_b": str(crf)}
+    return {}
+
+
+_PIX_FMT_CACHE: dict = {}
+
+
+def _encoder_pix_fmt(encoder: str, deep: bool) -> str:
+    """The pixel format fed to ``encoder``: 10-bit 4:2:0 for a deep source where the encoder
+    takes it (else 8-bit 4:2:0); ProRes is always 10-bit 4:2:2."""
+    key = (encoder, deep)
+    if key not in _PIX_FMT_CACHE:
+        try:
+            fmts = [f.name for f in (av.codec.Codec(encoder, "w").video_formats or [])]
+        except Exception:  # noqa: BLE001 - unknown encoder: let opening it say so
+            fmts = []
+        wanted = (["yuv420p10le", "p010le", "yuv422p10le"] if deep else []) + ["yuv420p", "nv12", "yuv422p10le"]
+        _PIX_FMT_CACHE[key] = next((f for f in wanted if f in fmts), "yuv420p")
+    return _PIX_FMT_CACHE[key]
+
+
+_WORKS_CACHE: dict = {}
+
+
+def encoder_works(encoder: str) -> bool:
+    """Whether ``encoder`` is in this FFmpeg build *and* opens here (a hardware encoder needs its
+    device and driver): one 64x64 frame is encoded in memory. Cached per process."""
+    if encoder not in _WORKS_CACHE:
+        ok = False
+        try:
+            ctx = av.codec.CodecContext.create(encoder, "w")
+            ctx.width, ctx.height, ctx.pix_fmt = 256, 256, _encoder_pix_fmt(encoder, False)
+            ctx.time_base = Fraction(1, 30)
+            ctx.open()
+            frame = av.VideoFrame(256, 256, ctx.pix_fmt)
+            frame.pts = 0
+            ctx.encode(frame)
+            ctx.encode(None)
+            ok = True
+        except Exception:  # noqa: BLE001 - any failure means "not usable here"
+            ok = False
+        _WORKS_CACHE[encoder] = ok
+    return _WORKS_CACHE[encoder]
+
+
+def pick_encoder(codec: str, hw_encode: bool = False) -> tuple[str, str | None]:
+    """``(encoder, note)`` for a ``--codec`` name (or an FFmpeg encoder name such as
+    ``h264_nvenc``). With ``hw_encode`` the codec's hardware encoders are tried first (the first
+    that opens here is used); the note says when none did and the software encoder is used."""
+    if codec not in CODECS:
+        return codec, None
+    software, hardware = CODECS[codec]
+    if hw_encode:
+        for name in hardware:
+            if encoder_works(name):
+                return name, None
+        if hardware:
+            return software, f"no hardware {codec} encoder works here ({', '.join(hardware)} tried); {software} was used"
+    return software, None
+
+
+#: codecs each output container stores (checked by writing a short clip of each)
+CONTAINER_CODECS = {"mp4": ("h264", "hevc", "av1", "vp9"), "mov": ("h264", "hevc", "prores", "av1"),
+                    "matroska": ("h264", "hevc", "av1", "vp9", "prores", "ffv1")}
+
+
+def check_codec(codec: str, output: str | os.PathLike, hw_encode: bool = False) -> str:
+    """The encoder that will write ``output`` with ``codec``; :class:`OutputError` when this
+    FFmpeg has no such encoder or the output's container cannot hold the codec."""
+    encoder, _ = pick_encoder(codec, hw_encode)
+    try:
+        codec_name = av.codec.Codec(encoder, "w").canonical_name
+    except Exception:  # noqa: BLE001 - not in this FFmpeg build
+        raise OutputError(f"encoder {encoder!r} is not in this FFmpeg build",
+                          f"use --codec {' | '.join(CODECS)}") from None
+    fmt = container_format(output)
+    if codec_name not in CONTAINER_CODECS.get(fmt, (codec_name,)):
+        holders = [ext for ext, f in OUTPUT_EXTENSIONS.items() if codec_name in CONTAINER_CODECS.get(f, ())]
+        raise OutputError(f"a {Path(output).suffix} file cannot hold {codec_name} video",
+                          f"name the output {' or '.join(sorted(set(holders)))}, or use another --codec")
+    return encoder
+
+
 def _write_error(output: Path, exc: BaseException) -> OutputError:
     code = getattr(exc, "errno", None)
     if code in (errno.ENOSPC, errno.EDQUOT):
@@ -378,7 +578,19 @@ class VideoWriter:
     copy_audio_from : file whose audio tracks (all of them, with their tags) and data tracks
         (timecode, camera metadata) are copied packet by packet; a track the container cannot
         hold is left out and named in :attr:`notes`.
-    crf : x264 constant rate factor (lower is better quality).
+    crf : quality on x264's constant-rate-factor scale (lower is better), mapped per codec
+        (:func:`encoder_options`).
+    preset : x264 speed preset, mapped per codec.
+    codec : ``h264`` (default), ``hevc``, ``av1``, ``vp9``, ``prores``, ``ffv1`` (:data:`CODECS`)
+        or an FFmpeg encoder name (``h264_nvenc``).
+    hw_encode : try the codec's hardware encoders first (NVENC, QSV, AMF); the software encoder
+        is used (and named in :attr:`notes`) when none opens.
+    deep : frames are 16-bit (``uint16``) BGR from a source with more than 8 bits per sample:
+        encoded as 10-bit where the encoder takes it.
+    color : the source's colour tags (:attr:`VideoInfo.color`; default: the ``info``'s). The
+        output carries them (range, primaries, transfer, matrix) and is converted to YUV with
+        that matrix and range; an untagged source is written as limited-range BT.601, as
+        FFmpeg reads it.
     """
 
     def __init__(
@@ -391,6 +603,10 @@ class VideoWriter:
         copy_audio_from: str | os.PathLike | None = None,
         crf: int = 18,
         preset: str = "medium",
+        codec: str = "h264",
+        hw_encode: bool = False,
+        deep: bool = False,
+        color: dict | None = None,
     ):
         self.output = Path(output)
         self.format = container_format(self.output)
@@ -408,6 +624,17 @@ class VideoWriter:
         self._copy_map: dict = {}
         self._pending = None
         self._frames_written = 0
+        self.codec = codec
+        self.hw_encode = hw_encode
+        self.deep = bool(deep)
+        self.color = dict(color) if color is not None else dict(getattr(info, "color", {}) or {})
+        self.encoder, note = pick_encoder(codec, hw_encode)
+        if note:
+            self.notes.append(note)
+        check_codec(self.encoder, self.output)
+        self.codec_name = av.codec.Codec(self.encoder, "w").canonical_name
+        self.pix_fmt = _encoder_pix_fmt(self.encoder, self.deep)
+        self.bit_depth = 10 if "10" in self.pix_fmt else 8
 
     def __enter__(self) -> "VideoWriter":
         target = _check_target(self.output)
@@ -435,16 +662,32 @@ class VideoWriter:
 
     def _add_video_stream(self) -> None:
         rate = Fraction(self.info.fps).limit_denominator(100000)
-        vs = self._container.add_stream("libx264", rate=rate)
+        vs = self._container.add_stream(self.encoder, rate=rate)
         vs.width = self.width_px
         vs.height = self.height_px
-        vs.pix_fmt = "yuv420p"
+        vs.pix_fmt = self.pix_fmt
         vs.time_base = self.info.time_base
-        vs.codec_context.time_base = self.info.time_base
-        vs.options = {"crf": str(self.crf), "preset": self.preset,
-                      "rc-lookahead": str(x264_lookahead(self.preset, self.width_px, self.height_px))}
-        vs.codec_context.colorspace = av.video.reformatter.Colorspace.ITU601
-        vs.codec_context.color_range = av.video.reformatter.ColorRange.MPEG
+        cc = vs.codec_context
+        cc.time_base = self.info.time_base
+        # frame threads as the ffmpeg CLI uses them (PyAV's default, slice threads, makes x264
+        # slower and blocks the caller for the whole frame)
+        cc.thread_type = "AUTO"
+        cc.thread_count = 0
+        vs.options = encoder_options(self.encoder, self.crf, self.preset, self.width_px, self.height_px)
+        if self.codec_name == "hevc" and self.format in ("mp4", "mov"):
+            cc.codec_tag = "hvc1"  # what Apple players expect
+        col = self.color
+        matrix, rng = int(col.get("matrix", 2) or 2), int(col.get("range", 0) or 0)
+        # the OpenCV path (BT.601 limited, exact on greys) unless the source says otherwise
+        self._plain = (not self.deep and self.pix_fmt == "yuv420p" and matrix in (2, 5, 6) and rng in (0, 1))
+        self._matrix = matrix if matrix in _SWS_MATRIX else 5
+        self._range = 2 if rng == 2 and self.codec_name != "prores" else 1  # ProRes is limited range only
+        cc.colorspace = self._matrix if matrix != 2 or not self._plain else 5
+        cc.color_range = self._range
+        if int(col.get("primaries", 2) or 2) != 2:
+            cc.color_primaries = int(col["primaries"])
+        if int(col.get("transfer", 2) or 2) != 2:
+            cc.color_trc = int(col["transfer"])
         if self.info.rotation_deg:
             vs.set_display_rotation(self.info.rotation_deg)
         self._vs = vs
@@ -502,12 +745,23 @@ class VideoWriter:
         h, w = self.height_px, self.width_px
         if frame_bgr.shape[0] != h or frame_bgr.shape[1] != w:
             frame_bgr = np.ascontiguousarray(frame_bgr[:h, :w])
-        # OpenCV's BGR -> I420 (BT.601, limited range, rounded) is exact on greys, unlike
-        # swscale's default fast path, which darkens every frame by 2-5 levels.
-        yuv = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2YUV_I420)
-        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
-        frame.colorspace = av.video.reformatter.Colorspace.ITU601
-        frame.color_range = av.video.reformatter.ColorRange.MPEG
+        if self._plain:
+            # OpenCV's BGR -> I420 (BT.601, limited range, rounded) is exact on greys, unlike
+            # swscale's default fast path, which darkens every frame by 2-5 levels.
+            yuv = cv2.cvtColor(np.ascontiguousarray(frame_bgr), cv2.COLOR_BGR2YUV_I420)
+            frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+            frame.colorspace = av.video.reformatter.Colorspace.ITU601
+            frame.color_range = av.video.reformatter.ColorRange.MPEG
+        else:
+            from av.video.reformatter import Interpolation
+
+            src = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame_bgr),
+                                             format="bgr48le" if frame_bgr.dtype == np.uint16 else "bgr24")
+            frame = src.reformat(format=self.pix_fmt, dst_colorspace=_SWS_MATRIX[self._matrix],
+                                 src_color_range="JPEG", dst_color_range="JPEG" if self._range == 2 else "MPEG",
+                                 interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND)
+            frame.colorspace = self._matrix
+            frame.color_range = self._range
         frame.pts = int(pts)
         frame.time_base = self.info.time_base
         try:

@@ -228,6 +228,21 @@ class WarpPlanner:
         m = m.reshape(gh, gw, 2).astype(np.float32)
         return FrameWarp(m, self.out_width_px, self.out_height_px, self.camera.width_px, self.camera.height_px)
 
+    def frame_warps(self, R_world_virt: np.ndarray, zoom, t_frame_s) -> list[FrameWarp]:
+        """Coarse maps of a batch of frames in one vectorized pass: (B, 3, 3), (B,), (B,) -> B warps.
+
+        The same numbers as :meth:`frame_warp` frame by frame (the batch only shares the
+        per-call overhead); the renderer plans a few frames at a time this way.
+        """
+        V = np.asarray(R_world_virt, dtype=np.float64)
+        B = V.shape[0]
+        gh, gw = self.grid_px.shape[:2]
+        m = self.source_points(self.grid_px.reshape(-1, 2), V, np.broadcast_to(np.asarray(zoom, np.float64), (B,)),
+                               np.broadcast_to(np.asarray(t_frame_s, np.float64), (B,)))
+        m = m.reshape(B, gh, gw, 2).astype(np.float32)
+        return [FrameWarp(m[b], self.out_width_px, self.out_height_px, self.camera.width_px, self.camera.height_px)
+                for b in range(B)]
+
     def border_points(self) -> np.ndarray:
         """(P, 2) the coarse grid's nodes on the output frame's border.
 

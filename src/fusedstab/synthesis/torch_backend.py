@@ -133,8 +133,9 @@ class TorchBackend:
     def warp_tensor(self, frame: "torch.Tensor", warp: FrameWarp) -> "torch.Tensor":
         """Warp a frame that is already on the device.
 
-        ``frame``: (H, W, C) or (H, W) tensor, uint8 (0..255) or floating point, on this
-        backend's device. Returns (H_out, W_out, C) (or (H_out, W_out)) uint8 on the device.
+        ``frame``: (H, W, C) or (H, W) tensor, uint8 (0..255), uint16 (0..65535, deep sources)
+        or floating point, on this backend's device. Returns (H_out, W_out, C) (or (H_out,
+        W_out)) on the device, uint16 for a uint16 frame, else uint8.
         """
         with torch.inference_mode():
             squeeze = frame.dim() == 2
@@ -144,7 +145,9 @@ class TorchBackend:
             x = x.permute(2, 0, 1).unsqueeze(0).to(torch.float32)  # (1, C, H, W)
             g = self.grid(warp)
             y = F.grid_sample(x, g, mode=self.interpolation, padding_mode="zeros", align_corners=True)
-            y = y[0].round_().clamp_(0.0, 255.0).to(torch.uint8).permute(1, 2, 0)
+            deep = frame.dtype == torch.uint16
+            y = y[0].round_().clamp_(0.0, 65535.0 if deep else 255.0).to(torch.uint16 if deep else torch.uint8)
+            y = y.permute(1, 2, 0)
             return y[..., 0] if squeeze else y
 
     def warp(self, frame: np.ndarray, warp: FrameWarp) -> np.ndarray:

@@ -1,0 +1,118 @@
+"""Issue 11: the concurrent render, the batched planner, codecs and colour tags."""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from fusedstab.io.video import VideoWriter, check_codec, encoder_options, iter_frames, probe_video
+from fusedstab.errors import OutputError
+from fusedstab.pipeline import StabilizeOptions, plan_stabilization, render
+from fusedstab.simulate import SimConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def small_plan(tmp_path_factory):
+    prefix = tmp_path_factory.mktemp("render") / "walk"
+    simulate(prefix, SimConfig(scenario="walk", duration_s=1.0, width_px=320, height_px=180, seed=2))
+    opts = StabilizeOptions(gyro_offset_ms=0.0, auto_sync=False, motion="gyro", force=True, preset="ultrafast")
+    return plan_stabilization(prefix.with_suffix(".mp4"), opts), opts
+
+
+def test_batched_planner_matches_frame_by_frame(small_plan):
+    plan, _ = small_plan
+    n = min(plan.info.frame_count, 12)
+    zooms = [plan.zoom_at(i) for i in range(n)]
+    batch = plan.planner.frame_warps(plan.R_virt[:n], zooms, plan.frame_times_s[:n])
+    for i in range(n):
+        one = plan.planner.frame_warp(plan.R_virt[i], zooms[i], plan.frame_times_s[i])
+        np.testing.assert_allclose(batch[i].coarse_map_px, one.coarse_map_px, rtol=0, atol=1e-3)
+
+
+def test_concurrent_render_equals_sequential(small_plan, tmp_path):
+    plan, opts = small_plan
+    seq, con = tmp_path / "seq.mkv", tmp_path / "con.mkv"
+    opts = StabilizeOptions(**{**opts.__dict__, "codec": "ffv1"})  # lossless: the frames themselves
+    t_seq, t_con = {}, {}
+    render(plan, seq, opts, concurrent=False, timings=t_seq)
+    render(plan, con, opts, concurrent=True, timings=t_con)
+    a = list(iter_frames(seq))
+    b = list(iter_frames(con))
+    assert len(a) == len(b) == plan.info.frame_count
+    for (pa, fa), (pb, fb) in zip(a, b):
+        assert pa == pb
+        assert np.array_equal(fa, fb)
+    for t in (t_seq, t_con):
+        assert {"decode_s", "plan_s", "warp_s", "encode_s", "render_s"} <= set(t)
+
+
+def test_concurrent_x264_equals_sequential(small_plan, tmp_path):
+    """x264 with frame threads is deterministic: the same bytes either way."""
+    plan, opts = small_plan
+    seq, con = tmp_path / "seq.mp4", tmp_path / "con.mp4"
+    render(plan, seq, opts, concurrent=False)
+    render(plan, con, opts, concurrent=True)
+    fa = [f for _, f in iter_frames(seq)]
+    fb = [f for _, f in iter_frames(con)]
+    assert len(fa) == len(fb)
+    assert max(np.abs(x.astype(int) - y.astype(int)).max() for x, y in zip(fa, fb)) == 0
+
+
+def test_encoder_quality_mapping():
+    assert encoder_options("libx264", 18, "medium", 1920, 1080)["crf"] == "18"
+    assert encoder_options("libx265", 18, "medium", 1920, 1080)["crf"] == "23"
+    assert encoder_options("libsvtav1", 18, "medium", 1920, 1080)["crf"] == "30"
+    assert encoder_options("prores_ks", 18, "medium", 1920, 1080)["profile"] == "3"
+    assert encoder_options("h264_nvenc", 18, "medium", 1920, 1080)["cq"] == "18"
+
+
+def test_codec_container_checks(tmp_path):
+    assert check_codec("h264", tmp_path / "a.mp4") == "libx264"
+    assert check_codec("prores", tmp_path / "a.mov") == "prores_ks"
+    with pytest.raises(OutputError, match="cannot hold prores"):
+        check_codec("prores", tmp_path / "a.mp4")
+    with pytest.raises(OutputError, match="not in this FFmpeg"):
+        check_codec("nosuchcodec", tmp_path / "a.mkv")
+
+
+def _ffprobe(path):
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=codec_name,pix_fmt,color_range,color_space,color_primaries,color_transfer",
+                          "-of", "json", str(path)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)["streams"][0]
+
+
+@pytest.mark.parametrize("codec,ext", [("h264", ".mp4"), ("hevc", ".mkv")])
+def test_full_range_bt709_tags_and_levels_are_kept(tmp_path, codec, ext):
+    src = tmp_path / "full709.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x96:d=0.4:r=10",
+                    "-vf", "scale=out_range=full:out_color_matrix=bt709,format=yuv420p", "-color_range", "pc",
+                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+                    "-c:v", "libx264", "-crf", "4", str(src)], check=True)
+    info = probe_video(src)
+    assert info.color == {"range": 2, "primaries": 1, "transfer": 1, "matrix": 1}
+    out = tmp_path / f"out{ext}"
+    with VideoWriter(out, info, info.width_px, info.height_px, crf=4, preset="ultrafast", codec=codec) as w:
+        for pts, f in iter_frames(src):
+            w.write(f, pts)
+    st = _ffprobe(out)
+    assert st["color_range"] == "pc" and st["color_space"] == "bt709"
+    assert st["color_primaries"] == "bt709" and st["color_transfer"] == "bt709"
+    a = [f for _, f in iter_frames(src)]
+    b = [f for _, f in iter_frames(out)]
+    assert np.mean([np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b)]) < 3.0
+
+
+def test_ten_bit_source_stays_ten_bit(tmp_path):
+    src = tmp_path / "deep.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x96:d=0.3:r=10",
+                    "-pix_fmt", "yuv420p10le", "-c:v", "ffv1", str(src)], check=True)
+    info = probe_video(src)
+    assert info.bit_depth == 10
+    out = tmp_path / "out.mkv"
+    with VideoWriter(out, info, info.width_px, info.height_px, codec="ffv1", deep=True) as w:
+        for pts, f in iter_frames(src, deep=True):
+            assert f.dtype == np.uint16
+            w.write(f, pts)
+    assert _ffprobe(out)["pix_fmt"] == "yuv420p10le"
