@@ -163,6 +163,9 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--crf", type=int, default=18, metavar="0..51", help="x264 quality, lower is better (default 18)")
     p.add_argument("--preset", default="medium", choices=X264_PRESETS, metavar="PRESET",
                    help=f"x264 speed preset: {', '.join(X264_PRESETS)} (default medium)")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="also write DIR/index.html: before/after player, plots of the plan, metrics, warnings "
+                   "(needs the 'report' extra; fusedstab report INPUT OUTPUT does it after the fact)")
     p.add_argument("--json", action="store_true", help="print the run's report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary (errors still print)")
     p.set_defaults(func=_run_stabilize)
@@ -203,8 +206,17 @@ def _run_stabilize(args, console: Console) -> int:
     from .pipeline import stabilize
 
     opts = _options_from_args(args)
+    plans: list = []
+    if args.report is not None:
+        from .report import require_matplotlib
+
+        require_matplotlib()  # before the long run, not after it
     with progress_reporter(console, args.quiet or args.json) as cb:
-        report = stabilize(args.input, args.output, opts, progress=cb)
+        report = stabilize(args.input, args.output, opts, progress=cb, on_plan=plans.append)
+        if args.report is not None:
+            from .report import report_after_stabilize
+
+            report_after_stabilize(plans[0], report, args.report, opts, cb, console=None if (args.json or args.quiet) else console)
     err = Console(stderr=True)  # warnings never mix with the report on stdout (--json)
     for w in report.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
@@ -322,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_module_command(sub, "simulate", "simulate", "write a synthetic shaky clip with gyro log, lens and truth")
     _add_module_command(sub, "evaluate", "evaluate_cli", "measure stability, crop, distortion and jitter of a result")
     _add_module_command(sub, "sync", "sync_cli", "estimate the gyro-video offset and readout time from the video")
+    _add_module_command(sub, "report", "report", "an HTML page explaining a run: before/after player, plots, metrics")
+    _add_module_command(sub, "batch", "batch", "stabilize many clips with the same options (locally or on Ray)")
     return parser
 
 

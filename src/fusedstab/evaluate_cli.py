@@ -26,6 +26,7 @@ _ROWS = [
     ("undefined_share_mean", "Undefined pixels (mean %)", "{:.2%}", "lower"),
     ("undefined_share_max", "Undefined pixels (max %)", "{:.2%}", "lower"),
 ]
+METRIC_ROWS = _ROWS
 _TRUTH_ROWS = [
     ("truth_output_jitter_deg", "Truth: output jitter [deg RMS]", "{:.4f}"),
     ("truth_input_jitter_deg", "Truth: input jitter [deg RMS]", "{:.4f}"),

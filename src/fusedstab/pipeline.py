@@ -725,8 +725,12 @@ def stabilize(
     options: StabilizeOptions | None = None,
     *,
     progress: Progress | None = None,
+    on_plan: Callable[[StabilizationPlan], None] | None = None,
 ) -> StabilizeReport:
     """Stabilize ``input_path`` into ``output_path`` (H.264 MP4, audio and timestamps kept).
+
+    ``on_plan``: called with the :class:`StabilizationPlan` once the output is written (e.g.
+    :func:`fusedstab.report.write_report` needs it).
 
     Examples
     --------
@@ -742,6 +746,8 @@ def stabilize(
     plan = plan_stabilization(input_path, opts, progress=progress)
     render(plan, out, opts, progress=progress)
     seconds = time.perf_counter() - t0
+    if on_plan is not None:
+        on_plan(plan)
     cam = plan.camera
     return StabilizeReport(
         input=str(input_path), output=str(out), frames=plan.info.frame_count,
