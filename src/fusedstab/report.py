@@ -55,13 +55,13 @@ def require_matplotlib() -> None:
 
 
 # ---------------------------------------------------------------------------- plots
-def _fig(n_rows: int = 1, height: float = 2.6):
+def _fig(n_rows: int = 1, height: float = 2.6, sharex: bool = True):
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(n_rows, 1, figsize=(9.0, height * n_rows), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(n_rows, 1, figsize=(9.0, height * n_rows), sharex=sharex, squeeze=False)
     return fig, [a[0] for a in axes]
 
 
@@ -153,7 +153,7 @@ def make_plots(plan, options=None) -> list[tuple[str, str, str]]:
     curve = sync.scores.get("_cost_curve") if sync is not None else None
     if curve is not None and len(curve[0]) > 1:
         n_rows = 2 if sync.points and len(sync.points) > 1 else 1
-        fig, axes = _fig(n_rows, 2.6)
+        fig, axes = _fig(n_rows, 2.6, sharex=False)
         ax = axes[0]
         ax.plot(curve[0], curve[1], color="#555555", lw=1.2, label="coarse cost (lower = better fit)")
         ax.axvline(sync.offset_ms, color="#27ae60", lw=1.5,
@@ -167,7 +167,6 @@ def make_plots(plan, options=None) -> list[tuple[str, str, str]]:
                      f"IMU orientation {sync.imu_orientation}")
         if n_rows == 2:
             ax2 = axes[1]
-            ax2.get_shared_x_axes().remove(ax2) if hasattr(ax2.get_shared_x_axes(), "remove") else None
             pts = sync.points
             ax2.plot([p.time_s for p in pts], [p.offset_ms for p in pts], "o-", color="#27ae60")
             ax2.set_xlabel("video time [s] (sync window centre)")
