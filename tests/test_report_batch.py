@@ -51,7 +51,9 @@ def open_in_chromium(page: Path, screenshot: Path) -> dict:
             pg = browser.new_page(viewport={"width": 1400, "height": 1600})
             pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             pg.on("pageerror", lambda e: errors.append(str(e)))
-            pg.on("requestfailed", lambda r: errors.append(f"request failed: {r.url}"))
+            # media elements abort their own range requests as they buffer (net::ERR_ABORTED): not an error
+            pg.on("requestfailed", lambda r: None if (r.resource_type == "media" and "ABORTED" in (r.failure or ""))
+                  else errors.append(f"request failed: {r.url} ({r.failure})"))
             pg.goto(page.resolve().as_uri())
             pg.wait_for_function("['before','after'].every(id => document.getElementById(id).readyState >= 2)",
                                  timeout=30000)
