@@ -26,7 +26,7 @@ from .validation import X264_PRESETS, check_stabilize_options
 __all__ = ["main", "build_parser"]
 
 
-_FRAME_STAGES = {"render", "simulate", "sync", "track", "filter"}
+_FRAME_STAGES = {"render", "simulate", "sync", "track", "filter", "evaluate"}
 
 
 class _FpsColumn(TextColumn):
@@ -172,6 +172,9 @@ def _add_stabilize(sub) -> None:
                    help="use the codec's hardware encoder (NVENC, QSV, AMF) when one works here, else the software one")
     p.add_argument("--sequential", action="store_true",
                    help="decode, warp and encode one after the other (default: concurrently; same output)")
+    p.add_argument("--report", type=Path, default=None, metavar="DIR",
+                   help="also write DIR/index.html: before/after player, plots of the plan, metrics, warnings "
+                   "(needs the 'report' extra; fusedstab report INPUT OUTPUT does it after the fact)")
     p.add_argument("--json", action="store_true", help="print the run's report as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or summary (errors still print)")
     p.set_defaults(func=_run_stabilize)
@@ -213,8 +216,17 @@ def _run_stabilize(args, console: Console) -> int:
     from .pipeline import stabilize
 
     opts = _options_from_args(args)
+    plans: list = []
+    if args.report is not None:
+        from .report import require_matplotlib
+
+        require_matplotlib()  # before the long run, not after it
     with progress_reporter(console, args.quiet or args.json) as cb:
-        report = stabilize(args.input, args.output, opts, progress=cb)
+        report = stabilize(args.input, args.output, opts, progress=cb, on_plan=plans.append)
+        if args.report is not None:
+            from .report import report_after_stabilize
+
+            report_after_stabilize(plans[0], report, args.report, opts, cb, console=None if (args.json or args.quiet) else console)
     err = Console(stderr=True)  # warnings never mix with the report on stdout (--json)
     for w in report.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False)
@@ -231,7 +243,10 @@ def _add_info(sub) -> None:
                        description="Print the streams, duration, frame rate and the telemetry found in INPUT "
                        "(kind, IMU rate, units), and the readout time and in-camera stabilization when the file says so.")
     p.add_argument("input", type=Path, help="video file")
-    p.add_argument("--gyro", type=Path, help="a separate gyro log to inspect as well")
+    p.add_argument("--gyro", type=Path, help="a separate gyro log to inspect as well (any log stabilize reads)")
+    from .sync_cli import add_gyro_source_arguments
+
+    add_gyro_source_arguments(p)  # plain-text logs: --gyro-columns, units, --frame-timestamps
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_run_info)
 
@@ -247,20 +262,32 @@ def _motion_hint(meta: dict) -> str:
 
 
 def _run_info(args, console: Console) -> int:
-    from .io.telemetry import find_sidecar_log, read_imu
+    from .io.gyro_source import load_gyro, start_offset_ms
+    from .io.telemetry import find_sidecar_log
     from .io.video import probe_video
 
     info = probe_video(args.input)
     out = {"video": info.as_dict()}
     source = args.gyro or find_sidecar_log(args.input) or args.input
     try:
-        imu = read_imu(source)
+        imu, is_text = load_gyro(args.input, args.gyro, columns=args.gyro_columns, gyro_units=args.gyro_units,
+                                 time_units=args.time_units)
+        words = (imu.meta.get("camera") or "").split()
+        if len(words) > 1 and words[1].lower() == words[0].lower():  # telemetry-parser: "GoPro" + "GoPro Max"
+            words = words[1:]
+        t0, t1 = float(imu.times_s[0]), float(imu.times_s[-1])
+        start_ms, start_source = start_offset_ms(None, args.frame_timestamps, args.first_frame, args.time_units)
         out["telemetry"] = {
             "source": str(source),
-            "kind": imu.meta.get("camera") or Path(source).suffix.lstrip("."),
+            "kind": " ".join(words) or ("plain-text log" if is_text else Path(source).suffix.lstrip(".")),
             "samples": int(len(imu.times_s)),
             "imu_rate_hz": round(imu.rate_hz, 2),
-            "span_s": [round(float(imu.times_s[0]), 4), round(float(imu.times_s[-1]), 4)],
+            "duration_s": round(t1 - t0, 4),
+            # on the video's clock when the log's clock is known (--frame-timestamps), else the log's own
+            "span_s": [round(t0 + start_ms / 1000.0, 4), round(t1 + start_ms / 1000.0, 4)],
+            "span_clock": ("video (log clock + offset from --frame-timestamps)" if args.frame_timestamps
+                           else "the log's own clock" + (" (not the video's: give --frame-timestamps)"
+                                                         if abs(t0) > max(60.0, 10 * info.duration_s) else "")),
             "gyro_units": "rad/s (camera frame: x right, y down, z forward; read as deg/s, Gyroflow frame)",
             "accelerometer": imu.accel_m_s2 is not None,
             "readout_ms": round(imu.meta["readout_s"] * 1000.0, 3) if "readout_s" in imu.meta else None,
@@ -275,14 +302,17 @@ def _run_info(args, console: Console) -> int:
     if args.json:
         console.print_json(json.dumps(out))
         return 0
-    t = Table(title=str(args.input), show_header=False)
+    # never truncate: long paths fold onto the next line instead of ending in "..."
+    t = Table(title=str(args.input), show_header=False, title_justify="left")
+    t.add_column("key", no_wrap=True)
+    t.add_column("value", overflow="fold")
     for k, v in out["video"].items():
-        t.add_row(k, str(v))
+        t.add_row(k, escape(str(v)))
     if out["telemetry"]:
         for k, v in out["telemetry"].items():
-            t.add_row(f"telemetry.{k}", str(v))
+            t.add_row(f"telemetry.{k}", escape(str(v)))
     else:
-        t.add_row("telemetry", f"none ({out['telemetry_error']})")
+        t.add_row("telemetry", escape(f"none ({out['telemetry_error']})"))
         t.add_row("motion", out["motion"])
     console.print(t)
     return 0
@@ -332,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_module_command(sub, "simulate", "simulate", "write a synthetic shaky clip with gyro log, lens and truth")
     _add_module_command(sub, "evaluate", "evaluate_cli", "measure stability, crop, distortion and jitter of a result")
     _add_module_command(sub, "sync", "sync_cli", "estimate the gyro-video offset and readout time from the video")
+    _add_module_command(sub, "report", "report", "an HTML page explaining a run: before/after player, plots, metrics")
+    _add_module_command(sub, "batch", "batch", "stabilize many clips with the same options (locally or on Ray)")
     return parser
 
 

@@ -35,9 +35,7 @@ def side_by_side(left: str | Path, right: str | Path, output: str | Path, *, lab
 
 
 def run_demo(args, console: Console) -> int:
-    from .cli import progress_reporter
-    from .pipeline import StabilizeOptions, stabilize
-    from .simulate import SimConfig, simulate
+    from .simulate import SimConfig
 
     try:
         width, height = (int(v) for v in str(args.size).lower().split("x"))

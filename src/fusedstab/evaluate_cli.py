@@ -26,6 +26,7 @@ _ROWS = [
     ("undefined_share_mean", "Undefined pixels (mean %)", "{:.2%}", "lower"),
     ("undefined_share_max", "Undefined pixels (max %)", "{:.2%}", "lower"),
 ]
+METRIC_ROWS = _ROWS
 _TRUTH_ROWS = [
     ("truth_output_jitter_deg", "Truth: output jitter [deg RMS]", "{:.4f}"),
     ("truth_input_jitter_deg", "Truth: input jitter [deg RMS]", "{:.4f}"),
@@ -47,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sigma", type=float, default=0.5, metavar="SECONDS",
                         help="Gaussian sigma [s] separating jitter from intended motion (default 0.5)")
     parser.add_argument("--per-frame", action="store_true", help="include per-frame series in the JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def _fmt(v, fmt: str) -> str:
@@ -71,6 +73,9 @@ def format_table(res: dict):
     for key, label, fmt, better in _ROWS:
         orig = res.get("original_" + key) if ("original_" + key) in res else None
         t.add_row(escape(label), _fmt(orig, fmt) if ("original_" + key) in res else "", _fmt(res.get(key), fmt), better)
+    if res.get("cropping_implausible_frames"):
+        t.caption = (f"{res['cropping_implausible_frames']} frame(s) left out of the cropping ratio: their match "
+                     "implied a wider view than the original's (see docs/METRICS.md)")
     if "truth_residual_deg" in res:
         for key, label, fmt in _TRUTH_ROWS:
             label = escape(label)
@@ -94,14 +99,18 @@ def run(args: argparse.Namespace, console) -> int:
         raise InputError(f"--max-frames must be at least 3, got {args.max_frames}", "give a larger N")
     if not 0 < args.sigma <= 10:
         raise InputError(f"--sigma must be in (0, 10] seconds, got {args.sigma}", "give seconds, e.g. --sigma 0.5")
-    res = evaluate(
-        args.original,
-        args.stabilized,
-        args.truth,
-        max_frames=args.max_frames,
-        sigma_s=args.sigma,
-        per_frame=getattr(args, "per_frame", False),
-    )
+    from .cli import progress_reporter
+
+    with progress_reporter(console, args.json or getattr(args, "quiet", False)) as cb:
+        res = evaluate(
+            args.original,
+            args.stabilized,
+            args.truth,
+            max_frames=args.max_frames,
+            sigma_s=args.sigma,
+            per_frame=getattr(args, "per_frame", False),
+            progress=(lambda done, total: cb("evaluate", done, total)) if cb else None,
+        )
     if args.json:
         console.print_json(json.dumps(res)) if hasattr(console, "print_json") else print(json.dumps(res))
     else:

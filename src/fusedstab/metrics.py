@@ -23,7 +23,12 @@ Metric definitions (what :func:`evaluate` reports)
 * **cropping**: per frame, homography ``H`` from ORIGINAL frame i to STABILIZED frame i
   (stabilized pixel coordinates rescaled by ``W_orig / W_stab`` so a smaller output frame
   counts as field of view lost); scale ``s = sqrt(H00^2 + H01^2)``; cropping ratio ``1 / s``.
-  Reported: mean over frames clipped to 1 (``cropping``) and min (``cropping_min``).
+  A stabilizer cannot show more than its input, so a per-frame ratio above
+  ``1 + CROPPING_TOLERANCE`` means the match is wrong (e.g. a lens change the homography
+  cannot describe): that frame is left out and counted in ``cropping_implausible_frames``;
+  ratios up to the tolerance are clipped to 1. ``cropping`` (mean) and ``cropping_min`` are
+  taken over the same per-frame values, so ``cropping_min <= cropping <= 1``. Higher is better
+  (more of the field of view kept).
 * **distortion**: per frame ``|lambda_min| / |lambda_max|`` of the eigenvalues of
   ``H[:2, :2]``; reported as the minimum over frames (1 = no anisotropic distortion).
 * **jitter_px / jitter_deg**: inter-frame similarity transforms (tx, ty, angle) about the
@@ -84,6 +89,8 @@ BLACK_LEVEL = 3
 STABILITY_FLOOR_PX = 0.02
 STABILITY_FLOOR_DEG = 0.002
 _MIN_POINTS = 12
+#: a per-frame cropping ratio above 1 + this is an implausible match (left out)
+CROPPING_TOLERANCE = 0.05
 
 
 # ---------------------------------------------------------------------------- frames
@@ -833,6 +840,8 @@ def evaluate(
         )
     s_sum = ss.summary(fps, sigma_s)
     o_sum = so.summary(fps, sigma_s)
+    implausible = sum(c is not None and c > 1.0 + CROPPING_TOLERANCE for c in crop)
+    crop = [None if c is None or c > 1.0 + CROPPING_TOLERANCE else min(c, 1.0) for c in crop]
     crop_mean = _nanstat(crop, np.mean)
     res: dict = {
         "original": str(original),
@@ -844,7 +853,7 @@ def evaluate(
         "stability": s_sum["stability"],
         "stability_translation": s_sum["stability_translation"],
         "stability_rotation": s_sum["stability_rotation"],
-        "cropping": None if crop_mean is None else min(crop_mean, 1.0),
+        "cropping": crop_mean,
         "cropping_min": _nanstat(crop, np.min),
         "distortion": _nanstat(dist, np.min),
         "jitter_px": s_sum["jitter_px"],
@@ -858,7 +867,8 @@ def evaluate(
         "original_rs_residual_px": o_sum["rs_residual_px"],
         "jitter_ratio_px": s_sum["jitter_px"] / o_sum["jitter_px"] if o_sum["jitter_px"] > 0 else None,
         "jitter_ratio_deg": s_sum["jitter_deg"] / o_sum["jitter_deg"] if o_sum["jitter_deg"] > 0 else None,
-        "match_failed_frames": int(sum(c is None for c in crop)),
+        "match_failed_frames": int(sum(c is None for c in crop)) - implausible,
+        "cropping_implausible_frames": int(implausible),
         "pairs_failed": s_sum["pairs_failed"],
         "original_pairs_failed": o_sum["pairs_failed"],
         "sigma_s": sigma_s,

@@ -905,8 +905,12 @@ def stabilize(
     options: StabilizeOptions | None = None,
     *,
     progress: Progress | None = None,
+    on_plan: Callable[[StabilizationPlan], None] | None = None,
 ) -> StabilizeReport:
     """Stabilize ``input_path`` into ``output_path`` (H.264 MP4, audio and timestamps kept).
+
+    ``on_plan``: called with the :class:`StabilizationPlan` once the output is written (e.g.
+    :func:`fusedstab.report.write_report` needs it).
 
     Examples
     --------
@@ -928,6 +932,8 @@ def stabilize(
     timings = {"plan_s": round(t_plan, 3),
                "sync_s": round(float(plan.sync.seconds), 3) if plan.sync is not None else None,
                "render_s": stages.pop("render_s", None), "render": stages}
+    if on_plan is not None:
+        on_plan(plan)
     cam = plan.camera
     return StabilizeReport(
         input=str(input_path), output=str(out), frames=plan.info.frame_count,

@@ -648,6 +648,7 @@ def estimate_sync(
         cbest = float(c1[k])
         k4 = int(np.argmin(costs4[best_map]))
         csecond = _second_minimum(g4, costs4[best_map], k4, 2.0 * fp)
+        curve = (g4, costs4[best_map])  # the coarse cost over the whole search, for reports
     else:
         best_map = mappings[0]
         orient_ratio = None
@@ -657,6 +658,7 @@ def estimate_sync(
         delta_c = _parabola_min(grid, c1, k)
         cbest = float(c1[k])
         csecond = _second_minimum(grid, c1, k, 2.0 * fp)
+        curve = (grid, c1)
     if abs(delta_c - start_s) > search_ms / 1000.0 - 2 * fp:
         log.debug("coarse offset at the edge of the search range")
     peak_ratio = cbest / max(csecond, 1e-12)
@@ -755,6 +757,7 @@ def estimate_sync(
     scores["fit_gain"] = round(float(fit_gain), 4)
     scores["motion_px"] = round(motion_typ, 3)
     scores["_t_mid_s"] = t_mid
+    scores["_cost_curve"] = ([float(x) * 1000.0 for x in curve[0]], [float(c) for c in curve[1]])  # [ms], cost
     reliable = confidence >= 0.25 and fit_gain < 0.8
     seconds = time.perf_counter() - t_start
     offset_ms = float(offset_mid * 1000.0) if reliable else start_offset_ms

@@ -1,0 +1,255 @@
+"""The HTML report (opened in headless Chromium) and ``fusedstab batch`` (local and on Ray)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from fusedstab.cli import main
+
+matplotlib = pytest.importorskip("matplotlib", reason="the report needs matplotlib: pip install 'fusedstab[report]'")
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+def _simulate(prefix: Path, scenario: str = "walk") -> Path:
+    assert main(["simulate", str(prefix), "--scenario", scenario, "--size", "320x180", "--duration", "2"]) == 0
+    return prefix.with_suffix(".mp4")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """Three good 2 s clips (with their .gcsv and lens) and one broken file in one folder."""
+    d = tmp_path_factory.mktemp("clips")
+    for s in ("walk", "run", "pan"):
+        _simulate(d / s, s)
+        (d / f"{s}.truth.npz").unlink()
+    (d / "broken.mp4").write_bytes(os.urandom(4000))
+    return d
+
+
+def open_in_chromium(page: Path, screenshot: Path) -> dict:
+    """Load the page in headless Chromium (playwright): console errors, both videos played, plots shown."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright to drive the browser")
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("no Chromium: apt-get install chromium (.ci/run does when it can)")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        try:
+            pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            # media elements abort their own range requests as they buffer (net::ERR_ABORTED): not an error
+            pg.on("requestfailed", lambda r: None if (r.resource_type == "media" and "ABORTED" in (r.failure or ""))
+                  else errors.append(f"request failed: {r.url} ({r.failure})"))
+            pg.goto(page.resolve().as_uri())
+            pg.wait_for_function("['before','after'].every(id => document.getElementById(id).readyState >= 2)",
+                                 timeout=30000)
+            pg.click("#play")
+            pg.wait_for_function("before.currentTime > 0.5 && after.currentTime > 0.5", timeout=30000)
+            state = pg.evaluate("""() => ({
+                times: [before.currentTime, after.currentTime],
+                playing: [!before.paused, !after.paused],
+                sizes: [before.videoWidth, after.videoWidth],
+                plots: Array.from(document.querySelectorAll('.plot img')).filter(
+                    i => i.complete && i.naturalWidth > 100 && i.getBoundingClientRect().height > 50).length,
+                metrics: document.querySelectorAll('#metrics tr').length,
+            })""")
+            pg.screenshot(path=str(screenshot), full_page=True)
+        finally:
+            browser.close()
+    state["errors"] = errors
+    return state
+
+
+def _check_page(state: dict, screenshot: Path) -> None:
+    assert state["errors"] == [], state["errors"]
+    assert all(state["playing"]) and min(state["times"]) > 0.5, state
+    assert abs(state["times"][0] - state["times"][1]) < 0.15, state  # one player: the two stay in step
+    assert min(state["sizes"]) > 0, state
+    assert state["plots"] >= 5, state
+    assert screenshot.stat().st_size > 50_000
+
+
+def test_report_simulated_clip_in_chromium(tmp_path):
+    """``stabilize --report`` on a 2 s clip: the page works offline in a real browser."""
+    vid = _simulate(tmp_path / "walk")
+    out, rep = tmp_path / "walk.stab.mp4", tmp_path / "rep"
+    assert main(["stabilize", str(vid), "-o", str(out), "--lens", str(tmp_path / "walk.lens.json"),
+                 "--preset", "ultrafast", "--report", str(rep), "-q"]) == 0
+    page = rep / "index.html"
+    text = page.read_text()
+    assert "http://" not in text and "https://" not in text  # nothing fetched when viewed
+    assert text.count("data:image/png;base64,") == 7
+    assert (rep / "before.mp4").is_file() and (rep / "after.mp4").is_file()
+    assert json.loads((rep / "report.json").read_text())["metrics"]["frames"] == 60
+    _check_page(open_in_chromium(page, tmp_path / "shot.png"), tmp_path / "shot.png")
+
+
+def test_report_after_the_fact(tmp_path):
+    """``fusedstab report INPUT OUTPUT``: the plan is made again; metrics can be skipped."""
+    vid = _simulate(tmp_path / "walk")
+    out = tmp_path / "walk.stab.mp4"
+    lens = str(tmp_path / "walk.lens.json")
+    assert main(["stabilize", str(vid), "-o", str(out), "--lens", lens, "--preset", "ultrafast", "-q"]) == 0
+    assert main(["report", str(vid), str(out), "--lens", lens, "--no-metrics", "-q"]) == 0
+    page = Path(str(out) + ".report") / "index.html"
+    assert page.is_file() and "metrics skipped" in page.read_text()
+
+
+@pytest.mark.slow
+def test_report_gopro_in_chromium(shared_data, tmp_path):
+    """The judged case: a GoPro clip's report in headless Chromium, both videos and >= 5 plots."""
+    src = shared_data / "gopro_hero5_karma.mp4"
+    out, rep = tmp_path / "gp.stab.mp4", tmp_path / "rep"
+    assert main(["stabilize", str(src), "-o", str(out), "--preset", "ultrafast", "--report", str(rep), "-q"]) == 0
+    shot = tmp_path / "gopro_report.png"
+    state = open_in_chromium(rep / "index.html", shot)
+    _check_page(state, shot)
+    assert state["metrics"] >= 8
+    if os.environ.get("FUSEDSTAB_KEEP_SCREENSHOT"):
+        shutil.copy(shot, os.environ["FUSEDSTAB_KEEP_SCREENSHOT"])
+
+
+def test_report_without_matplotlib_says_how(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    real = builtins.__import__
+
+    def fake(name, *a, **k):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError(name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+    vid = tmp_path / "x.mp4"
+    vid.write_bytes(b"")
+    assert main(["stabilize", str(vid), "-o", str(tmp_path / "o.mp4"), "--report", str(tmp_path / "r")]) == 2
+    assert "fusedstab[report]" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- batch
+def _batch(args, capsys):
+    rc = main(["batch", *args])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_batch_folder_three_good_one_broken(clips, tmp_path, capsys):
+    out = tmp_path / "out"
+    rc, stdout, err = _batch([str(clips), "-o", str(out), "-j", "2", "--preset", "ultrafast"], capsys)
+    assert rc == 1
+    assert sorted(p.name for p in out.glob("*.stab.mp4")) == ["pan.stab.mp4", "run.stab.mp4", "walk.stab.mp4"]
+    fails = [ln for ln in err.splitlines() if ln.startswith("failed:")]
+    assert len(fails) == 1 and "broken" in fails[0] and "cannot read" in fails[0] and "broken.log" in fails[0]
+    assert "cannot read" in (out / "broken.log").read_text()
+    assert "status: ok" in (out / "walk.log").read_text()
+    # a second run skips the three; --json gives the same results
+    rc, stdout, err = _batch([str(clips / "*.mp4"), "-o", str(out), "--json", "--preset", "ultrafast"], capsys)
+    assert rc == 1
+    res = json.loads(stdout)
+    assert (res["ok"], res["skipped"], res["failed"]) == (0, 3, 1)
+    assert {r["name"]: r["status"] for r in res["results"]} == {"broken": "failed", "pan": "skipped",
+                                                                 "run": "skipped", "walk": "skipped"}
+    # --overwrite redoes one clip; all good -> exit 0
+    rc, stdout, err = _batch([str(clips / "walk.mp4"), "-o", str(out), "--overwrite", "--json", "--preset",
+                              "ultrafast"], capsys)
+    assert rc == 0 and json.loads(stdout)["ok"] == 1
+
+
+def test_batch_refuses_nothing_and_per_clip_logs(clips, tmp_path, capsys):
+    rc, _, err = _batch([str(tmp_path / "nothing*.mp4"), "-o", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "matches no file" in err
+    rc, _, err = _batch([str(clips), "-o", str(tmp_path / "o"), "--gyro", str(clips / "walk.gcsv")], capsys)
+    assert rc == 2 and "--gyro" in err
+
+
+def test_batch_same_stem_gets_distinct_outputs(tmp_path):
+    from fusedstab.batch import plan_jobs
+
+    jobs = plan_jobs([tmp_path / "a" / "clip.mp4", tmp_path / "b" / "clip.MOV"], tmp_path / "o")
+    assert [j["name"] for j in jobs] == ["clip", "clip-2"]
+
+
+class _FakeRay:
+    """A stand-in for the ``ray`` module: tasks run at once, in this process."""
+
+    def __init__(self):
+        self.inited, self.calls = None, 0
+
+    def is_initialized(self):
+        return self.inited is not None
+
+    def init(self, **kw):
+        self.inited = kw
+
+    def shutdown(self):
+        self.inited = None
+
+    def remote(self, **_):
+        def wrap(fn):
+            outer = self
+
+            class Task:
+                @staticmethod
+                def remote(*a):
+                    outer.calls += 1
+                    if a[0]["name"] == "lost":
+                        return _Ref(RuntimeError("node died"))
+                    return _Ref(fn(*a))
+
+            return Task
+
+        return wrap
+
+    def wait(self, refs, num_returns=1):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        if isinstance(ref.value, Exception):
+            raise ref.value
+        return ref.value
+
+
+class _Ref:
+    def __init__(self, value):
+        self.value = value
+
+
+def test_run_ray_code_path_with_a_fake(clips, tmp_path):
+    from fusedstab.batch import plan_jobs, run_ray
+
+    jobs = plan_jobs([clips / "walk.mp4", clips / "broken.mp4"], tmp_path / "o")
+    jobs.append(dict(jobs[0], name="lost"))
+    fake = _FakeRay()
+    res = run_ray(jobs, {"preset": "ultrafast"}, num_cpus=2, ray_module=fake)
+    assert [r["status"] for r in res] == ["ok", "failed", "failed"]
+    assert "node died" in res[2]["error"] and fake.calls == 3 and fake.inited is None
+
+
+@pytest.mark.slow
+def test_batch_on_local_ray(clips, tmp_path, capsys):
+    """The same batch on a real local Ray instance (2 CPUs)."""
+    pytest.importorskip("ray", reason="pip install 'fusedstab[cluster]' for the Ray test")
+    out = tmp_path / "out"
+    rc, stdout, err = _batch([str(clips), "-o", str(out), "--ray", "-j", "2", "--json", "--preset", "ultrafast"],
+                             capsys)
+    assert rc == 1, err
+    res = json.loads(stdout)
+    assert (res["ok"], res["failed"]) == (3, 1)
+    assert sorted(p.name for p in out.glob("*.stab.mp4")) == ["pan.stab.mp4", "run.stab.mp4", "walk.stab.mp4"]
+    assert len([ln for ln in err.splitlines() if ln.startswith("failed:")]) == 1
+    rc, stdout, err = _batch([str(clips), "-o", str(out), "--ray", "-j", "2", "--json"], capsys)
+    assert rc == 1 and json.loads(stdout)["skipped"] == 3
