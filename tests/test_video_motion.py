@@ -297,9 +297,6 @@ def test_video_motion_end_to_end_run(run_e2e):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 8 bar not met on the violent run clip: --motion video 4.18 px against "
-                   "ffmpeg vid.stab 4.13 px; the 0.92 crop budget binds (fov_keep 0.90 gives 2.98 px, vid.stab keeps "
-                   "0.914 of the width by filling borders with earlier frames)")
 def test_video_motion_run_below_vidstab(run_e2e):
     rep_g, rep_v, m_g, m_v = run_e2e
     vs = _vidstab_jitter_px(m_v["original"], "run")
