@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 __all__ = [
+    "unit_vectors",
     "to_scipy",
     "from_scipy",
     "quat_to_matrix",
@@ -27,6 +28,11 @@ __all__ = [
     "make_continuous",
     "kabsch",
 ]
+
+
+def unit_vectors(v: np.ndarray) -> np.ndarray:
+    """(..., 3) vectors scaled to unit length (rays to bearings)."""
+    return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
 def to_scipy(q_wxyz: np.ndarray) -> Rotation:

@@ -61,7 +61,7 @@ from typing import Callable
 import numpy as np
 
 from ..camera import CameraModel
-from ..rotation import kabsch, log_so3
+from ..rotation import kabsch, log_so3, unit_vectors
 from ..types import ImuSamples, LensMotion
 from .integrate import estimate_gyro_bias, integrate_gyro
 from .tracking import FramePairs, sync_windows, track_frame_pairs
@@ -206,8 +206,7 @@ class SyncResult:
 
 
 # ============================================================================ rotation helpers
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+_unit = unit_vectors
 
 
 class _QuatTrack:

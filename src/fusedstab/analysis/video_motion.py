@@ -32,14 +32,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..camera import CameraModel
+from ..rotation import unit_vectors
 from ..types import ImuSamples, LensMotion
 from .tracking import FramePairs
 
 __all__ = ["VideoMotion", "estimate_video_motion", "estimate_focal_from_video", "rotate_bearings", "splice_imu"]
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
+_unit = unit_vectors
 
 
 def _skew(v: np.ndarray) -> np.ndarray:
