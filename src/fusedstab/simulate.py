@@ -1002,7 +1002,10 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
         frame_times_s=frame_times, fps=float(cfg.fps), codec="h264", pix_fmt="yuv420p", rotation_deg=0,
         has_audio=False, audio_codec=None,
     )
-    with VideoWriter(paths["video"], info, cfg.width_px, cfg.height_px, crf=cfg.crf, preset="fast") as writer:
+    # one encoder thread: the same config and seed give the same bytes (x264's threaded rate
+    # control is not repeatable run to run)
+    with VideoWriter(paths["video"], info, cfg.width_px, cfg.height_px, crf=cfg.crf, preset="fast",
+                     threads=1) as writer:
         for i in range(N):
             writer.write(renderer.frame(float(frame_times[i])), int(pts[i]))
             if progress is not None:

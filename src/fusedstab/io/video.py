@@ -591,6 +591,8 @@ class VideoWriter:
         output carries them (range, primaries, transfer, matrix) and is converted to YUV with
         that matrix and range; an untagged source is written as limited-range BT.601, as
         FFmpeg reads it.
+    threads : encoder threads; 0 = the encoder's choice (frame threads, fastest), 1 = one
+        thread (the same frames give the same bytes every run).
     """
 
     def __init__(
@@ -607,7 +609,9 @@ class VideoWriter:
         hw_encode: bool = False,
         deep: bool = False,
         color: dict | None = None,
+        threads: int = 0,
     ):
+        self.threads = int(threads)
         self.output = Path(output)
         self.format = container_format(self.output)
         self.info = info
@@ -672,7 +676,7 @@ class VideoWriter:
         # frame threads as the ffmpeg CLI uses them (PyAV's default, slice threads, makes x264
         # slower and blocks the caller for the whole frame)
         cc.thread_type = "AUTO"
-        cc.thread_count = 0
+        cc.thread_count = self.threads  # 0 = as many as the encoder likes; 1 = byte-for-byte repeatable
         vs.options = encoder_options(self.encoder, self.crf, self.preset, self.width_px, self.height_px)
         if self.codec_name == "hevc" and self.format in ("mp4", "mov"):
             cc.codec_tag = "hvc1"  # what Apple players expect
