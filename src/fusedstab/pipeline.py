@@ -538,8 +538,7 @@ def plan_stabilization(
                                                    gyro_imu=gyro[0] if gyro is not None else None,
                                                    passthrough=passthrough)
         predicted = None
-        check_pairs = pairs if pairs is not None else (sync.pairs_used if sync is not None else None)
-        if check_pairs is not None and check_pairs.n_pairs >= 3:
+        if not passthrough and check_pairs is not None and check_pairs.n_pairs >= 3:
             from .analysis.verify import predicted_jitter
 
             predicted = predicted_jitter(check_pairs, planner, crop.R_world_virt,
