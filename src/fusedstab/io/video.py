@@ -160,14 +160,14 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     container = _open(path)
     try:
         if not container.streams.video:
-            raise InputError(f"{path} has no video stream", "give a video file")
+            raise InputError(f"cannot read {path} as a video: it has no video stream", "give a video file")
         vs = container.streams.video[0]
         pts_list = []
         for packet in container.demux(vs):
             if packet.pts is not None and packet.size > 0:
                 pts_list.append(packet.pts)
         if not pts_list:
-            raise InputError(f"{path} has no video frames", "give a video with frames")
+            raise InputError(f"cannot read {path} as a video: it has no video frames", "give a video with frames")
         pts = np.sort(np.asarray(pts_list, dtype=np.int64))
         tb = Fraction(vs.time_base) if vs.time_base is not None else Fraction(1, 90000)
         times = (pts - pts[0]).astype(np.float64) * float(tb)
