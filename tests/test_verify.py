@@ -300,3 +300,74 @@ def test_phone_capture_auto(shared_data, tmp_path):
     assert_maps_inside(plan)
     assert m["jitter_px"] <= REENCODE_TOLERANCE * m["original_jitter_px"]
     assert m["jitter_ratio_px"] <= 0.4
+
+
+# ---------------------------------------------------------------------------- in-camera EIS record (CORI/IORI)
+def _eis_record(truth, *, as_in_file: bool = False) -> dict:
+    """A GoPro-style per-frame record of the simulated EIS clip: body (CORI) and image-vs-body (IORI).
+
+    In fusedstab's convention (as :func:`fusedstab.io.telemetry.read_camera_metadata` returns
+    it); ``as_in_file`` gives the file's convention (the inverse rotations) instead: a reader
+    that forgot to convert."""
+    from fusedstab.rotation import quat_conjugate, quat_multiply
+
+    q_body = truth.track.quats_at(truth.frame_times_s)
+    q_cam_image = quat_multiply(quat_conjugate(q_body), truth.eis_track.quats_at(truth.frame_times_s))
+    if as_in_file:
+        q_body, q_cam_image = quat_conjugate(q_body), quat_conjugate(q_cam_image)
+    return {"in_camera_stabilization": True, "frame_q_world_cam": q_body, "frame_q_cam_image": q_cam_image}
+
+
+@pytest.mark.parametrize("as_in_file", [False, True])
+def test_in_camera_eis_undone_with_the_cameras_record(clips, as_in_file):
+    """With the camera's CORI/IORI record, ``auto`` undoes the in-camera stabilization and checks
+    the record against the picture: the right convention is accepted (the written frames'
+    orientation is the truth's EIS orientation, misfit small), the file's raw convention is
+    refused and the video's own motion used; either way the plan is steadier than the input."""
+    import re
+
+    from fusedstab.pipeline import written_image_track
+
+    p = clips("run_eis")
+    truth = load_truth(f"{p}.truth.npz")
+    imu = read_imu(f"{p}.gcsv")
+    imu.meta.update(_eis_record(truth, as_in_file=as_in_file))
+    plan = plan_stabilization(f"{p}.mp4", StabilizeOptions(lens=f"{p}.lens.json"), imu=imu)
+    print(plan.motion_source, plan.predicted, plan.warnings)
+    assert plan.predicted["ratio"] < 0.8
+    if as_in_file:
+        _warning(plan, "orientation record does not match the picture")
+        assert plan.motion_source == "video"
+        return
+    note = _warning(plan, "undone with the camera's own orientation record")
+    assert float(re.search(r"misfit ([0-9.]+)", note).group(1)) < 0.3
+    track, cam, _ = written_image_track(plan.info, imu.meta, plan.camera, None)
+    R = track.matrices_at(truth.frame_times_s)
+    R_true = truth.eis_track.matrices_at(truth.frame_times_s)
+    ang = np.degrees(np.arccos(np.clip((np.trace(np.swapaxes(R, 1, 2) @ R_true, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+    assert ang.max() < 1e-3 and cam is plan.camera  # the lens is known: no focal fit
+
+
+def test_gopro_max_record_matches_its_gyro(shared_data):
+    """The real file's CORI, as read, turns like its gyro (camera axes, same direction): the
+    conversion of :func:`~fusedstab.io.telemetry.read_camera_metadata` is measured, not assumed."""
+    from fusedstab.analysis.integrate import integrate_gyro
+    from fusedstab.io.video import probe_video
+    from fusedstab.rotation import log_so3
+    from fusedstab.types import OrientationTrack
+
+    path = shared_data / "gopro_max_heromode.mp4"
+    imu, info = read_imu(path), probe_video(path)
+    q = imu.meta["frame_q_world_cam"]
+    assert q.shape == (316, 4) and imu.meta["frame_q_cam_image"].shape == (316, 4)
+    t = info.frame_times_s[: info.frame_count]
+    rec = OrientationTrack(t, q[: len(t)])
+    gyro = integrate_gyro(imu)
+
+    def steps(track, times):
+        R = track.matrices_at(times)
+        return log_so3(np.swapaxes(R[:-1], 1, 2) @ R[1:])
+
+    best = max(np.diag(np.corrcoef(steps(gyro, t + lag).T, steps(rec, t).T)[:3, 3:]).min()
+               for lag in np.arange(-0.05, 0.05, 0.005))  # the gyro's clock is a little off the frames'
+    assert best > 0.9, best

@@ -253,12 +253,9 @@ def _add_info(sub) -> None:
 
 def _motion_hint(meta: dict) -> str:
     """What ``stabilize --motion auto`` will do with this file's gyro, in one line."""
-    if meta.get("in_camera_stabilization"):
-        iori = " (the file has the EIS's image-orientation quaternions, IORI, but undoing them is not implemented)" \
-            if meta.get("image_orientation_quaternions") else " (no image-orientation quaternions to undo it)"
-        return ("in-camera stabilization is on: the frames are already stabilized, so the gyro (the body's motion) "
-                f"does not describe them{iori}; --motion auto uses the video's own motion")
-    return "gyro, checked against the video's own motion (--motion auto)"
+    from .pipeline import motion_hint
+
+    return motion_hint(meta)
 
 
 def _run_info(args, console: Console) -> int:

@@ -475,6 +475,13 @@ def plan_stabilization(
 
         vm = estimate_video_motion(pairs, camera, readout_s=video_readout_s, lens_motion=lens_motion)
 
+    # --- in-camera stabilization with its own record (GoPro CORI/IORI): undo it ------------
+    eis_track, eis_camera = None, camera
+    if eis and opts.motion != "video" and "frame_q_world_cam" in imu.meta:
+        eis_track, eis_camera, eis_note = written_image_track(
+            info, imu.meta, camera, vm, fit_focal=opts.lens is None and opts.fov_deg is None)
+        warnings.append(eis_note)
+
     # --- which motion, where -------------------------------------------------------------
     check = None
     from .analysis.verify import diagnose_gyro, gyro_agreement
@@ -487,7 +494,15 @@ def plan_stabilization(
 
         check_vm = estimate_video_motion(check_pairs, camera, readout_s=0.0 if eis else readout_s,
                                          lens_motion=lens_motion)
-    if gyro is not None and check_vm is not None:
+    if eis_track is not None and check_vm is not None:
+        check = gyro_agreement(check_pairs, check_vm, eis_track, eis_camera, readout_s=0.0)
+        if check.video_segments:
+            n_bad, n_all = len(check.video_segments), len(check.segments)
+            check.cause = "the camera's orientation record (CORI/IORI) does not explain the picture"
+            check.fix = "use --motion video"
+            warnings.append(f"the camera's orientation record does not explain the picture in {n_bad} of {n_all} "
+                            f"segments (agreement {check.agreement:.2f}); the video's own motion is compared with it")
+    elif gyro is not None and check_vm is not None:
         check = gyro_agreement(check_pairs, check_vm, gyro[1], camera, readout_s=readout_s, lens_motion=lens_motion)
         if check.video_segments:
             check.cause, check.fix, check.diagnosis = diagnose_gyro(
@@ -504,8 +519,10 @@ def plan_stabilization(
         warnings.append("the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization "
                         "on top of it can add motion; record with in-camera stabilization off, or use --motion auto")
 
-    candidates: list[tuple[str, object, float]] = []  # (name, OrientationTrack, readout)
-    if gyro is not None:
+    candidates: list[tuple] = []  # (name, OrientationTrack, readout[, camera])
+    if eis_track is not None:
+        candidates.append(("camera orientation record (in-camera stabilization undone)", eis_track, 0.0, eis_camera))
+    elif gyro is not None:
         if opts.motion == "auto" and check is not None and check.video_segments:
             from .analysis.video_motion import splice_imu
 
@@ -531,8 +548,8 @@ def plan_stabilization(
     exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
-    def build(track, ro, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S):
-        planner = WarpPlanner(camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
+    def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S):
+        planner = WarpPlanner(cam or camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
                               projection=opts.projection)
         R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
@@ -551,11 +568,11 @@ def plan_stabilization(
     else:
         sigmas = list(AUTO_SMOOTHNESS_S) if opts.lookahead_s is None else [DEFAULT_SMOOTHNESS_S]
 
-    def build_best(track, ro):
+    def build_best(track, ro, cam=None):
         """The plan of the steadiest sigma (by predicted output jitter): build's tuple + sigma."""
         best = None
         for sg in sigmas:
-            b = build(track, ro, sigma_s=sg)
+            b = build(track, ro, cam, sigma_s=sg)
             if b[4] is None:  # nothing to predict with: the first sigma
                 return b + (sg,)
             if best is None or b[4]["output_px"] < best[4]["output_px"] - 1e-9:
@@ -564,13 +581,13 @@ def plan_stabilization(
 
     # --- motion filtering, and the never-worse check ---------------------------------------
     passthrough = False
-    name, track, ro = candidates[0]
-    planner, R_real, crop, blur_beta, predicted, sigma_used = build_best(track, ro)
+    name, track, ro, cam = (tuple(candidates[0]) + (None,))[:4]
+    planner, R_real, crop, blur_beta, predicted, sigma_used = build_best(track, ro, cam)
     if predicted is not None:
         log.info("%s: predicted jitter %.3f -> %.3f px", name, predicted["input_px"], predicted["output_px"])
     if predicted is not None and opts.motion == "auto" and len(candidates) > 1 and predicted["ratio"] > 0.5:
-        alt = candidates[1]
-        alt_built = build_best(alt[1], alt[2])
+        alt = (tuple(candidates[1]) + (None,))[:4]
+        alt_built = build_best(alt[1], alt[2], alt[3])
         if alt_built[4] is not None and alt_built[4]["output_px"] < predicted["output_px"]:
             why = ""
             if check is not None:
@@ -581,7 +598,7 @@ def plan_stabilization(
             warnings.append(f"the {name} path would leave {predicted['output_px']:.2f} px of jitter, the video's own "
                             f"motion {alt_built[4]['output_px']:.2f} px (input {predicted['input_px']:.2f} px): using "
                             f"the video's motion{why}")
-            name, track, ro = alt
+            name, track, ro, cam = alt
             planner, R_real, crop, blur_beta, predicted, sigma_used = alt_built
     if predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
         msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
@@ -594,7 +611,7 @@ def plan_stabilization(
             warnings.append(msg + "; rendered anyway (--force)")
         else:
             warnings.append(msg + "; the frames are written as they are (no stabilization)")
-            planner, R_real, crop, blur_beta, _ = build(track, ro, passthrough=True)
+            planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
             name = f"none (input kept; {name} rejected)"
             passthrough = True
@@ -608,7 +625,7 @@ def plan_stabilization(
             f"{opts.max_zoom:g}): zoom {crop.zoom:.3f} is used so that no frame shows undefined pixels"
         )
     return StabilizationPlan(
-        info=info, camera=camera, imu=imu if imu is not None else ImuSamples(np.zeros(0), np.zeros((0, 3)), None, ""),
+        info=info, camera=planner.camera, imu=imu if imu is not None else ImuSamples(np.zeros(0), np.zeros((0, 3)), None, ""),
         planner=planner, frame_times_s=info.frame_times_s, R_real=R_real,
         R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=planner.readout_s,
         readout_source=readout_source if planner.readout_s == readout_s else "0 (in-camera EIS: frames already corrected)",
@@ -617,6 +634,77 @@ def plan_stabilization(
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
         horizon_roll_deg=horizon_roll, smoothness_s=sigma_used,
     )
+
+
+def motion_hint(meta: dict) -> str:
+    """What ``--motion auto`` does with a file's gyro, in one line (``fusedstab info``)."""
+    if meta.get("in_camera_stabilization"):
+        if "frame_q_world_cam" in meta:
+            return ("in-camera stabilization is on; the file records the body's and the image's orientation per frame "
+                    "(CORI/IORI): --motion auto undoes the camera's stabilization with that record, checks it against "
+                    "the picture, and uses the video's own motion where that is steadier")
+        return ("in-camera stabilization is on: the frames are already stabilized, so the gyro (the body's motion) "
+                "does not describe them (no per-frame image orientation to undo it); --motion auto uses the video's "
+                "own motion")
+    return "gyro, checked against the video's own motion (--motion auto)"
+
+
+def written_image_track(info: VideoInfo, meta: dict, camera: CameraModel, vm, *, fit_focal: bool = True):
+    """The orientation of each written frame of an in-camera-stabilized clip, from its own record.
+
+    A camera that stabilizes in the camera (GoPro HyperSmooth on HERO8 and later, MAX) writes
+    per frame the body's orientation (CORI, ``R_world_cam``) and the rotation its stabilizer
+    gave the image relative to the body (IORI, ``R_cam_image``). The written frame is then the
+    picture of a virtual camera at ``R_world_image = R_world_cam · R_cam_image``, corrected for
+    rolling shutter: stabilizing that track (readout 0) applies our filter to the real optics
+    and keeps what the camera already did.
+
+    Parameters
+    ----------
+    info : the video (frame k has record k; a record longer or shorter than the clip is cut to
+        the common part, the frames past it hold the last orientation).
+    meta : :func:`~fusedstab.io.telemetry.read_camera_metadata` facts with ``frame_q_world_cam``
+        and ``frame_q_cam_image`` (K, 4) w-x-y-z.
+    camera : the lens model in use (a pinhole guess unless a profile or --fov was given).
+    vm : the video's own motion (:class:`~fusedstab.analysis.video_motion.VideoMotion`) or None.
+    fit_focal : scale the focal length so the record's rotations explain the tracked image
+        motion (pan and tilt; roll does not depend on it). Off when the lens is known.
+
+    Returns
+    -------
+    (OrientationTrack or None, CameraModel, note) : None when the record does not match the
+    picture (steps that disagree with the tracked motion), with the note saying so.
+    """
+    from .rotation import log_so3, quat_multiply
+    from .types import OrientationTrack
+
+    q = quat_multiply(np.asarray(meta["frame_q_world_cam"]), np.asarray(meta["frame_q_cam_image"]))
+    k = min(len(q), info.frame_count)
+    track = OrientationTrack(info.frame_times_s[:k], q[:k])
+    if vm is None:
+        return track, camera, ("in-camera stabilization is on: it is undone with the camera's own orientation "
+                               "record (CORI/IORI), not checked against the picture (--motion gyro)")
+    ok = (vm.confidence >= 0.3) & np.all(np.isfinite(vm.omega_rad_s), axis=1) & (vm.frame_a + 1 < k)
+    if ok.sum() < 10:
+        return None, camera, ("in-camera stabilization is on, and too few frames track to check the camera's "
+                              "orientation record against the picture: the video's own motion is used")
+    Ra, Rb = track.matrices_at(vm.t_a[ok]), track.matrices_at(vm.t_b[ok])
+    rec = log_so3(np.swapaxes(Ra, -1, -2) @ Rb)  # (M, 3) the record's step in the camera's axes
+    seen = vm.omega_rad_s[ok] * (vm.t_b[ok] - vm.t_a[ok])[:, None]
+    scale = float(np.sum(rec[:, :2] * seen[:, :2]) / max(np.sum(rec[:, :2] ** 2), 1e-18)) if fit_focal else 1.0
+    fitted = rec * np.array([scale, scale, 1.0])
+    err = float(np.sqrt(np.sum((seen - fitted) ** 2) / max(np.sum(seen**2), 1e-18)))
+    if not (0.25 <= scale <= 4.0) or err > 0.6:
+        return None, camera, (f"in-camera stabilization is on, and the camera's orientation record does not match "
+                              f"the picture (misfit {err:.2f}, scale {scale:.2f}): the video's own motion is used")
+    cam = camera
+    if fit_focal and abs(scale - 1.0) > 0.02:
+        f = camera.fx_px * scale
+        hfov = 2 * np.degrees(np.arctan(info.width_px / (2 * f)))
+        cam = replace(camera, fx_px=f, fy_px=camera.fy_px * scale,
+                      name=f"pinhole, focal fitted to the camera's orientation record: hfov {hfov:.1f} deg")
+    return track, cam, (f"in-camera stabilization is on: it is undone with the camera's own orientation record "
+                        f"(CORI/IORI; it explains the tracked motion with misfit {err:.2f})")
 
 
 def _pairs_in_sync_windows(pairs, info):

@@ -267,16 +267,22 @@ def read_camera_metadata(parser) -> dict:
 
     Returns a dict with, where the file says so: ``readout_s`` (GoPro SROT, ms in file),
     ``in_camera_stabilization`` (bool; GoPro EISE / EISA), ``exposure_s`` (median),
-    ``image_orientation_quaternions`` (GoPro IORI present: HERO8 and later, MAX).
+    ``image_orientation_quaternions`` (GoPro IORI present: HERO8 and later, MAX), and with
+    both CORI and IORI, one per video frame: ``frame_q_world_cam`` (K, 4) the camera body's
+    orientation and ``frame_q_cam_image`` (K, 4) the in-camera stabilizer's rotation of the
+    written image relative to the body (w-x-y-z, camera axes; see :func:`_frame_quaternions`).
     """
     out: dict = {}
     exposures = []
+    quats: dict[str, list] = {"CameraOrientation": [], "ImageOrientation": []}
     for group in parser.telemetry() or []:
         for name, entry in group.items():
             if not isinstance(entry, dict):
                 continue
             if name == "ImageOrientation":
                 out["image_orientation_quaternions"] = True  # GoPro IORI: the EIS's per-frame rotation
+            if name in quats:
+                quats[name].append(entry)
             if name == "Exposure" and isinstance(entry.get("Data"), list):
                 exposures.extend(float(x) for x in entry["Data"] if isinstance(x, (int, float)))
             for key, value in entry.items():
@@ -293,4 +299,34 @@ def read_camera_metadata(parser) -> dict:
                     out["in_camera_stabilization_mode"] = str(value)
     if exposures:
         out["exposure_s"] = float(np.median(exposures))
+    cori, iori = _frame_quaternions(quats["CameraOrientation"]), _frame_quaternions(quats["ImageOrientation"])
+    if cori is not None and iori is not None and len(cori) == len(iori) and len(cori) >= 2:
+        out["frame_q_world_cam"], out["frame_q_cam_image"] = cori, iori
     return out
+
+
+def _frame_quaternions(entries: list) -> np.ndarray | None:
+    """GoPro CORI / IORI blocks -> (K, 4) unit quaternions, w-x-y-z, in fusedstab's convention.
+
+    The file stores ``(w, x, y, z)`` as int16 over ``Scale``, one per frame, in the camera's
+    axes (x right, y down, z forward) but as the inverse rotation of fusedstab's
+    ``R_world_cam`` (measured: frame-to-frame CORI steps are the negated gyro steps, r = 0.95
+    per axis on a GoPro MAX); the conjugate is returned. None when a value is missing or not
+    finite.
+    """
+    rows = []
+    for entry in entries:
+        data, scale = entry.get("Data"), entry.get("Scale") or 1
+        if not isinstance(data, list):
+            return None
+        for q in data:
+            if not isinstance(q, dict) or not all(isinstance(q.get(k), (int, float)) for k in "wxyz"):
+                return None
+            rows.append([q["w"], -q["x"], -q["y"], -q["z"]])
+    if not rows:
+        return None
+    q = np.asarray(rows, dtype=np.float64) / float(scale)
+    n = np.linalg.norm(q, axis=1, keepdims=True)
+    if not np.all(np.isfinite(q)) or np.any(n < 0.5):
+        return None
+    return q / n
