@@ -153,7 +153,7 @@ def process_clip(job: dict, options: dict, want_report: bool = False, report_met
                    offset_ms=d["offset_ms"], sync_confidence=d["sync_confidence"], warnings=d["warnings"],
                    fps=d["fps"])
         if want_report:
-            from .report import report_after_stabilize
+            from .measure.report import report_after_stabilize
 
             try:
                 page = report_after_stabilize(plans[0], rep, job["report"], opts, progress, metrics=report_metrics)
@@ -292,7 +292,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "remote one; paths must be on storage every node sees (needs the 'cluster' extra)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="only the summary")
-    from .report import add_stabilize_options
+    from .measure.report import add_stabilize_options
 
     add_stabilize_options(parser, "stabilize options (the same for every clip)")
 
@@ -320,7 +320,7 @@ def run(args: argparse.Namespace, console) -> int:
         raise InputError(f"{', '.join(per_clip)} name one clip's file, but {len(inputs)} clips were given",
                          "put each clip's log beside it (NAME.gcsv, NAME.lens.csv) or run stabilize per clip")
     if args.report:
-        from .report import require_matplotlib
+        from .measure.report import require_matplotlib
 
         require_matplotlib()
     args.outdir.mkdir(parents=True, exist_ok=True)

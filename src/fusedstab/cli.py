@@ -218,13 +218,13 @@ def _run_stabilize(args, console: Console) -> int:
     opts = _options_from_args(args)
     plans: list = []
     if args.report is not None:
-        from .report import require_matplotlib
+        from .measure.report import require_matplotlib
 
         require_matplotlib()  # before the long run, not after it
     with progress_reporter(console, args.quiet or args.json) as cb:
         report = stabilize(args.input, args.output, opts, progress=cb, on_plan=plans.append)
         if args.report is not None:
-            from .report import report_after_stabilize
+            from .measure.report import report_after_stabilize
 
             report_after_stabilize(plans[0], report, args.report, opts, cb, console=None if (args.json or args.quiet) else console)
     err = Console(stderr=True)  # warnings never mix with the report on stdout (--json)
@@ -359,10 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stabilize(sub)
     _add_info(sub)
     _add_demo(sub)
-    _add_module_command(sub, "simulate", "simulate", "write a synthetic shaky clip with gyro log, lens and truth")
+    _add_module_command(sub, "simulate", "measure.simulate", "write a synthetic shaky clip with gyro log, lens and truth")
     _add_module_command(sub, "evaluate", "evaluate_cli", "measure stability, crop, distortion and jitter of a result")
     _add_module_command(sub, "sync", "sync_cli", "estimate the gyro-video offset and readout time from the video")
-    _add_module_command(sub, "report", "report", "an HTML page explaining a run: before/after player, plots, metrics")
+    _add_module_command(sub, "report", "measure.report", "an HTML page explaining a run: before/after player, plots, metrics")
     _add_module_command(sub, "batch", "batch", "stabilize many clips with the same options (locally or on Ray)")
     return parser
 

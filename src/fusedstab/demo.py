@@ -35,7 +35,7 @@ def side_by_side(left: str | Path, right: str | Path, output: str | Path, *, lab
 
 
 def run_demo(args, console: Console) -> int:
-    from .simulate import SimConfig
+    from .measure.simulate import SimConfig
 
     try:
         width, height = (int(v) for v in str(args.size).lower().split("x"))
@@ -69,8 +69,8 @@ def run_demo(args, console: Console) -> int:
 
 def _run_demo_in(outdir: Path, cfg, args, console: Console) -> int:
     from .cli import progress_reporter
+    from .measure.simulate import simulate
     from .pipeline import StabilizeOptions, stabilize
-    from .simulate import simulate
 
     prefix = outdir / f"{args.scenario}"
     with progress_reporter(console, args.quiet) as cb:

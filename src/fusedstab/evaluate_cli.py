@@ -1,7 +1,7 @@
 """``fusedstab evaluate ORIGINAL STABILIZED``: quality metrics of a stabilized video.
 
 The CLI imports :func:`add_arguments` and :func:`run`; metric definitions live in
-:mod:`fusedstab.metrics`.
+:mod:`fusedstab.measure.metrics`.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _fmt(v, fmt: str) -> str:
 
 
 def format_table(res: dict):
-    """A ``rich.table.Table`` of an :func:`fusedstab.metrics.evaluate` result."""
+    """A ``rich.table.Table`` of an :func:`fusedstab.measure.metrics.evaluate` result."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -88,7 +88,7 @@ def format_table(res: dict):
 
 def run(args: argparse.Namespace, console) -> int:
     """Run the subcommand; returns the exit code. Bad inputs raise :class:`InputError`."""
-    from .metrics import evaluate
+    from .measure.metrics import evaluate
 
     for p in (args.original, args.stabilized):
         if not Path(p).is_file():

@@ -306,7 +306,7 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
     as no motion, in both). Returns ``input_px``, ``output_px``, ``ratio`` (output / input)
     and the same in degrees of image rotation.
     """
-    from ..metrics import high_pass_jitter
+    from ..measure.metrics import high_pass_jitter
 
     n_frames = len(frame_times_s)
     j = pairs.pair_index

@@ -87,12 +87,12 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .camera import CameraModel
-from .errors import InputError, OutputError
-from .io.lens import lens_profile_dict
-from .io.lens_motion import write_lens_motion
-from .io.video import VideoInfo, VideoWriter
-from .types import LensMotion, OrientationTrack
+from ..camera import CameraModel
+from ..errors import InputError, OutputError
+from ..io.lens import lens_profile_dict
+from ..io.lens_motion import write_lens_motion
+from ..io.video import VideoInfo, VideoWriter
+from ..types import LensMotion, OrientationTrack
 
 __all__ = [
     "SCENARIOS",
@@ -480,8 +480,8 @@ def _eis_track(times_s: np.ndarray, track: OrientationTrack) -> OrientationTrack
     Smoothed on a ``_EIS_GRID_HZ`` grid over the truth span (the shake above a few Hz is gone
     after a 0.4 s sigma, so the grid loses nothing), returned as a SLERP track.
     """
-    from .filtering.gaussian import gaussian_smooth_orientations
-    from .rotation import matrix_to_quat
+    from ..filtering.gaussian import gaussian_smooth_orientations
+    from ..rotation import matrix_to_quat
 
     n = max(3, int(math.ceil((times_s[-1] - times_s[0]) * _EIS_GRID_HZ)) + 1)
     tg = np.linspace(times_s[0], times_s[-1], n)

@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["write_report", "make_plots", "require_matplotlib", "add_arguments", "run", "PLAYABLE_CODECS"]
 
@@ -84,7 +84,7 @@ def _empty(title: str, why: str) -> str:
 
 
 def _rel_rotvec_deg(R_ref: np.ndarray, R: np.ndarray) -> np.ndarray:
-    from .rotation import log_so3
+    from ..rotation import log_so3
 
     rv = np.degrees(log_so3(np.swapaxes(R_ref, -1, -2)[None] @ R))
     return np.unwrap(np.radians(rv), axis=0) * 180.0 / np.pi
@@ -92,7 +92,7 @@ def _rel_rotvec_deg(R_ref: np.ndarray, R: np.ndarray) -> np.ndarray:
 
 def _frame_rate_deg_s(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Angular velocity per frame [deg/s] in the camera's own axes, (N, 3) (finite differences)."""
-    from .rotation import log_so3
+    from ..rotation import log_so3
 
     if len(R) < 2:
         return np.zeros((len(R), 3))
@@ -261,8 +261,8 @@ def make_plots(plan, options=None) -> list[tuple[str, str, str]]:
     probs = None
     if intent_on and len(R_real) >= 3 and not plan.passthrough:
         try:
-            from .filtering.gaussian import gaussian_smooth_orientations
-            from .filtering.intent import apply_intent
+            from ..filtering.gaussian import gaussian_smooth_orientations
+            from ..filtering.intent import apply_intent
 
             tc = plan.planner.centre_time_s(t)
             sm = getattr(options, "smoothness_s", 0.5) if options is not None else 0.5
@@ -289,7 +289,7 @@ def make_plots(plan, options=None) -> list[tuple[str, str, str]]:
 
 # ---------------------------------------------------------------------------- videos
 def _playable(path: Path) -> bool:
-    from .io.video import probe_video
+    from ..io.video import probe_video
 
     if path.suffix.lower() not in _PLAYABLE_SUFFIXES:
         return False
@@ -396,7 +396,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}td,th{overflow-wrap:an
 
 
 def _metrics_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
-    from .evaluate_cli import METRIC_ROWS, _fmt
+    from ..evaluate_cli import METRIC_ROWS, _fmt
 
     rows = []
     for key, label, fmt, better in METRIC_ROWS:
@@ -465,7 +465,7 @@ def write_report(plan, report, outdir, *, options=None, metrics: dict | None = N
     report : its :class:`~fusedstab.pipeline.StabilizeReport` (or the dict of one).
     outdir : folder, created if needed.
     options : the :class:`~fusedstab.pipeline.StabilizeOptions` used (exposure, intent, smoothness).
-    metrics : an :func:`fusedstab.metrics.evaluate` result for the table, or None.
+    metrics : an :func:`fusedstab.measure.metrics.evaluate` result for the table, or None.
     input_path, output_path : the videos; default: the report's ``input`` / ``output``.
     """
     require_matplotlib()
@@ -487,7 +487,7 @@ def write_report(plan, report, outdir, *, options=None, metrics: dict | None = N
 
 def evaluate_for_report(input_path, output_path, progress: Callable[[str, int, int], None] | None = None):
     """``(metrics or None, note)``: the evaluate metrics, or why they are missing."""
-    from .errors import FusedStabError
+    from ..errors import FusedStabError
     from .metrics import evaluate
 
     t0 = time.perf_counter()
@@ -503,7 +503,7 @@ def evaluate_for_report(input_path, output_path, progress: Callable[[str, int, i
 # ---------------------------------------------------------------------------- CLI
 def stabilize_option_actions():
     """The ``stabilize`` sub-command's option actions other than input / -o / --json / -q / --report."""
-    from .cli import _add_stabilize
+    from ..cli import _add_stabilize
 
     tmp = argparse.ArgumentParser(add_help=False)
     _add_stabilize(tmp.add_subparsers())
@@ -534,8 +534,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, console) -> int:
     """Re-plan INPUT with the given options, then write the page next to OUTPUT."""
-    from .cli import _options_from_args, progress_reporter
-    from .pipeline import plan_stabilization
+    from ..cli import _options_from_args, progress_reporter
+    from ..pipeline import plan_stabilization
 
     require_matplotlib()
     for p in (args.input, args.output):
@@ -566,7 +566,7 @@ def report_after_stabilize(plan, report, outdir, opts, progress=None, *, console
 
 def report_from_plan(plan, input_path, output_path, opts, seconds: float):
     """A :class:`~fusedstab.pipeline.StabilizeReport` for a plan that was not rendered here."""
-    from .pipeline import StabilizeReport
+    from ..pipeline import StabilizeReport
 
     return StabilizeReport(
         input=str(input_path), output=str(output_path), frames=plan.info.frame_count,
