@@ -178,7 +178,7 @@ def test_evaluate_files_and_cli(tmp_path):
 
     from rich.console import Console
 
-    from fusedstab import evaluate_cli as E
+    from fusedstab.cli import evaluate as E
 
     parser = argparse.ArgumentParser()
     E.add_arguments(parser)

@@ -396,7 +396,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}td,th{overflow-wrap:an
 
 
 def _metrics_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
-    from ..evaluate_cli import METRIC_ROWS, _fmt
+    from ..cli.evaluate import METRIC_ROWS, _fmt
 
     rows = []
     for key, label, fmt, better in METRIC_ROWS:

@@ -14,9 +14,9 @@ import json
 import math
 from pathlib import Path
 
-from .cli import _positive_float
-from .io.gyro_source import load_gyro, start_offset_ms
-from .errors import InputError
+from . import _positive_float
+from ..io.gyro_source import load_gyro, start_offset_ms
+from ..errors import InputError
 
 __all__ = ["add_arguments", "add_gyro_source_arguments", "add_sync_arguments", "run"]
 
@@ -59,7 +59,7 @@ def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``fusedstab sync``."""
-    from .pipeline import DEFAULT_FOV_DEG
+    from ..pipeline import DEFAULT_FOV_DEG
 
     parser.add_argument("input", type=Path, help="video to synchronize with its gyro log")
     parser.add_argument("--gyro", type=Path, default=None, metavar="LOG",
@@ -83,10 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args, console) -> int:
     """``fusedstab sync``: print the estimated offset, readout, IMU orientation and confidence."""
-    from .analysis.sync import estimate_sync
-    from .io.video import probe_video
-    from .pipeline import check_imu_orientation, source_camera, source_lens_motion
-    from .validation import STABILIZE_RANGES, check_number
+    from ..analysis.sync import estimate_sync
+    from ..io.video import probe_video
+    from ..pipeline import check_imu_orientation, source_camera, source_lens_motion
+    from ..validation import STABILIZE_RANGES, check_number
 
     for field, value in (("fov_deg", args.fov), ("gyro_offset_ms", args.gyro_offset_ms),
                          ("sync_search_ms", args.sync_search_ms), ("readout_ms", args.readout_ms),

@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 from rich.console import Console
 
-from .errors import InputError, OutputError
-from .io.video import VideoWriter, iter_frames, probe_video
+from ..errors import InputError, OutputError
+from ..io.video import VideoWriter, iter_frames, probe_video
 
 __all__ = ["run_demo", "side_by_side"]
 
@@ -35,7 +35,7 @@ def side_by_side(left: str | Path, right: str | Path, output: str | Path, *, lab
 
 
 def run_demo(args, console: Console) -> int:
-    from .measure.simulate import SimConfig
+    from ..measure.simulate import SimConfig
 
     try:
         width, height = (int(v) for v in str(args.size).lower().split("x"))
@@ -68,9 +68,9 @@ def run_demo(args, console: Console) -> int:
 
 
 def _run_demo_in(outdir: Path, cfg, args, console: Console) -> int:
-    from .cli import progress_reporter
-    from .measure.simulate import simulate
-    from .pipeline import StabilizeOptions, stabilize
+    from . import progress_reporter
+    from ..measure.simulate import simulate
+    from ..pipeline import StabilizeOptions, stabilize
 
     prefix = outdir / f"{args.scenario}"
     with progress_reporter(console, args.quiet) as cb:

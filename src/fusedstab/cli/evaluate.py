@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["add_arguments", "run", "format_table"]
 
@@ -88,7 +88,7 @@ def format_table(res: dict):
 
 def run(args: argparse.Namespace, console) -> int:
     """Run the subcommand; returns the exit code. Bad inputs raise :class:`InputError`."""
-    from .measure.metrics import evaluate
+    from ..measure.metrics import evaluate
 
     for p in (args.original, args.stabilized):
         if not Path(p).is_file():
@@ -99,7 +99,7 @@ def run(args: argparse.Namespace, console) -> int:
         raise InputError(f"--max-frames must be at least 3, got {args.max_frames}", "give a larger N")
     if not 0 < args.sigma <= 10:
         raise InputError(f"--sigma must be in (0, 10] seconds, got {args.sigma}", "give seconds, e.g. --sigma 0.5")
-    from .cli import progress_reporter
+    from . import progress_reporter
 
     with progress_reporter(console, args.json or getattr(args, "quiet", False)) as cb:
         res = evaluate(

@@ -18,10 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
-from .errors import FusedStabError, Interrupted
-from .pipeline import DEFAULT_FOV_DEG, StabilizeOptions
-from .validation import X264_PRESETS, check_stabilize_options
+from .. import __version__
+from ..errors import FusedStabError, Interrupted
+from ..pipeline import DEFAULT_FOV_DEG, StabilizeOptions
+from ..validation import X264_PRESETS, check_stabilize_options
 
 __all__ = ["main", "build_parser"]
 
@@ -115,7 +115,7 @@ def _add_stabilize(sub) -> None:
     p.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
                    help="rolling-shutter readout time, top row to bottom row (0..1000 ms, below two frame periods); default: lens profile, then file "
                    "metadata (GoPro SROT), else 0 (global shutter)")
-    from .sync_cli import add_gyro_source_arguments, add_sync_arguments
+    from .sync import add_gyro_source_arguments, add_sync_arguments
 
     add_sync_arguments(p, stabilize=True)
     add_gyro_source_arguments(p)
@@ -213,18 +213,18 @@ def _print_report(console: Console, report) -> None:
 
 
 def _run_stabilize(args, console: Console) -> int:
-    from .pipeline import stabilize
+    from ..pipeline import stabilize
 
     opts = _options_from_args(args)
     plans: list = []
     if args.report is not None:
-        from .measure.report import require_matplotlib
+        from ..measure.report import require_matplotlib
 
         require_matplotlib()  # before the long run, not after it
     with progress_reporter(console, args.quiet or args.json) as cb:
         report = stabilize(args.input, args.output, opts, progress=cb, on_plan=plans.append)
         if args.report is not None:
-            from .measure.report import report_after_stabilize
+            from ..measure.report import report_after_stabilize
 
             report_after_stabilize(plans[0], report, args.report, opts, cb, console=None if (args.json or args.quiet) else console)
     err = Console(stderr=True)  # warnings never mix with the report on stdout (--json)
@@ -244,7 +244,7 @@ def _add_info(sub) -> None:
                        "(kind, IMU rate, units), and the readout time and in-camera stabilization when the file says so.")
     p.add_argument("input", type=Path, help="video file")
     p.add_argument("--gyro", type=Path, help="a separate gyro log to inspect as well (any log stabilize reads)")
-    from .sync_cli import add_gyro_source_arguments
+    from .sync import add_gyro_source_arguments
 
     add_gyro_source_arguments(p)  # plain-text logs: --gyro-columns, units, --frame-timestamps
     p.add_argument("--json", action="store_true", help="print JSON")
@@ -262,9 +262,9 @@ def _motion_hint(meta: dict) -> str:
 
 
 def _run_info(args, console: Console) -> int:
-    from .io.gyro_source import load_gyro, start_offset_ms
-    from .io.telemetry import find_sidecar_log
-    from .io.video import probe_video
+    from ..io.gyro_source import load_gyro, start_offset_ms
+    from ..io.telemetry import find_sidecar_log
+    from ..io.video import probe_video
 
     info = probe_video(args.input)
     out = {"video": info.as_dict()}
@@ -360,8 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(sub)
     _add_demo(sub)
     _add_module_command(sub, "simulate", "measure.simulate", "write a synthetic shaky clip with gyro log, lens and truth")
-    _add_module_command(sub, "evaluate", "evaluate_cli", "measure stability, crop, distortion and jitter of a result")
-    _add_module_command(sub, "sync", "sync_cli", "estimate the gyro-video offset and readout time from the video")
+    _add_module_command(sub, "evaluate", "cli.evaluate", "measure stability, crop, distortion and jitter of a result")
+    _add_module_command(sub, "sync", "cli.sync", "estimate the gyro-video offset and readout time from the video")
     _add_module_command(sub, "report", "measure.report", "an HTML page explaining a run: before/after player, plots, metrics")
     _add_module_command(sub, "batch", "batch", "stabilize many clips with the same options (locally or on Ray)")
     return parser
