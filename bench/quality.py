@@ -68,7 +68,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 def _fusedstab_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("fusedstab")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "fusedstab.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "fusedstab"]
 
 
 def _run(cmd: list[str], log: Path, timeout_s: float = 1800) -> tuple[bool, str, float]:

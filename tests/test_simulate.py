@@ -19,12 +19,11 @@ import pytest
 
 from fusedstab.errors import InputError
 from fusedstab.io.video import iter_frames, probe_video
+from fusedstab.cli.simulate import add_arguments, config_from_args
 from fusedstab.measure.simulate import (
     GCSV_ORIENTATION,
     SCENARIOS,
     SimConfig,
-    add_arguments,
-    config_from_args,
     load_truth,
     simulate,
 )

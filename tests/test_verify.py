@@ -207,7 +207,7 @@ def test_simulate_cli_in_camera_eis():
     """``fusedstab simulate --in-camera-eis`` sets the option; off by default; not with --ois."""
     import argparse
 
-    from fusedstab.measure.simulate import add_arguments, config_from_args
+    from fusedstab.cli.simulate import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)
