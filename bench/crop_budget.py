@@ -9,7 +9,7 @@ Usage (from the repository root)::
 
 Clips: ``fusedstab simulate`` 640x360, 4 s, 10 ms readout, seed 0 (``pan60``: 60 fps), and
 with ``--real`` the clips of ``../shared/data`` (GoPro HERO5 Karma, phone CC9 Pro). Every
-output is scored by :func:`fusedstab.metrics.evaluate` (``cropping`` = field of view kept,
+output is scored by :func:`fusedstab.measure.metrics.evaluate` (``cropping`` = field of view kept,
 ``jitter_px`` = high-frequency jitter, ``undefined_share_max``). Results go to
 ``SCRATCH/crop_budget.json`` and a markdown table to stdout.
 """
@@ -36,7 +36,7 @@ SIM = {
 
 
 def sim_clip(scratch: Path, name: str) -> dict:
-    from fusedstab.simulate import SimConfig, simulate
+    from fusedstab.measure.simulate import SimConfig, simulate
 
     prefix = scratch / f"sim_{name}"
     if not prefix.with_suffix(".mp4").exists():
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-vidstab", action="store_true")
     ap.add_argument("--extra", default="{}", help="JSON of further StabilizeOptions fields")
     a = ap.parse_args(argv)
-    from fusedstab.metrics import evaluate
+    from fusedstab.measure.metrics import evaluate
 
     scratch = a.scratch.resolve()
     scratch.mkdir(parents=True, exist_ok=True)

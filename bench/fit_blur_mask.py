@@ -38,8 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "src"))
 
 from fusedstab.filtering import blur_mask as bm  # noqa: E402
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate  # noqa: E402
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization  # noqa: E402
-from fusedstab.simulate import SimConfig, load_truth, simulate  # noqa: E402
 from fusedstab.types import OrientationTrack  # noqa: E402
 
 SCEN = ("walk", "run", "pan", "turn", "still")

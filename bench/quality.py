@@ -21,7 +21,7 @@ What it does
      border_type='black')``, W = round(0.5 s * fps), MJPG AVI) in its own venv
      ``bench/.venv-vidstab`` (created on first use: ``python3 -m venv`` +
      ``pip install vidstab 'opencv-python-headless<5'``).
-3. Scores every output with :func:`fusedstab.metrics.evaluate` (truth metrics for
+3. Scores every output with :func:`fusedstab.measure.metrics.evaluate` (truth metrics for
    simulated clips) and writes a markdown table into ``docs/BENCHMARKS.md`` between
    ``<!-- quality:start -->`` and ``<!-- quality:end -->`` (the rest of the file is kept).
    Raw results go to ``SCRATCH/quality.json``.
@@ -68,7 +68,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 def _fusedstab_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("fusedstab")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "fusedstab.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "fusedstab"]
 
 
 def _run(cmd: list[str], log: Path, timeout_s: float = 1800) -> tuple[bool, str, float]:
@@ -297,7 +297,7 @@ ffmpeg vid.stab `vidstabdetect=shakiness=5:accuracy=15` then
 `vidstabtransform=smoothing=round(0.5 s·fps):zoom=0:optzoom=1,unsharp=5:5:0.8:3:3:0.4`,
 libx264 crf 18; python `vidstab` `smoothing_window=round(0.5 s·fps), border_type='black'`.
 
-Metrics (`fusedstab evaluate`, definitions in `src/fusedstab/metrics.py`): stability,
+Metrics (`fusedstab evaluate`, definitions in `src/fusedstab/measure/metrics.py`): stability,
 cropping, distortion as Liu et al. 2013 (DIFRINT-style scripts: 5 lowest non-DC FFT bins;
 cropping = mean 1/scale of the original→output homography; distortion = min eigenvalue
 ratio); jitter = RMS of the similarity path minus its 0.5 s Gaussian smoothing (px in each
@@ -323,7 +323,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
     ap.add_argument("--max-frames", type=int, default=None, help="evaluate only the first N frames")
     args = ap.parse_args(argv)
-    from fusedstab.metrics import evaluate
+    from fusedstab.measure.metrics import evaluate
 
     t_start = time.perf_counter()
     scratch = args.scratch.resolve()

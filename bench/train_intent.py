@@ -1,6 +1,6 @@
 """Train the intent classifier (stage 2B) on simulator motion paths; no video is rendered.
 
-Generates many short paths with the simulator's motion model (``fusedstab.simulate._Motion``
+Generates many short paths with the simulator's motion model (``fusedstab.measure.simulate._Motion``
 integrated by ``_integrate``, sampled at frame times), with random seeds, shake_scale in
 [0.5, 2], fps in [24, 60] and durations 5-9 s; a share of the pan paths has its yaw and
 pitch axes swapped (tilts, labelled ``pan``). Extracts :func:`intent_features`, fits a
@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from fusedstab.filtering import intent as fi
-from fusedstab.simulate import SimConfig, _integrate, _Motion
+from fusedstab.measure.simulate import SimConfig, _integrate, _Motion
 from fusedstab.types import OrientationTrack
 
 TRAIN_SEED0 = 1000

@@ -9,9 +9,9 @@ What is timed
 * ``warp_tensor`` (torch only): the frame already on the device, result left there
   (what a GPU decode path would see).
 * ``plan``: ``WarpPlanner.frame_warp`` (the coarse map; numpy on the CPU).
-* ``e2e``: decode + plan + warp + encode of a 1080p clip from ``fusedstab.simulate``
+* ``e2e``: decode + plan + warp + encode of a 1080p clip from ``fusedstab.measure.simulate``
   through ``fusedstab.pipeline.stabilize`` (default options: x264 preset medium, crf 18),
-  or, without ``fusedstab.simulate``, a hand-made clip through the same per-frame loop.
+  or, without ``fusedstab.measure.simulate``, a hand-made clip through the same per-frame loop.
 
 Thread counts are left at the libraries' defaults; restrict cores with ``taskset``::
 
@@ -212,7 +212,7 @@ def bench_e2e(args) -> dict | None:
     tmp = Path(tempfile.mkdtemp(prefix="fusedstab-bench-"))
     try:
         try:
-            from fusedstab.simulate import SimConfig, simulate
+            from fusedstab.measure.simulate import SimConfig, simulate
         except ImportError:
             simulate = None
         t0 = time.perf_counter()
@@ -220,10 +220,10 @@ def bench_e2e(args) -> dict | None:
             res = simulate(tmp / "walk", SimConfig(scenario="walk", width_px=1920, height_px=1080,
                                                    duration_s=args.e2e_seconds, readout_s=0.02))
             video, gcsv, lens = res.video, res.gcsv, res.lens_json
-            source = "fusedstab.simulate (walk, 1920x1080, readout 20 ms)"
+            source = "fusedstab.measure.simulate (walk, 1920x1080, readout 20 ms)"
         else:
             video, gcsv, lens = _handmade_clip(tmp, args.e2e_seconds), None, None
-            source = "hand-made clip (fusedstab.simulate not available)"
+            source = "hand-made clip (fusedstab.measure.simulate not available)"
         t_make = time.perf_counter() - t0
         n = probe_video(video).frame_count
         t0 = time.perf_counter()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusedstab.metrics import evaluate
+from fusedstab.measure.metrics import evaluate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization, stabilize
-from fusedstab.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 
 from conftest import assert_maps_inside
 

@@ -23,7 +23,7 @@ from typing import Callable
 import pytest
 
 from fusedstab.cli import main
-from fusedstab.simulate import SimConfig, simulate
+from fusedstab.measure.simulate import SimConfig, simulate
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 from fusedstab.rotation import log_so3
-from fusedstab.simulate import SimConfig, load_truth, simulate
 
 
 def test_residual_bias_from_video_removes_orientation_drift(tmp_path):

@@ -9,7 +9,7 @@ from fusedstab.camera import CameraModel
 from fusedstab.filtering.blur_mask import blur_weights, frame_blur_px, load_params
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 from fusedstab.rotation import from_scipy, log_so3
-from fusedstab.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.synthesis.plan import WarpPlanner
 from fusedstab.types import OrientationTrack
 from scipy.spatial.transform import Rotation

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from fusedstab.cli import build_parser
-from fusedstab.simulate import SimConfig, simulate
+from fusedstab.measure.simulate import SimConfig, simulate
 
 
 def run_cli(*args, cwd=None):

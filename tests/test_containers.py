@@ -9,8 +9,8 @@ import av
 import pytest
 
 from fusedstab.io.video import probe_video
+from fusedstab.measure.simulate import SimConfig, simulate
 from fusedstab.pipeline import StabilizeOptions, stabilize
-from fusedstab.simulate import SimConfig, simulate
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg command to build the source")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
-from fusedstab.simulate import SimConfig, load_truth, simulate
 from fusedstab.types import ClockMap
 
 

@@ -22,7 +22,7 @@ from fusedstab.cli import main
 from fusedstab.errors import OutputError
 from fusedstab.io import video as video_mod
 from fusedstab.io.video import VideoWriter, probe_video
-from fusedstab.simulate import SimConfig, simulate
+from fusedstab.measure.simulate import SimConfig, simulate
 
 from test_bad_inputs import assert_one_clean_message, cli_env
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
-from fusedstab.simulate import SimConfig, load_truth, simulate
 
 
 @pytest.mark.parametrize("scenario, hfov_deg", [("pan", 60.0), ("walk", 90.0)])

@@ -10,7 +10,7 @@ import pytest
 from fusedstab.filtering.gaussian import gaussian_smooth_orientations
 from fusedstab.filtering.intent import CLASSES, apply_intent, intent_features, intent_probabilities, load_model
 from fusedstab.rotation import log_so3
-from fusedstab.simulate import SimConfig, _integrate, _Motion
+from fusedstab.measure.simulate import SimConfig, _integrate, _Motion
 from fusedstab.types import OrientationTrack
 
 SEED0 = 7_000_000  # training uses seeds 1000.. and 900000.. (held-out report); these are fresh

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fusedstab import metrics as M
 from fusedstab.errors import InputError
 from fusedstab.io.video import VideoInfo, VideoWriter
+from fusedstab.measure import metrics as M
 
 W, H, FPS = 320, 240, 30.0
 
@@ -176,8 +176,9 @@ def test_evaluate_files_and_cli(tmp_path):
     assert res["jitter_ratio_px"] < 0.2
     assert res["stability"] > res["original_stability"]
 
-    from fusedstab import evaluate_cli as E
     from rich.console import Console
+
+    from fusedstab.cli import evaluate as E
 
     parser = argparse.ArgumentParser()
     E.add_arguments(parser)
@@ -195,7 +196,7 @@ def test_evaluate_files_and_cli(tmp_path):
 
 
 def test_truth_unstabilized_clip_against_itself(tmp_path):
-    sim = pytest.importorskip("fusedstab.simulate")
+    sim = pytest.importorskip("fusedstab.measure.simulate")
     cfg = sim.SimConfig(scenario="walk", width_px=320, height_px=180, duration_s=1.5, readout_s=0.02, lens="fisheye", seed=1)
     r = sim.simulate(tmp_path / "w", cfg)
     res = M.evaluate(r.video, r.video, r.truth)

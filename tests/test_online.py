@@ -9,7 +9,7 @@ from fusedstab.filtering.gaussian import gaussian_smooth_orientations
 from fusedstab.filtering.online import OnlineFilter
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 from fusedstab.rotation import log_so3
-from fusedstab.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.synthesis.plan import WarpPlanner
 
 from conftest import assert_maps_inside

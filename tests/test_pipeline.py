@@ -7,10 +7,10 @@ import pytest
 
 from fusedstab.filtering.gaussian import gaussian_smooth_orientations
 from fusedstab.io.video import iter_frames, probe_video
-from fusedstab.metrics import evaluate, undefined_share
+from fusedstab.measure.metrics import evaluate, undefined_share
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization, stabilize
 from fusedstab.rotation import log_so3
-from fusedstab.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 
 from conftest import assert_maps_inside
 

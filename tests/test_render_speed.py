@@ -9,7 +9,7 @@ import pytest
 from fusedstab.io.video import VideoWriter, check_codec, encoder_options, iter_frames, probe_video
 from fusedstab.errors import OutputError
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization, render
-from fusedstab.simulate import SimConfig, simulate
+from fusedstab.measure.simulate import SimConfig, simulate
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from fusedstab.io.video import iter_frames
-from fusedstab.metrics import evaluate, iter_pair_motion
+from fusedstab.measure.metrics import evaluate, iter_pair_motion
 from fusedstab.pipeline import StabilizeOptions, stabilize
-from fusedstab.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 
 
 #: these tests measure the gyro path's filter and warp themselves: the true offset as is, and

@@ -1,4 +1,4 @@
-"""Tests of the ground-truth camera simulator (fusedstab.simulate).
+"""Tests of the ground-truth camera simulator (fusedstab.measure.simulate).
 
 The key check: the truth file is verified against its own video. Features tracked with
 KLT between consecutive frames must land where the true orientation (and the recorded OIS
@@ -19,12 +19,11 @@ import pytest
 
 from fusedstab.errors import InputError
 from fusedstab.io.video import iter_frames, probe_video
-from fusedstab.simulate import (
+from fusedstab.cli.simulate import add_arguments, config_from_args
+from fusedstab.measure.simulate import (
     GCSV_ORIENTATION,
     SCENARIOS,
     SimConfig,
-    add_arguments,
-    config_from_args,
     load_truth,
     simulate,
 )

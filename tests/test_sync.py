@@ -21,7 +21,7 @@ from fusedstab.errors import TelemetryError
 from fusedstab.io.gyro_text import read_frame_timestamps, read_gyro_text, start_offset_from_frame_timestamps
 from fusedstab.io.telemetry import read_imu
 
-simulate_mod = pytest.importorskip("fusedstab.simulate", reason="the simulator (fusedstab.simulate) is not available")
+simulate_mod = pytest.importorskip("fusedstab.measure.simulate", reason="the simulator (fusedstab.measure.simulate) is not available")
 SimConfig, simulate, load_truth = simulate_mod.SimConfig, simulate_mod.simulate, simulate_mod.load_truth
 
 # (id, scenario, fps, readout_s, gyro_rate_hz, lead_s, seed, lens)

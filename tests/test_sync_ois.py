@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
-from fusedstab.simulate import SimConfig, load_truth, simulate
 
 
 def test_sync_with_ois_and_breathing(tmp_path):

@@ -1,7 +1,7 @@
 """Issue 8: ``motion='auto'`` is never worse than the input, and its warning names the cause.
 
 Each broken-input case is stabilized end to end and judged from the pixels
-(:func:`fusedstab.metrics.evaluate`): the output's jitter is at most the input's (x1.02 for
+(:func:`fusedstab.measure.metrics.evaluate`): the output's jitter is at most the input's (x1.02 for
 the re-encode) and no output pixel is undefined; the warning names the cause and the fix.
 The predicted jitter of the plan (:func:`fusedstab.analysis.verify.predicted_jitter`) is
 checked against the measured one, and the phone capture (real data) is judged too.
@@ -15,9 +15,9 @@ import pytest
 from fusedstab.analysis.sync import parse_imu_orientation
 from fusedstab.errors import InputError
 from fusedstab.io.telemetry import read_imu
-from fusedstab.metrics import evaluate
+from fusedstab.measure.metrics import evaluate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization, render, stabilize
-from fusedstab.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 
 from conftest import assert_maps_inside
 
@@ -207,7 +207,7 @@ def test_simulate_cli_in_camera_eis():
     """``fusedstab simulate --in-camera-eis`` sets the option; off by default; not with --ois."""
     import argparse
 
-    from fusedstab.simulate import add_arguments, config_from_args
+    from fusedstab.cli.simulate import add_arguments, config_from_args
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -26,10 +26,10 @@ from fusedstab.analysis.video_motion import (
     estimate_video_motion,
     splice_imu,
 )
-from fusedstab.metrics import evaluate
+from fusedstab.measure.metrics import evaluate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization, stabilize
 from fusedstab.rotation import exp_so3, log_so3
-from fusedstab.simulate import SimConfig, load_truth, simulate
 from fusedstab.types import ImuSamples
 
 
@@ -270,7 +270,7 @@ def _vidstab_jitter_px(video, name):
     import subprocess
     from pathlib import Path
 
-    from fusedstab.metrics import evaluate
+    from fusedstab.measure.metrics import evaluate
 
     ff = shutil.which("ffmpeg")
     if ff is None or "vidstabdetect" not in subprocess.run([ff, "-hide_banner", "-filters"], capture_output=True,

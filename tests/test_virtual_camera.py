@@ -11,7 +11,7 @@ from fusedstab.filtering.blur_mask import (apply_blur_masking, centre_motion_px,
 from fusedstab.filtering.crop import DEFAULT_FOV_KEEP, DEFAULT_ZOOM_RATE_PER_S
 from fusedstab.filtering.gaussian import gaussian_smooth_orientations
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
-from fusedstab.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.types import OrientationTrack
 
 from conftest import assert_maps_inside

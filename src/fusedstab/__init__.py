@@ -17,9 +17,9 @@ from .camera import CameraModel
 from .errors import FusedStabError, InputError, LensError, OutputError, TelemetryError
 from .io.lens import load_lens_profile
 from .io.telemetry import read_imu
-from .metrics import evaluate
+from .measure.metrics import evaluate
 from .pipeline import StabilizationPlan, StabilizeOptions, StabilizeReport, plan_stabilization, render, stabilize
-from .simulate import SimConfig, load_truth, simulate
+from .measure.simulate import SimConfig, load_truth, simulate
 from .types import ClockMap, ImuSamples, LensMotion, OrientationTrack
 
 __all__ = [

@@ -997,7 +997,7 @@ def stabilize(
     """Stabilize ``input_path`` into ``output_path`` (H.264 MP4, audio and timestamps kept).
 
     ``on_plan``: called with the :class:`StabilizationPlan` once the output is written (e.g.
-    :func:`fusedstab.report.write_report` needs it).
+    :func:`fusedstab.measure.report.write_report` needs it).
 
     Examples
     --------

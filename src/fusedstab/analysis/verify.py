@@ -18,7 +18,7 @@ Two checks, both from the feature tracks of :mod:`fusedstab.analysis.tracking`:
   pushed through the planned output warps (the exact inverse of the map the renderer
   samples), and the high-frequency jitter of the output's image motion is compared with the
   input's, before a single frame is rendered. The jitter is the one ``fusedstab evaluate``
-  reports (:func:`fusedstab.metrics.high_pass_jitter`: RMS of the inter-frame similarity path
+  reports (:func:`fusedstab.measure.metrics.high_pass_jitter`: RMS of the inter-frame similarity path
   minus its 0.5 s Gaussian smooth).
 """
 
@@ -306,7 +306,7 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
     as no motion, in both). Returns ``input_px``, ``output_px``, ``ratio`` (output / input)
     and the same in degrees of image rotation.
     """
-    from ..metrics import high_pass_jitter
+    from ..measure.metrics import high_pass_jitter
 
     n_frames = len(frame_times_s)
     j = pairs.pair_index

@@ -23,7 +23,7 @@ Per frame ``i`` (ALGORITHM.md, 2D):
 
 :func:`sharpness_consistency_px` measures what the masking is for: per frame, how much the
 output's apparent motion during the exposure disagrees with the blur streak in the frame
-(``fusedstab.metrics.evaluate`` reports it against the simulator's truth).
+(``fusedstab.measure.metrics.evaluate`` reports it against the simulator's truth).
 
 It runs after the Gaussian (and intent) stages and before the crop, which still guarantees
 no undefined pixels.

@@ -21,14 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from .plan import FrameWarp
+from .plan import INTERPOLATIONS, OUTSIDE_PX, FrameWarp
 
 __all__ = ["OpenCVBackend", "get_backend", "INTERPOLATIONS", "available_cpus"]
-
-INTERPOLATIONS = ("bilinear", "bicubic")
-
-#: Source coordinate given to NaN grid nodes (far outside any frame -> black).
-_OUTSIDE_PX = -1.0e5
 
 #: Output rows per work item of the strip-parallel OpenCV warp.
 _STRIP_ROWS = 64
@@ -75,7 +70,7 @@ class _Upsampler:
 
     def horizontal(self, coarse: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(gh, W * 2) rows of the full map at the grid rows, and their row differences."""
-        c = np.where(np.isfinite(coarse), coarse, np.float32(_OUTSIDE_PX)).astype(np.float32, copy=False)
+        c = np.where(np.isfinite(coarse), coarse, np.float32(OUTSIDE_PX)).astype(np.float32, copy=False)
         c = c.reshape(self.gh, 2 * self.gw)
         tmp = np.ascontiguousarray(c[:, self.cx0]) * self.wx0  # (fancy indexing may return F-order)
         tmp += np.ascontiguousarray(c[:, self.cx1]) * self.wx1

@@ -23,7 +23,13 @@ import numpy as np
 from ..camera import CameraModel
 from ..types import LensMotion, OrientationTrack
 
-__all__ = ["WarpPlanner", "FrameWarp"]
+__all__ = ["WarpPlanner", "FrameWarp", "INTERPOLATIONS", "OUTSIDE_PX"]
+
+#: Pixel interpolations every backend offers.
+INTERPOLATIONS = ("bilinear", "bicubic")
+
+#: Source coordinate every backend gives NaN grid nodes (far outside any frame -> black).
+OUTSIDE_PX = -1.0e5
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DependencyError
-from .backends import _OUTSIDE_PX, INTERPOLATIONS
-from .plan import FrameWarp
+from .plan import INTERPOLATIONS, OUTSIDE_PX, FrameWarp
 
 try:
     import torch
@@ -86,7 +85,7 @@ class TorchBackend:
     def _coarse(self, warp: FrameWarp) -> "torch.Tensor":
         """(gh, gw, 2) float32 coarse map on the device, NaN nodes moved far outside."""
         c = np.asarray(warp.coarse_map_px, dtype=np.float32)
-        c = np.where(np.isfinite(c), c, np.float32(_OUTSIDE_PX))
+        c = np.where(np.isfinite(c), c, np.float32(OUTSIDE_PX))
         t = torch.from_numpy(np.ascontiguousarray(c))
         return t.to(self.torch_device, non_blocking=False)
 

@@ -1,4 +1,4 @@
-"""``fusedstab report INPUT OUTPUT``: an HTML page that explains a stabilization run.
+"""The HTML report: one page that explains a stabilization run.
 
 The page (``DIR/index.html``) is static and self-contained: the plots are PNG images embedded
 as base64, the two videos sit beside it in ``DIR`` (hard-linked or copied; transcoded to an
@@ -13,12 +13,12 @@ warning.
 
 Library use: ``stabilize(..., on_plan=plans.append)`` then
 ``write_report(plans[0], report, outdir, options=opts)``; ``fusedstab stabilize --report DIR``
-does exactly this.
+does exactly this, and ``fusedstab report INPUT OUTPUT`` (:mod:`fusedstab.cli.report`) plans a
+finished run again to explain it.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import io
@@ -32,9 +32,10 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
-__all__ = ["write_report", "make_plots", "require_matplotlib", "add_arguments", "run", "PLAYABLE_CODECS"]
+__all__ = ["write_report", "make_plots", "require_matplotlib", "report_after_stabilize", "report_from_plan",
+           "evaluate_for_report", "PLAYABLE_CODECS"]
 
 #: codecs Chromium / Firefox play in an MP4 without help; others are transcoded to a preview
 PLAYABLE_CODECS = {"h264", "vp9", "av1"}
@@ -84,7 +85,7 @@ def _empty(title: str, why: str) -> str:
 
 
 def _rel_rotvec_deg(R_ref: np.ndarray, R: np.ndarray) -> np.ndarray:
-    from .rotation import log_so3
+    from ..rotation import log_so3
 
     rv = np.degrees(log_so3(np.swapaxes(R_ref, -1, -2)[None] @ R))
     return np.unwrap(np.radians(rv), axis=0) * 180.0 / np.pi
@@ -92,7 +93,7 @@ def _rel_rotvec_deg(R_ref: np.ndarray, R: np.ndarray) -> np.ndarray:
 
 def _frame_rate_deg_s(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Angular velocity per frame [deg/s] in the camera's own axes, (N, 3) (finite differences)."""
-    from .rotation import log_so3
+    from ..rotation import log_so3
 
     if len(R) < 2:
         return np.zeros((len(R), 3))
@@ -261,8 +262,8 @@ def make_plots(plan, options=None) -> list[tuple[str, str, str]]:
     probs = None
     if intent_on and len(R_real) >= 3 and not plan.passthrough:
         try:
-            from .filtering.gaussian import gaussian_smooth_orientations
-            from .filtering.intent import apply_intent
+            from ..filtering.gaussian import gaussian_smooth_orientations
+            from ..filtering.intent import apply_intent
 
             tc = plan.planner.centre_time_s(t)
             sm = getattr(options, "smoothness_s", 0.5) if options is not None else 0.5
@@ -289,7 +290,7 @@ def make_plots(plan, options=None) -> list[tuple[str, str, str]]:
 
 # ---------------------------------------------------------------------------- videos
 def _playable(path: Path) -> bool:
-    from .io.video import probe_video
+    from ..io.video import probe_video
 
     if path.suffix.lower() not in _PLAYABLE_SUFFIXES:
         return False
@@ -396,14 +397,14 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}td,th{overflow-wrap:an
 
 
 def _metrics_rows(metrics: dict) -> list[tuple[str, str, str, str]]:
-    from .evaluate_cli import METRIC_ROWS, _fmt
+    from .table import METRIC_ROWS, format_value
 
     rows = []
     for key, label, fmt, better in METRIC_ROWS:
         if key not in metrics and "original_" + key not in metrics:
             continue
-        orig = _fmt(metrics.get("original_" + key), fmt) if ("original_" + key) in metrics else ""
-        rows.append((label, orig, _fmt(metrics.get(key), fmt), better))
+        orig = format_value(metrics.get("original_" + key), fmt) if ("original_" + key) in metrics else ""
+        rows.append((label, orig, format_value(metrics.get(key), fmt), better))
     return rows
 
 
@@ -465,7 +466,7 @@ def write_report(plan, report, outdir, *, options=None, metrics: dict | None = N
     report : its :class:`~fusedstab.pipeline.StabilizeReport` (or the dict of one).
     outdir : folder, created if needed.
     options : the :class:`~fusedstab.pipeline.StabilizeOptions` used (exposure, intent, smoothness).
-    metrics : an :func:`fusedstab.metrics.evaluate` result for the table, or None.
+    metrics : an :func:`fusedstab.measure.metrics.evaluate` result for the table, or None.
     input_path, output_path : the videos; default: the report's ``input`` / ``output``.
     """
     require_matplotlib()
@@ -487,7 +488,7 @@ def write_report(plan, report, outdir, *, options=None, metrics: dict | None = N
 
 def evaluate_for_report(input_path, output_path, progress: Callable[[str, int, int], None] | None = None):
     """``(metrics or None, note)``: the evaluate metrics, or why they are missing."""
-    from .errors import FusedStabError
+    from ..errors import FusedStabError
     from .metrics import evaluate
 
     t0 = time.perf_counter()
@@ -498,61 +499,6 @@ def evaluate_for_report(input_path, output_path, progress: Callable[[str, int, i
         return None, f"metrics not computed: {exc.message}"
     return res, (f"fusedstab evaluate over {res['frames']} frames ({time.perf_counter() - t0:.1f} s); "
                  "definitions: fusedstab evaluate --help and docs/METRICS.md")
-
-
-# ---------------------------------------------------------------------------- CLI
-def stabilize_option_actions():
-    """The ``stabilize`` sub-command's option actions other than input / -o / --json / -q / --report."""
-    from .cli import _add_stabilize
-
-    tmp = argparse.ArgumentParser(add_help=False)
-    _add_stabilize(tmp.add_subparsers())
-    sp = next(a for a in tmp._actions if isinstance(a, argparse._SubParsersAction)).choices["stabilize"]
-    skip = {"help", "input", "output", "json", "quiet", "report", "report_metrics"}
-    return [a for a in sp._actions if a.dest not in skip]
-
-
-def add_stabilize_options(parser: argparse.ArgumentParser, title: str) -> None:
-    """Copy ``stabilize``'s options (same names, defaults and checks) into ``parser``."""
-    group = parser.add_argument_group(title)
-    for a in stabilize_option_actions():
-        group._add_action(a)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``fusedstab report INPUT OUTPUT [-d DIR] [stabilize options]``."""
-    parser.add_argument("input", type=Path, help="the original video")
-    parser.add_argument("output", type=Path, help="its stabilized version (fusedstab stabilize INPUT -o OUTPUT)")
-    parser.add_argument("-d", "--dir", type=Path, default=None, metavar="DIR",
-                        help="where to write index.html and the two videos (default: OUTPUT's name + .report)")
-    parser.add_argument("--no-metrics", action="store_true", help="skip the evaluate metrics table (faster)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress")
-    parser.epilog = ("The plan is computed again from INPUT (stages 1-2, no rendering): give the same stabilize "
-                     "options as the run that wrote OUTPUT so the plots describe it.")
-    add_stabilize_options(parser, "stabilize options (the same as the run that wrote OUTPUT)")
-
-
-def run(args: argparse.Namespace, console) -> int:
-    """Re-plan INPUT with the given options, then write the page next to OUTPUT."""
-    from .cli import _options_from_args, progress_reporter
-    from .pipeline import plan_stabilization
-
-    require_matplotlib()
-    for p in (args.input, args.output):
-        if not Path(p).is_file():
-            raise InputError(f"video file not found: {p}", "check the path")
-    opts = _options_from_args(args)
-    outdir = args.dir or Path(str(args.output) + ".report")
-    t0 = time.perf_counter()
-    with progress_reporter(console, args.quiet) as cb:
-        plan = plan_stabilization(args.input, opts, progress=cb)
-        metrics, note = (None, "metrics skipped (--no-metrics)") if args.no_metrics else \
-            evaluate_for_report(args.input, args.output, cb)
-    rep = report_from_plan(plan, args.input, args.output, opts, time.perf_counter() - t0)
-    page = write_report(plan, rep, outdir, options=opts, metrics=metrics, metrics_note=note)
-    if not args.quiet:
-        console.print(f"report: {page}", highlight=False, soft_wrap=True)
-    return 0
 
 
 def report_after_stabilize(plan, report, outdir, opts, progress=None, *, console=None, metrics: bool = True) -> Path:
@@ -566,7 +512,7 @@ def report_after_stabilize(plan, report, outdir, opts, progress=None, *, console
 
 def report_from_plan(plan, input_path, output_path, opts, seconds: float):
     """A :class:`~fusedstab.pipeline.StabilizeReport` for a plan that was not rendered here."""
-    from .pipeline import StabilizeReport
+    from ..pipeline import StabilizeReport
 
     return StabilizeReport(
         input=str(input_path), output=str(output_path), frames=plan.info.frame_count,

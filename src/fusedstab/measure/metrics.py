@@ -55,11 +55,11 @@ import cv2
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from .camera import CameraModel
-from .errors import InputError
-from .rotation import exp_so3, kabsch, log_so3
+from ..camera import CameraModel
+from ..errors import InputError
+from ..rotation import exp_so3, kabsch, log_so3
+from ..types import LensMotion
 from .simulate import Truth, load_truth
-from .types import LensMotion
 
 __all__ = [
     "WORK_LONG_SIDE_PX",
@@ -774,7 +774,7 @@ def evaluate(
     motion metrics with prefix ``original_`` for the original, ``jitter_ratio_px`` /
     ``jitter_ratio_deg`` (stabilized / original), and ``truth_*`` keys when ``truth`` is given.
     """
-    from .io.video import iter_frames, probe_video
+    from ..io.video import iter_frames, probe_video
 
     info_o = probe_video(original)
     info_s = probe_video(stabilized)
@@ -901,13 +901,13 @@ def _truth_sharpness_consistency(tr: Truth, cam: CameraModel, steps: np.ndarray,
     translation, averaged over the two neighbouring pairs, times exposure / frame period); RMS over
     frames of ``min(|b - m|, |b + m|)`` (a streak has no sign). Lower is better; a perfectly still
     output scores the RMS blur."""
-    from .filtering.blur_mask import centre_motion_px, sharpness_consistency_px
+    from ..filtering.blur_mask import centre_motion_px, sharpness_consistency_px
 
     e = float(tr.exposure_s)
     if e <= 0 or n < 3:
         return None
     track = tr.track if hasattr(tr, "track") else None
-    from .types import OrientationTrack
+    from ..types import OrientationTrack
 
     track = OrientationTrack(tr.times_s, tr.quat_wxyz) if track is None else track
     tc = tr.row_times_s(np.arange(n), (cam.height_px - 1) / 2.0)

@@ -14,52 +14,19 @@ import json
 import math
 from pathlib import Path
 
-from .cli import _positive_float
-from .io.gyro_source import load_gyro, start_offset_ms
-from .errors import InputError
+from ..errors import InputError
+from ..io.gyro_source import load_gyro, start_offset_ms
+from .options import add_gyro_source_arguments, add_sync_arguments, number
 
-__all__ = ["add_arguments", "add_gyro_source_arguments", "add_sync_arguments", "run"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
-
-def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
-    """Options describing a plain-text gyro log and its clock (shared with ``stabilize``)."""
-    p.add_argument("--imu-orientation", default=None, metavar="MAPPING",
-                   help="IMU axis mapping: 3 letters, letter i = the IMU axis that becomes camera axis i (x right, "
-                   "y down, z forward), uppercase as is, lowercase negated (e.g. XYZ, yXZ); 'auto' tries the 24 "
-                   "proper mappings and keeps the one that fits the video best. Default: XYZ for logs "
-                   "telemetry-parser reads (their axes are known), auto for plain-text logs")
-    p.add_argument("--gyro-columns", default=None, metavar="COLS",
-                   help="read --gyro as a plain-text log whose columns are, in order, these names: t (time), x, y, z "
-                   "(angular velocity), _ (ignored), e.g. t,x,y,z or x,y,z,t. Without it, text logs that "
-                   "telemetry-parser cannot read are tried as t,x,y,z")
-    p.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
-                   help="angular velocity units of a plain-text log (default rad/s)")
-    p.add_argument("--time-units", default="s", choices=["s", "ms", "us", "ns"],
-                   help="time units of a plain-text log and of --frame-timestamps (default s)")
-    p.add_argument("--frame-timestamps", type=Path, default=None, metavar="FILE",
-                   help="per-frame timestamps on the gyro log's clock (one per line, line k = frame k; or "
-                   "frame,timestamp columns): the starting offset becomes -timestamp(--first-frame)")
-    p.add_argument("--first-frame", type=int, default=1, metavar="N",
-                   help="number (1-based) of the video's first frame in --frame-timestamps (default 1)")
-
-
-def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -> None:
-    """The search option (shared with ``stabilize``)."""
-    if stabilize:
-        p.add_argument("--sync-search-ms", type=_positive_float, default=None, metavar="MS",
-                       help="search the gyro offset in ±MS around the start: --gyro-offset-ms, else the "
-                       "--frame-timestamps offset, else 0 (default 1000)")
-        p.add_argument("--no-auto-sync", dest="auto_sync", action="store_false",
-                       help="do not estimate the gyro offset from the video: use --gyro-offset-ms (or the "
-                       "--frame-timestamps offset, or 0) as is; --imu-orientation auto still searches the axes")
-    else:
-        p.add_argument("--sync-search-ms", type=_positive_float, default=1000.0, metavar="MS",
-                       help="search the offset in ±MS around the starting offset (default 1000)")
+HELP = "estimate the gyro-video offset and readout time from the video"
+DESCRIPTION = "Estimate the gyro-video time offset, rolling-shutter readout and IMU axis mapping from the video."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``fusedstab sync``."""
-    from .pipeline import DEFAULT_FOV_DEG
+    from ..pipeline import DEFAULT_FOV_DEG
 
     parser.add_argument("input", type=Path, help="video to synchronize with its gyro log")
     parser.add_argument("--gyro", type=Path, default=None, metavar="LOG",
@@ -67,13 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
     parser.add_argument("--lens", type=Path, default=None, metavar="PROFILE",
                         help="Gyroflow lens profile JSON; default: a pinhole lens with --fov")
-    parser.add_argument("--fov", type=_positive_float, default=None, metavar="DEG",
+    parser.add_argument("--fov", type=number, default=None, metavar="DEG",
                         help="horizontal field of view when no --lens is given; default: estimated from the video, "
                         f"starting from {DEFAULT_FOV_DEG:g}")
-    parser.add_argument("--gyro-offset-ms", type=_positive_float, default=None, metavar="START",
+    parser.add_argument("--gyro-offset-ms", type=number, default=None, metavar="START",
                         help="starting offset of the search [ms] (default: from --frame-timestamps, else 0)")
     add_sync_arguments(parser)
-    parser.add_argument("--readout-ms", type=_positive_float, default=None, metavar="R",
+    parser.add_argument("--readout-ms", type=number, default=None, metavar="R",
                         help="known rolling-shutter readout [ms]; default: lens profile, then file metadata, "
                         "else estimated (0 .. one frame period)")
     add_gyro_source_arguments(parser)
@@ -83,10 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args, console) -> int:
     """``fusedstab sync``: print the estimated offset, readout, IMU orientation and confidence."""
-    from .analysis.sync import estimate_sync
-    from .io.video import probe_video
-    from .pipeline import check_imu_orientation, source_camera, source_lens_motion
-    from .validation import STABILIZE_RANGES, check_number
+    from ..analysis.sync import estimate_sync
+    from ..io.video import probe_video
+    from ..pipeline import check_imu_orientation, source_camera, source_lens_motion
+    from ..validation import STABILIZE_RANGES, check_number
 
     for field, value in (("fov_deg", args.fov), ("gyro_offset_ms", args.gyro_offset_ms),
                          ("sync_search_ms", args.sync_search_ms), ("readout_ms", args.readout_ms),

@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import cv2
 import numpy as np
 from rich.console import Console
 
-from .errors import InputError, OutputError
-from .io.video import VideoWriter, iter_frames, probe_video
+from ..errors import InputError, OutputError
+from ..io.video import VideoWriter, iter_frames, probe_video
+from .progress import progress_reporter
 
-__all__ = ["run_demo", "side_by_side"]
+__all__ = ["DESCRIPTION", "HELP", "add_arguments", "run", "side_by_side"]
+
+HELP = "simulate a shaky clip, stabilize it, write a side-by-side video"
+DESCRIPTION = ("Simulate a short shaky clip with its gyro log and lens profile, stabilize it, and write input, output "
+               "and a side-by-side comparison video into OUTDIR.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``fusedstab demo``."""
+    p.add_argument("--outdir", type=Path, default=Path("fusedstab-demo"), help="where to write (default ./fusedstab-demo)")
+    p.add_argument("--scenario", default="walk", help="simulated motion: still, walk, run, pan, turn (default walk)")
+    p.add_argument("--duration", type=float, default=4.0, help="clip length in seconds (default 4)")
+    p.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
+    p.add_argument("--readout-ms", type=float, default=0.0, help="simulated rolling-shutter readout (default 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def side_by_side(left: str | Path, right: str | Path, output: str | Path, *, labels=("input", "fusedstab")) -> Path:
@@ -34,8 +50,9 @@ def side_by_side(left: str | Path, right: str | Path, output: str | Path, *, lab
     return Path(output)
 
 
-def run_demo(args, console: Console) -> int:
-    from .simulate import SimConfig
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Simulate, stabilize and compare into ``--outdir``; a failed run leaves nothing of its own there."""
+    from ..measure.simulate import SimConfig
 
     try:
         width, height = (int(v) for v in str(args.size).lower().split("x"))
@@ -68,9 +85,8 @@ def run_demo(args, console: Console) -> int:
 
 
 def _run_demo_in(outdir: Path, cfg, args, console: Console) -> int:
-    from .cli import progress_reporter
-    from .pipeline import StabilizeOptions, stabilize
-    from .simulate import simulate
+    from ..measure.simulate import simulate
+    from ..pipeline import StabilizeOptions, stabilize
 
     prefix = outdir / f"{args.scenario}"
     with progress_reporter(console, args.quiet) as cb:

@@ -1,0 +1,172 @@
+"""Options shared by sub-commands, and their parsing.
+
+``stabilize``'s options (also offered by ``report`` and ``batch``), the description of a
+plain-text gyro log and its clock (``stabilize``, ``info``, ``sync``) and the sync search
+(``stabilize``, ``sync``). Ranges and names are checked by :mod:`fusedstab.validation`, the
+same rules as the library's.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..pipeline import DEFAULT_FOV_DEG, StabilizeOptions
+from ..validation import X264_PRESETS, check_stabilize_options
+
+__all__ = [
+    "add_gyro_source_arguments",
+    "add_stabilize_option_group",
+    "add_stabilize_options",
+    "add_sync_arguments",
+    "number",
+    "options_from_args",
+]
+
+
+def number(text: str) -> float:
+    """Parse a number for argparse; ranges (and NaN / inf) are checked by :mod:`fusedstab.validation`."""
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
+    """Options describing a plain-text gyro log and its clock (shared with ``stabilize``)."""
+    p.add_argument("--imu-orientation", default=None, metavar="MAPPING",
+                   help="IMU axis mapping: 3 letters, letter i = the IMU axis that becomes camera axis i (x right, "
+                   "y down, z forward), uppercase as is, lowercase negated (e.g. XYZ, yXZ); 'auto' tries the 24 "
+                   "proper mappings and keeps the one that fits the video best. Default: XYZ for logs "
+                   "telemetry-parser reads (their axes are known), auto for plain-text logs")
+    p.add_argument("--gyro-columns", default=None, metavar="COLS",
+                   help="read --gyro as a plain-text log whose columns are, in order, these names: t (time), x, y, z "
+                   "(angular velocity), _ (ignored), e.g. t,x,y,z or x,y,z,t. Without it, text logs that "
+                   "telemetry-parser cannot read are tried as t,x,y,z")
+    p.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
+                   help="angular velocity units of a plain-text log (default rad/s)")
+    p.add_argument("--time-units", default="s", choices=["s", "ms", "us", "ns"],
+                   help="time units of a plain-text log and of --frame-timestamps (default s)")
+    p.add_argument("--frame-timestamps", type=Path, default=None, metavar="FILE",
+                   help="per-frame timestamps on the gyro log's clock (one per line, line k = frame k; or "
+                   "frame,timestamp columns): the starting offset becomes -timestamp(--first-frame)")
+    p.add_argument("--first-frame", type=int, default=1, metavar="N",
+                   help="number (1-based) of the video's first frame in --frame-timestamps (default 1)")
+
+
+def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -> None:
+    """The search option (shared with ``stabilize``)."""
+    if stabilize:
+        p.add_argument("--sync-search-ms", type=number, default=None, metavar="MS",
+                       help="search the gyro offset in ±MS around the start: --gyro-offset-ms, else the "
+                       "--frame-timestamps offset, else 0 (default 1000)")
+        p.add_argument("--no-auto-sync", dest="auto_sync", action="store_false",
+                       help="do not estimate the gyro offset from the video: use --gyro-offset-ms (or the "
+                       "--frame-timestamps offset, or 0) as is; --imu-orientation auto still searches the axes")
+    else:
+        p.add_argument("--sync-search-ms", type=number, default=1000.0, metavar="MS",
+                       help="search the offset in ±MS around the starting offset (default 1000)")
+
+
+def add_stabilize_options(p) -> None:
+    """``stabilize``'s options other than INPUT, ``-o``, ``--report``, ``--json`` and ``-q``, added to ``p``
+    (a parser or an argument group)."""
+    p.add_argument("--gyro", type=Path, help="gyro log (Gyroflow .gcsv or any format telemetry-parser reads); "
+                   "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
+    p.add_argument("--lens", type=Path, help="Gyroflow lens profile JSON (opencv_fisheye or opencv_standard), "
+                   "scaled to the video's resolution; default: a pinhole lens with --fov")
+    p.add_argument("--fov", type=number, default=None, metavar="DEG",
+                   help="horizontal field of view of a pinhole lens (1..179) when no --lens is given; default: estimated "
+                   f"from the video by the automatic sync, starting from {DEFAULT_FOV_DEG:g}")
+    p.add_argument("--smoothness", type=number, default=None, metavar="SECONDS",
+                   help="Gaussian sigma of the smoothed camera path in seconds (0..10); larger is steadier where the "
+                   "crop leaves room. Default: chosen per clip among 0.5, 1 and 2 s, the one whose planned output "
+                   "is predicted steadiest (0.5 in online mode)")
+    p.add_argument("--gyro-offset-ms", type=number, default=None, metavar="D",
+                   help="gyro-video time offset: the gyro sample read at time T belongs to video time T + D; the "
+                   "automatic sync refines it (it is the search's centre; --no-auto-sync uses it as is). Default: "
+                   "estimated from the video (fusedstab sync), falling back to 0 with a warning")
+    p.add_argument("--readout-ms", type=number, default=None, metavar="R",
+                   help="rolling-shutter readout time, top row to bottom row (0..1000 ms, below two frame periods); default: lens profile, then file "
+                   "metadata (GoPro SROT), else 0 (global shutter)")
+    add_sync_arguments(p, stabilize=True)
+    add_gyro_source_arguments(p)
+    p.add_argument("--motion", choices=["auto", "gyro", "video"], default="auto",
+                   help="where the camera motion comes from: auto = the gyro where it explains the picture and the "
+                   "video's own motion where it does not (in-camera stabilization, an OIS lens without its log, wrong "
+                   "units or axes, a failed sync), or no gyro at all; never a plan predicted to be shakier than the "
+                   "input. gyro = the gyro only (an error if the output would be shakier than the input, unless "
+                   "--force). video = feature tracks only, no gyro needed (default auto)")
+    p.add_argument("--projection", choices=["rectilinear", "lens"], default="rectilinear",
+                   help="output lens: rectilinear = the lens distortion removed (straight lines straight), lens = "
+                   "the source's lens model kept (default rectilinear)")
+    p.add_argument("--force", action="store_true",
+                   help="with --motion gyro: render even when the check predicts an output shakier than the input")
+    p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
+                   help="OIS shift / focus breathing log (docs/LENS_MOTION_CSV.md); default: INPUT.lens.csv if present")
+    p.add_argument("--ignore-lens-motion", action="store_true", help="do not use any OIS / focus log")
+    p.add_argument("--fov-keep", type=number, default=None, metavar="FRACTION",
+                   help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
+                   "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
+                   "pixels (default 0.92, chosen from measurements: docs/BENCHMARKS.md)")
+    p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
+                   help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
+                   "budget only where needed, up to --max-zoom, changing at most 0.1 per second (offline) (default fixed)")
+    p.add_argument("--max-zoom", type=number, default=1.25, metavar="Z",
+                   help="largest crop zoom (1..10): caps the budget's zoom and the adaptive zoom "
+                   "(default 1.25 = at least 80%% of the width kept)")
+    p.add_argument("--horizon-lock", nargs="?", type=number, const=0.0, default=None, metavar="DEG_PER_S",
+                   help="hold the horizon level (gravity from the accelerometer fused with the gyro by VQF); "
+                   "optional DEG_PER_S limits how fast the level correction may change; needs accelerometer data "
+                   "and crop room (e.g. --zoom adaptive); default off")
+    p.add_argument("--exposure-ms", type=number, default=None, metavar="MS",
+                   help="exposure time (0..1000 ms), for motion-blur masking (the output follows the real motion a little on "
+                   "frames the gyro says are blurred); default: the file's metadata (GoPro), else no masking")
+    p.add_argument("--no-blur-masking", action="store_true", help="never blend real motion back on blurred frames")
+    p.add_argument("--no-intent", action="store_true",
+                   help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
+    p.add_argument("--lookahead", type=number, default=None, metavar="SECONDS",
+                   help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
+                   "pipeline); the crop is then the fixed budget (--fov-keep) and the intent model is off. Default: offline, the whole clip")
+    p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
+                   help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="device for --backend torch; auto picks CUDA when present (default auto)")
+    p.add_argument("--interpolation", choices=["bilinear", "bicubic"], default="bilinear",
+                   help="pixel interpolation (default bilinear)")
+    p.add_argument("--crf", type=int, default=18, metavar="0..51", help="x264 quality, lower is better (default 18)")
+    p.add_argument("--preset", default="medium", choices=X264_PRESETS, metavar="PRESET",
+                   help=f"x264 speed preset: {', '.join(X264_PRESETS)} (default medium)")
+    p.add_argument("--codec", default="h264", metavar="CODEC",
+                   help="h264 (default), hevc, av1, vp9, prores (.mov/.mkv), ffv1 (.mkv, lossless), or an FFmpeg "
+                   "encoder name such as h264_nvenc; --crf/--preset are mapped to its scale")
+    p.add_argument("--hw-encode", action="store_true",
+                   help="use the codec's hardware encoder (NVENC, QSV, AMF) when one works here, else the software one")
+    p.add_argument("--sequential", action="store_true",
+                   help="decode, warp and encode one after the other (default: concurrently; same output)")
+
+
+def add_stabilize_option_group(parser: argparse.ArgumentParser, title: str) -> None:
+    """``stabilize``'s options (same names, defaults and checks) in a group of ``parser`` titled ``title``."""
+    add_stabilize_options(parser.add_argument_group(title))
+
+
+def options_from_args(args: argparse.Namespace) -> StabilizeOptions:
+    """The :class:`~fusedstab.pipeline.StabilizeOptions` that :func:`add_stabilize_options`' arguments describe."""
+    opts = StabilizeOptions(
+        gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
+        gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
+        use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, lookahead_s=args.lookahead,
+        fov_keep=args.fov_keep, zoom_mode=args.zoom_mode, horizon_lock=args.horizon_lock is not None,
+        horizon_rate_deg_s=args.horizon_lock or None,
+        exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking, intent=not args.no_intent,
+        backend=args.backend,
+        device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
+        codec=args.codec, hw_encode=args.hw_encode, concurrent=not args.sequential,
+        imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,
+        time_units=args.time_units, frame_timestamps=args.frame_timestamps, first_frame=args.first_frame,
+        sync_search_ms=args.sync_search_ms, auto_sync=args.auto_sync, motion=args.motion, force=args.force,
+        projection=args.projection,
+    )
+    check_stabilize_options(opts, cli=True)  # every number and name, before any file is read
+    return opts
