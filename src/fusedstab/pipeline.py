@@ -76,7 +76,8 @@ class StabilizeOptions:
     max_zoom : largest crop zoom (1.25 keeps 80 % of the width): caps the crop budget's zoom
         and the adaptive zoom.
     fov_keep : crop budget, the fraction of the source width kept (zoom ``1 / fov_keep``, at
-        most ``max_zoom``); None = :data:`fusedstab.filtering.crop.DEFAULT_FOV_KEEP`. Where the
+        most ``max_zoom``); None = chosen per clip among :data:`FOV_KEEP_CHOICES` by
+        :func:`choose_fov_keep` (offline; online: :data:`fusedstab.filtering.crop.DEFAULT_FOV_KEEP`). Where the
         smoothed camera would leave the source at that zoom it is pulled toward the real one
         (:mod:`fusedstab.filtering.crop`).
     zoom_mode : ``"fixed"`` (one zoom for the clip) or ``"adaptive"`` (per-frame zoom that rises
@@ -172,6 +173,34 @@ MOTION_SOURCES = ("auto", "gyro", "video")
 #: decides (docs/BENCHMARKS.md, "Smoothness chosen per clip").
 AUTO_SMOOTHNESS_S = (0.5, 1.0, 2.0)
 DEFAULT_SMOOTHNESS_S = 0.5
+#: crop budgets tried when ``--fov-keep`` is not given (offline; the default budget first)
+FOV_KEEP_CHOICES = (0.96, 0.92, 0.88)
+#: a tighter crop is taken only while it buys steadiness: the widest budget whose predicted
+#: output jitter is within ``CROP_SLACK`` x the steadiest budget's
+CROP_SLACK = 1.25
+#: the video alone stabilizes a clip only where it tracks at least this share of the frame pairs
+MIN_TRACKED_SHARE = 0.5
+
+
+def choose_fov_keep(output_px: dict[float, float], input_px: float) -> float:
+    """The crop budget for a clip from the predicted output jitter of each budget.
+
+    Parameters
+    ----------
+    output_px : {fov_keep: predicted output jitter [px]} (:func:`~fusedstab.analysis.verify.predicted_jitter`).
+    input_px : the input's predicted jitter [px].
+
+    Returns
+    -------
+    The widest ``fov_keep`` whose jitter is at most ``CROP_SLACK`` x the steadiest budget's: a
+    clip whose shake a wide crop already removes keeps more picture (a gimbal, a pan); one
+    that needs the margin (a car, a run) gets it, up to the tightest budget tried. Measured
+    (predicted px, 0.96 / 0.92 / 0.88): simulated walk 2.23 / 0.14 / 0.15 -> 0.92; run
+    14.9 / 8.3 / 3.7 -> 0.88; GoPro Karma 1.64 / 1.71 / 1.79 -> 0.96 (docs/BENCHMARKS.md).
+    ``input_px`` is not used by the rule (kept for the report).
+    """
+    best = min(output_px.values())
+    return max(f for f, j in output_px.items() if j <= CROP_SLACK * best + 1e-12)
 
 #: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
 #: the input's by more than this factor (2 %: the spread of the track-based estimate between
@@ -209,6 +238,8 @@ class StabilizationPlan:
     passthrough: bool = False
     horizon_roll_deg: np.ndarray | None = None
     smoothness_s: float = DEFAULT_SMOOTHNESS_S
+    #: the crop budget used (given, or chosen per clip among :data:`FOV_KEEP_CHOICES`)
+    fov_keep: float | None = None
 
     @property
     def zoom(self) -> float:
@@ -536,7 +567,15 @@ def plan_stabilization(
                                    integrate_gyro(spliced), readout_s))
         else:
             candidates.append(("gyro", gyro[1], readout_s))
-    if vm is not None and not any(c[0] == "video" for c in candidates):
+    too_little_texture = None  # the video's motion covers too little of the clip to stabilize by
+    if vm is not None:
+        usable = int(np.count_nonzero((vm.confidence >= 0.2) & np.all(np.isfinite(vm.omega_rad_s), axis=1)))
+        if usable < MIN_TRACKED_SHARE * max(1, info.frame_count - 1):
+            too_little_texture = (f"too little texture to track the camera's motion: {usable} of "
+                                  f"{info.frame_count - 1} frame pairs could be tracked")
+    if vm is not None and not any(c[0] == "video" for c in candidates) and too_little_texture and gyro is not None:
+        warnings.append(too_little_texture + "; only the gyro is used")
+    elif vm is not None and not any(c[0] == "video" for c in candidates):
         try:
             candidates.append(("video", integrate_gyro(vm.as_imu()), video_readout_s))
         except ValueError:
@@ -548,12 +587,12 @@ def plan_stabilization(
     exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
-    def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S):
+    def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None):
         planner = WarpPlanner(cam or camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
                               projection=opts.projection)
         R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
-                                                   passthrough=passthrough)
+                                                   passthrough=passthrough, fov_keep=fov_keep)
         predicted = None
         if not passthrough and check_pairs is not None and check_pairs.n_pairs >= 3:
             from .analysis.verify import predicted_jitter
@@ -568,21 +607,35 @@ def plan_stabilization(
     else:
         sigmas = list(AUTO_SMOOTHNESS_S) if opts.lookahead_s is None else [DEFAULT_SMOOTHNESS_S]
 
+    from .filtering.crop import DEFAULT_FOV_KEEP
+
+    fov_default = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
+
     def build_best(track, ro, cam=None):
-        """The plan of the steadiest sigma (by predicted output jitter): build's tuple + sigma."""
+        """The plan of the steadiest sigma (by predicted output jitter), then of the crop budget
+        that buys steadiness (:func:`choose_fov_keep`): build's tuple + (sigma, fov_keep)."""
         best = None
         for sg in sigmas:
-            b = build(track, ro, cam, sigma_s=sg)
+            b = build(track, ro, cam, sigma_s=sg, fov_keep=fov_default)
             if b[4] is None:  # nothing to predict with: the first sigma
-                return b + (sg,)
+                return b + (sg, fov_default)
             if best is None or b[4]["output_px"] < best[4]["output_px"] - 1e-9:
-                best = b + (sg,)
-        return best
+                best = b + (sg, fov_default)
+        if opts.fov_keep is not None or opts.lookahead_s is not None:
+            return best
+        by_fov = {fov_default: best}
+        for f in FOV_KEEP_CHOICES:
+            if f not in by_fov:
+                b = build(track, ro, cam, sigma_s=best[5], fov_keep=f)
+                if b[4] is not None:
+                    by_fov[f] = b + (best[5], f)
+        f = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, best[4]["input_px"])
+        return by_fov[f]
 
     # --- motion filtering, and the never-worse check ---------------------------------------
     passthrough = False
     name, track, ro, cam = (tuple(candidates[0]) + (None,))[:4]
-    planner, R_real, crop, blur_beta, predicted, sigma_used = build_best(track, ro, cam)
+    planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used = build_best(track, ro, cam)
     if predicted is not None:
         log.info("%s: predicted jitter %.3f -> %.3f px", name, predicted["input_px"], predicted["output_px"])
     if predicted is not None and opts.motion == "auto" and len(candidates) > 1 and predicted["ratio"] > 0.5:
@@ -599,8 +652,18 @@ def plan_stabilization(
                             f"motion {alt_built[4]['output_px']:.2f} px (input {predicted['input_px']:.2f} px): using "
                             f"the video's motion{why}")
             name, track, ro, cam = alt
-            planner, R_real, crop, blur_beta, predicted, sigma_used = alt_built
-    if predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
+            planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used = alt_built
+    if name == "video" and too_little_texture:
+        # a path bridged over most of the clip is a guess, and so is its predicted jitter
+        warnings.append(f"{too_little_texture}, and there is no gyro: the frames are written as they are (no "
+                        "stabilization; give a gyro log with --gyro)")
+        planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
+        fov_used = 1.0
+        if predicted is not None:
+            predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
+        name = "none (input kept; too little texture)"
+        passthrough = True
+    elif predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
         msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
                f"{predicted['input_px']:.2f} px of high-frequency jitter, motion from the {name})")
         if opts.motion == "gyro" and not opts.force:
@@ -612,13 +675,14 @@ def plan_stabilization(
         else:
             warnings.append(msg + "; the frames are written as they are (no stabilization)")
             planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
+            fov_used = 1.0
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
             name = f"none (input kept; {name} rejected)"
             passthrough = True
     blur_beta, horizon_roll = blur_beta
-    from .filtering.crop import DEFAULT_FOV_KEEP, budget_zoom
+    from .filtering.crop import budget_zoom
 
-    budget = budget_zoom(opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP, opts.max_zoom)
+    budget = budget_zoom(fov_used, opts.max_zoom)
     if not passthrough and crop.zoom > budget + 1e-6 and opts.zoom_mode == "fixed":
         warnings.append(
             f"even the real camera leaves the source at zoom {budget:.3f} (--fov-keep, --max-zoom "
@@ -632,7 +696,7 @@ def plan_stabilization(
         lens_motion=lens_motion, warnings=warnings,
         offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
-        horizon_roll_deg=horizon_roll, smoothness_s=sigma_used,
+        horizon_roll_deg=horizon_roll, smoothness_s=sigma_used, fov_keep=fov_used,
     )
 
 
@@ -722,11 +786,12 @@ def _pairs_in_sync_windows(pairs, info):
 
 def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, sigma_s: float, exposure_s: float,
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
-                    passthrough: bool = False):
+                    passthrough: bool = False, fov_keep: float | None = None):
     """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``.
 
     ``gyro_imu``: the gyro (and accelerometer) on the video clock, bias removed, for the
     horizon lock. ``passthrough``: the virtual camera is the real one (the input's motion kept).
+    ``fov_keep``: the crop budget (default: ``opts.fov_keep``, else the default budget).
     """
     from .filtering.crop import DEFAULT_FOV_KEEP, budget_zoom
 
@@ -736,7 +801,8 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     n = len(frame_times)
     if passthrough:  # the renderer copies the frames; this only describes them
         return R_real, CropResult(R_real.copy(), 1.0, np.ones(n), np.ones(n)), np.zeros(n), None
-    fov_keep = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
+    if fov_keep is None:
+        fov_keep = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
     if not 0.0 < fov_keep <= 1.0:
         raise InputError(f"--fov-keep must be in (0, 1], got {fov_keep:g}", "give the fraction of the width to keep, e.g. 0.92")
     if opts.zoom_mode not in ("fixed", "adaptive"):

@@ -108,7 +108,8 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--fov-keep", type=number, default=None, metavar="FRACTION",
                    help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
                    "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
-                   "pixels (default 0.92, chosen from measurements: docs/BENCHMARKS.md)")
+                   "pixels (default: chosen per clip among 0.96, 0.92 and 0.88, the widest whose planned output is "
+                   "predicted within 1.25x of the steadiest one's jitter; docs/BENCHMARKS.md)")
     p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
                    help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
                    "budget only where needed, up to --max-zoom, changing at most 0.1 per second (offline) (default fixed)")
