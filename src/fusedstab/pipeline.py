@@ -996,6 +996,19 @@ def render(
     t_start = time.perf_counter()
     n = info.frame_count
     timer: dict = {}
+    if plan.passthrough:
+        copier = VideoWriter(output_path, info, info.width_px, info.height_px, copy_audio_from=info.path,
+                             codec=getattr(opts, "codec", "h264"), hw_encode=False, copy_video=True)
+        if copier.can_copy_video():  # the input kept: its packets copied, nothing decoded or re-encoded
+            with copier:
+                copier.copy_all()
+            if progress:
+                progress("render", n, n)
+            plan.warnings.extend(copier.notes)
+            seconds = time.perf_counter() - t_start
+            if timings is not None:
+                timings.update(render_s=round(seconds, 3), copied=True)
+            return seconds
     deep = getattr(info, "bit_depth", 8) > 8 and not plan.passthrough
     depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * 3 * (2 if deep else 1)))))
     frames = _timed(iter_frames(info.path, deep=deep), timer, "decode_s")

@@ -593,6 +593,9 @@ class VideoWriter:
         FFmpeg reads it.
     threads : encoder threads; 0 = the encoder's choice (frame threads, fastest), 1 = one
         thread (the same frames give the same bytes every run).
+    copy_video : copy the source's video packets as they are (no decoding, no encoding: the
+        output's frames are the input's, bit for bit) with its audio and data tracks; call
+        :meth:`copy_all` instead of :meth:`write`. Only where :meth:`can_copy_video` says so.
     """
 
     def __init__(
@@ -610,8 +613,10 @@ class VideoWriter:
         deep: bool = False,
         color: dict | None = None,
         threads: int = 0,
+        copy_video: bool = False,
     ):
         self.threads = int(threads)
+        self.copy_video = bool(copy_video)
         self.output = Path(output)
         self.format = container_format(self.output)
         self.info = info
@@ -654,8 +659,11 @@ class VideoWriter:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the output should be an ordinary file
             self._container = av.open(str(self._tmp), "w", format=self.format)
-            self._add_video_stream()
-            if self.copy_audio_from is not None:
+            if self.copy_video:
+                self._add_copied_video_stream()
+            else:
+                self._add_video_stream()
+            if self.copy_audio_from is not None or self.copy_video:
                 self._add_copied_streams()
         except BaseException as exc:
             self._abort()
@@ -696,11 +704,46 @@ class VideoWriter:
             vs.set_display_rotation(self.info.rotation_deg)
         self._vs = vs
 
-    def _add_copied_streams(self) -> None:
+    def can_copy_video(self) -> bool:
+        """Whether the source's video stream can be copied as it is into this output: the
+        same codec as the one asked for (``codec``), in a container that holds it."""
         try:
-            self._copy_in = av.open(str(self.copy_audio_from))
+            with av.open(str(self.info.path)) as src:
+                vs = src.streams.video[0]
+                return vs.codec_context.name == self.codec_name and _can_hold(self.format, vs)
+        except Exception:  # noqa: BLE001 - anything odd: re-encode instead
+            return False
+
+    def _open_copy_source(self) -> None:
+        if self._copy_in is not None:
+            return
+        src = self.info.path if self.copy_video else self.copy_audio_from
+        try:
+            self._copy_in = av.open(str(src))
         except (av.error.FFmpegError, OSError) as exc:
-            raise InputError(f"cannot read the audio of {self.copy_audio_from}: {exc}", "check the input file") from None
+            raise InputError(f"cannot read the audio of {src}: {exc}", "check the input file") from None
+
+    def _add_copied_video_stream(self) -> None:
+        self._open_copy_source()
+        src = self._copy_in.streams.video[0]
+        vs = self._container.add_stream_from_template(src)
+        vs.time_base = src.time_base
+        if self.info.rotation_deg:
+            vs.set_display_rotation(self.info.rotation_deg)
+        self._copy_map[src.index] = vs
+        self._vs = vs
+
+    def copy_all(self) -> None:
+        """Copy every packet of the source (video, audio, data tracks) into the output, in the
+        source's order (``copy_video`` mode)."""
+        try:
+            self._mux_copied_until(None)
+        except (av.error.FFmpegError, OSError) as exc:
+            raise _write_error(self.output, exc) from None
+        self._frames_written = self.info.frame_count
+
+    def _add_copied_streams(self) -> None:
+        self._open_copy_source()
         for s in list(self._copy_in.streams.audio) + list(self._copy_in.streams.data):
             label = f"{s.type} track {s.index} ({s.codec_context.name if s.codec_context else s.metadata.get('handler_name', '').strip() or 'data'})"
             if s.type == "data" and s.name is None:
@@ -802,8 +845,9 @@ class VideoWriter:
             self._abort()
             return
         try:
-            for packet in self._vs.encode(None):
-                self._container.mux(packet)
+            if not self.copy_video:
+                for packet in self._vs.encode(None):
+                    self._container.mux(packet)
             self._mux_copied_until(None)
             self._container.close()
             self._container = None
