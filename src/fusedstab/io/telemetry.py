@@ -192,8 +192,18 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
     t_s = np.array([s["timestamp_ms"] for s in rows], dtype=np.float64) / 1000.0
     gyro_deg_s = np.array([s["gyro"] for s in rows], dtype=np.float64)
     accel = None
-    if all(s.get("accl") is not None for s in rows):
-        accel = gyroflow_to_camera(np.array([s["accl"] for s in rows], dtype=np.float64))
+    acc = [(s["timestamp_ms"], s["accl"]) for s in rows if s.get("accl") is not None]
+    if len(acc) == len(rows):
+        accel = gyroflow_to_camera(np.array([a for _, a in acc], dtype=np.float64))
+    elif len(acc) >= 10:  # an accelerometer at another rate (GoPro HERO5: half the gyro's): onto the gyro's times
+        ta = np.array([t for t, _ in acc], dtype=np.float64) / 1000.0
+        aa = np.array([a for _, a in acc], dtype=np.float64)
+        order = np.argsort(ta, kind="stable")
+        ta, aa = ta[order], aa[order]
+        keep = np.concatenate([[True], np.diff(ta) > 0])
+        if keep.sum() >= 10 and np.all(np.isfinite(aa)):
+            ta, aa = ta[keep], aa[keep]
+            accel = gyroflow_to_camera(np.stack([np.interp(t_s, ta, aa[:, k]) for k in range(3)], axis=1))
     meta = {"camera": f"{getattr(parser, 'camera', '') or ''} {getattr(parser, 'model', '') or ''}".strip()}
     try:
         meta.update(read_camera_metadata(parser))
