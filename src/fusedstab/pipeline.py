@@ -182,13 +182,12 @@ CROP_SLACK = 1.25
 MIN_TRACKED_SHARE = 0.5
 
 
-def choose_fov_keep(output_px: dict[float, float], input_px: float) -> float:
+def choose_fov_keep(output_px: dict[float, float]) -> float:
     """The crop budget for a clip from the predicted output jitter of each budget.
 
     Parameters
     ----------
     output_px : {fov_keep: predicted output jitter [px]} (:func:`~fusedstab.analysis.verify.predicted_jitter`).
-    input_px : the input's predicted jitter [px].
 
     Returns
     -------
@@ -197,7 +196,6 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float) -> float:
     that needs the margin (a car, a run) gets it, up to the tightest budget tried. Measured
     (predicted px, 0.96 / 0.92 / 0.88): simulated walk 2.23 / 0.14 / 0.15 -> 0.92; run
     14.9 / 8.3 / 3.7 -> 0.88; GoPro Karma 1.64 / 1.71 / 1.79 -> 0.96 (docs/BENCHMARKS.md).
-    ``input_px`` is not used by the rule (kept for the report).
     """
     best = min(output_px.values())
     return max(f for f, j in output_px.items() if j <= CROP_SLACK * best + 1e-12)
@@ -629,7 +627,7 @@ def plan_stabilization(
                 b = build(track, ro, cam, sigma_s=best[5], fov_keep=f)
                 if b[4] is not None:
                     by_fov[f] = b + (best[5], f)
-        f = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, best[4]["input_px"])
+        f = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()})
         return by_fov[f]
 
     # --- motion filtering, and the never-worse check ---------------------------------------
