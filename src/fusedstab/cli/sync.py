@@ -81,6 +81,9 @@ def run(args, console) -> int:
         "offset_ms": round(res.offset_ms, 3),
         "offset_source": "auto-sync" if res.reliable else f"{start_source} (sync unreliable)",
         "start_offset_ms": round(start_ms, 3),
+        # what the sync found relative to where it started (a log on another clock, such as a
+        # phone's boot clock, gives offsets of hours; this is the part that is the sync's)
+        "offset_from_start_ms": round(res.offset_ms - start_ms, 3),
         "readout_ms": round(res.readout_ms if res.readout_estimated else readout_ms, 3)
         if (res.readout_estimated or readout_ms is not None) else None,
         "readout_source": "estimated" if res.readout_estimated else readout_source,
@@ -91,7 +94,8 @@ def run(args, console) -> int:
         "hfov_deg_estimated": round(hfov_deg, 2) if hfov_deg is not None else None,
         "residual_px": round(res.residual_px, 3) if res.residual_px is not None else None,
         "raw_motion_px": round(res.raw_motion_px, 3) if res.raw_motion_px is not None else None,
-        "points": [{"time_s": round(p.time_s, 3), "offset_ms": round(p.offset_ms, 3), "used": p.used,
+        "points": [{"time_s": round(p.time_s, 3), "offset_ms": round(p.offset_ms, 3),
+                    "offset_from_start_ms": round(p.offset_ms - start_ms, 3), "used": p.used,
                     "residual_px": round(p.residual_px, 3)} for p in res.points],
         "message": res.message,
         "seconds": round(res.seconds, 2),
@@ -103,6 +107,9 @@ def run(args, console) -> int:
         console.print(f"[yellow]warning:[/] {res.message}; keeping the starting offset {start_ms:.3f} ms "
                       f"({start_source})", highlight=False)
     console.print(f"offset_ms        {out['offset_ms']:.3f}   ({out['offset_source']})", highlight=False)
+    if start_ms != 0.0:
+        console.print(f"                 = start {start_ms:.3f} ({start_source}) {out['offset_from_start_ms']:+.3f}",
+                      highlight=False)
     if res.readout_estimated:
         console.print(f"readout_ms       {out['readout_ms']:.3f}   (estimated)", highlight=False)
     elif out["readout_ms"] is not None:
