@@ -57,6 +57,14 @@ class FramePairs:
         return (self.t_a[j] + readout_s * self.xa[:, 1] / self.height_px,
                 self.t_b[j] + readout_s * self.xb[:, 1] / self.height_px)
 
+    def slice(self, start: int, stop: int) -> "FramePairs":
+        """Pairs ``start:stop`` (their points are contiguous: pairs are stored in order)."""
+        lo, hi = np.searchsorted(self.pair_index, [start, stop])
+        return FramePairs(
+            self.width_px, self.height_px, self.frame_a[start:stop], self.t_a[start:stop], self.t_b[start:stop],
+            self.pair_index[lo:hi] - start, self.xa[lo:hi], self.xb[lo:hi], self.frames_decoded,
+        )
+
     def subset(self, pairs_mask: np.ndarray) -> "FramePairs":
         keep_pairs = np.nonzero(pairs_mask)[0]
         remap = -np.ones(self.n_pairs, dtype=np.int64)

@@ -296,6 +296,10 @@ def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: 
     return out
 
 
+#: tracked points mapped through the planned warp at once
+_CHUNK_POINTS = 100_000
+
+
 def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom, frame_times_s: np.ndarray,
                      fps: float, *, sigma_s: float = 0.5) -> dict:
     """High-frequency jitter of the input and of the planned output, from the tracks.
@@ -310,13 +314,20 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
 
     n_frames = len(frame_times_s)
     j = pairs.pair_index
-    fa = pairs.frame_a[j]
     z = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (n_frames,))  # scalar or per frame
-    ua = planner.output_points(pairs.xa, R_world_virt[fa], z[fa], frame_times_s[fa])
-    ub = planner.output_points(pairs.xb, R_world_virt[fa + 1], z[fa + 1], frame_times_s[fa + 1])
+    ua, ub = np.empty_like(pairs.xa), np.empty_like(pairs.xb)
+    for lo in range(0, len(j), _CHUNK_POINTS):  # bounded work arrays on a long clip
+        sl = slice(lo, lo + _CHUNK_POINTS)
+        fa = pairs.frame_a[j[sl]]
+        ua[sl] = planner.output_points(pairs.xa[sl], R_world_virt[fa], z[fa], frame_times_s[fa])
+        ub[sl] = planner.output_points(pairs.xb[sl], R_world_virt[fa + 1], z[fa + 1], frame_times_s[fa + 1])
     steps_in = np.full((n_frames - 1, 3), np.nan)
     steps_out = np.full((n_frames - 1, 3), np.nan)
-    steps_in[pairs.frame_a] = pair_steps(pairs.xa, pairs.xb, j, pairs.n_pairs)
+    cached = getattr(pairs, "_input_steps", None)  # the input's steps: the same for every candidate plan
+    if cached is None:
+        cached = pair_steps(pairs.xa, pairs.xb, j, pairs.n_pairs)
+        pairs._input_steps = cached
+    steps_in[pairs.frame_a] = cached
     steps_out[pairs.frame_a] = pair_steps(ua, ub, j, pairs.n_pairs)
     ji = high_pass_jitter(steps_in, fps, sigma_s)
     jo = high_pass_jitter(steps_out, fps, sigma_s)

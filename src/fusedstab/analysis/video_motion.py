@@ -188,7 +188,36 @@ def _solve_rotations(pairs: FramePairs, ra, rb, dt, f_px: float, iterations: int
     return omega, err_px, valid
 
 
+#: pairs solved at once: the per-point work arrays of a long clip stay bounded (~600 pairs of
+#: 150 points need ~40 MB), so memory does not grow with the clip's length
+CHUNK_PAIRS = 600
+
+
 def estimate_video_motion(
+    pairs: FramePairs,
+    camera: CameraModel,
+    *,
+    readout_s: float = 0.0,
+    lens_motion: LensMotion | None = None,
+    inlier_px: float | None = None,
+) -> VideoMotion:
+    """Camera angular velocity per frame pair from the tracks (see the module docstring).
+
+    Solved :data:`CHUNK_PAIRS` pairs at a time (each pair is independent); see
+    :func:`_estimate_video_motion` for the parameters.
+    """
+    if pairs.n_pairs <= CHUNK_PAIRS:
+        return _estimate_video_motion(pairs, camera, readout_s=readout_s, lens_motion=lens_motion,
+                                      inlier_px=inlier_px)
+    parts = [_estimate_video_motion(pairs.slice(a, min(a + CHUNK_PAIRS, pairs.n_pairs)), camera,
+                                    readout_s=readout_s, lens_motion=lens_motion, inlier_px=inlier_px)
+             for a in range(0, pairs.n_pairs, CHUNK_PAIRS)]
+    cat = {f: np.concatenate([getattr(p, f) for p in parts]) for f in
+           ("frame_a", "t_a", "t_b", "omega_rad_s", "confidence", "residual_px", "shift_px", "inliers", "points")}
+    return VideoMotion(**cat, readout_s=parts[0].readout_s, focal_px=parts[0].focal_px)
+
+
+def _estimate_video_motion(
     pairs: FramePairs,
     camera: CameraModel,
     *,
