@@ -54,7 +54,7 @@ _EPS = 1e-3  # [rad/s] floor inside the log features
 _STILL_LOCK = 0.8
 _LONG_PASSES = 4
 _P_DEADZONE = 0.1
-_MIN_CONFIDENCE = 0.6  # below this top-class probability the frame keeps the plain Gaussian  # smoothed P(pan|turn) below this leaves the Gaussian result untouched
+_MIN_CONFIDENCE = 0.6  # default gate when the weights carry no ``min_confidence``
 
 
 # ============================================================================ features
@@ -269,7 +269,7 @@ def apply_intent(
     p_sigma_s: float = 0.3,
     still_window_s: float = 0.5,
     hold_ramp_s: float = 0.3,
-    min_confidence: float = _MIN_CONFIDENCE,
+    min_confidence: float | None = None,
     model: dict | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Intent-aware virtual camera (pan/turn axis locking and tripod hold).
@@ -291,6 +291,8 @@ def apply_intent(
         span; clip ends need no blend).
     min_confidence : confidence gate: frames whose most likely class has a probability below
         this are treated as unsure and keep the plain Gaussian (no axis locking, no hold).
+        None: the weights' ``min_confidence`` (chosen by ``bench/train_intent.py`` on
+        validation clips), else 0.6.
     model : classifier weights (default: :func:`load_model`).
 
     Returns
@@ -317,6 +319,9 @@ def apply_intent(
     strength = float(min(strength, 1.0))
     probs = intent_probabilities(R, t, model=model)
     info["probs"] = probs
+    if min_confidence is None:
+        min_confidence = float(model.get("min_confidence", _MIN_CONFIDENCE))
+    info["min_confidence"] = min_confidence
     unsure = probs.max(axis=1) < min_confidence
     info["unsure"] = unsure
     if unsure.any():  # confidence gate: plain smoothing where the model is unsure
