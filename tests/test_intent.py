@@ -130,3 +130,93 @@ def test_still_then_turn_blends_at_span_edge():
     step = _angle_deg(V[:-1], V[1:])
     assert step.max() < 3.0 * math.degrees(math.radians(30.0) / 30.0)
     assert load_model()["classes"] == list(CLASSES)
+
+
+class _Rates:
+    """Body rates from a function of time (for paths built in the tests)."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def omega(self, t):
+        return self.f(np.asarray(t, dtype=np.float64).reshape(-1))
+
+
+def _path_from_rates(f, fps=30.0, duration=8.0):
+    ft = np.arange(int(round(duration * fps))) / fps
+    times = np.arange(int((ft[-1] + 0.2) * 500) + 1) / 500.0 - 0.1
+    q, _ = _integrate(times, _Rates(f), t_ref_s=0.0)
+    return OrientationTrack(times, q).matrices_at(ft), ft
+
+
+def _flat_model():
+    """The weights with the classifier's output made uniform (every class 1 / C)."""
+    m = dict(load_model())
+    m["_W"] = np.zeros_like(m["_W"])
+    m["_b"] = np.zeros_like(m["_b"])
+    return m
+
+
+def test_confidence_gate_falls_back_to_gaussian(pan_case):
+    R, t, G, V, info = pan_case
+    gate = load_model().get("min_confidence")
+    assert gate is not None and 1.0 / len(CLASSES) < gate < 1.0  # chosen by bench/train_intent.py
+    assert info["min_confidence"] == gate
+    # a model unsure everywhere (top probability 1 / C, below the gate): exactly the Gaussian
+    flat = _flat_model()
+    V_flat, info_flat = apply_intent(R, G, t, model=flat)
+    assert info_flat["unsure"].all()
+    assert np.array_equal(V_flat, G) and not info_flat["hold_spans"]
+    # the same unsure model without the gate would act (P(pan) + P(turn) = 0.4 > dead zone)
+    V_open, info_open = apply_intent(R, G, t, model=flat, min_confidence=0.0)
+    assert not info_open["unsure"].any() and np.all(info_open["p"] > 0)
+    assert np.max(_angle_deg(V_open, G)) > 1e-3
+    # every confident frame (top probability >= gate) passes the gate; the unsure ones are
+    # exactly those below it
+    assert np.array_equal(info["unsure"], info["probs"].max(axis=1) < gate)
+    # with a gate above 1 every frame is unsure: the Gaussian, bit for bit
+    V_all, info_all = apply_intent(R, G, t, min_confidence=1.01)
+    assert info_all["unsure"].all() and np.array_equal(V_all, G)
+
+
+def test_drone_yaw_is_followed_smoothly():
+    # a drone's slow steady yaw (6 deg/s about the vertical of a camera pitched down 30 deg),
+    # with small high-frequency vibration, a gyro bias and white noise: a deliberate rotation
+    # (pan), not shake and not still; the virtual camera follows it, at least as smoothly as
+    # the plain Gaussian, and is never held
+    rng = np.random.default_rng(3)
+    axis = np.array([0.0, math.cos(math.radians(30.0)), math.sin(math.radians(30.0))])
+    rate = math.radians(6.0)
+    fv = rng.uniform(12.0, 28.0, (3, 6))
+    ph = rng.uniform(0, 2 * np.pi, (3, 6))
+    amp = math.radians(0.25) / math.sqrt(3.0)
+    bias = np.array([0.004, -0.008, 0.006])
+
+    def f(t):
+        vib = amp * np.sin(2 * np.pi * fv[None] * t[:, None, None] + ph[None]).sum(axis=2)
+        noise = 0.005 * np.random.default_rng(int(len(t))).standard_normal((len(t), 3))
+        return rate * axis[None] + vib + bias[None] + noise
+
+    R, t = _path_from_rates(f, fps=30.0, duration=8.0)
+    G = gaussian_smooth_orientations(R, t, 0.5)
+    V, info = apply_intent(R, G, t)
+    P = info["probs"]
+    p_rot = P[:, CLASSES.index("pan")] + P[:, CLASSES.index("turn")]
+    print(f"drone yaw: P(pan|turn) > 0.7 on {np.mean(p_rot > 0.7):.3f} of frames, still {np.mean(P.argmax(1) == 0):.3f}")
+    assert np.mean(p_rot > 0.7) >= 0.9
+    assert np.mean(P.argmax(1) == CLASSES.index("still")) == 0.0
+    assert not info["hold_spans"] and np.all(info["hold"] == 0)
+    # followed: the virtual camera turns as far as the real one and stays close to it
+    total_real = np.linalg.norm(log_so3(R[0].T @ R[-1]))
+    total_virt = np.linalg.norm(log_so3(V[0].T @ V[-1]))
+    assert abs(total_virt - total_real) < 0.05 * total_real
+    assert np.max(_angle_deg(V, R)) < 2.0
+    # smoothly: frame-to-frame changes of the step (the jitter a viewer sees) no larger than
+    # plain smoothing's, and far below the real camera's vibration
+    def step_change_deg(X):
+        d = log_so3(np.einsum("nji,njk->nik", X[:-1], X[1:]))
+        return float(np.degrees(np.sqrt(np.mean(np.sum(np.diff(d, axis=0) ** 2, axis=1)))))
+
+    j_v, j_g, j_r = step_change_deg(V), step_change_deg(G), step_change_deg(R)
+    print(f"step change RMS: intent {j_v:.5f} deg, gaussian {j_g:.5f} deg, real {j_r:.5f} deg")
+    assert j_v <= j_g * 1.05 and j_v < j_r / 5.0
