@@ -231,28 +231,37 @@ def test_phone_capture_sync(shared_data):
 
 
 # ---------------------------------------------------------------------------- pipeline wiring
+def _stage1(**kw):
+    """Options for plans judged on stage 1 only (offset, its source, readout, sync, their warnings),
+    which is settled before any smoothing: one smoothing (the default sigma) instead of the automatic
+    choice among AUTO_SMOOTHNESS_S (three stage-2 runs whose result these tests do not look at)."""
+    from fusedstab.pipeline import DEFAULT_SMOOTHNESS_S, StabilizeOptions
+
+    return StabilizeOptions(**kw, smoothness_s=DEFAULT_SMOOTHNESS_S)
+
+
 def test_plan_runs_auto_sync(sim_clip):
-    from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+    from fusedstab.pipeline import plan_stabilization
 
     res, truth, _ = sim_clip("run60-ro12-400Hz-lead500")
-    plan = plan_stabilization(res.video, StabilizeOptions(gyro=res.gcsv, lens=res.lens_json))
+    plan = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json))
     assert plan.offset_source == "auto-sync"
     assert abs(plan.offset_s - truth.gyro_offset_s) < 1e-3
     assert plan.readout_source == "lens profile" and plan.sync is not None and plan.sync.reliable
     # an explicit offset is the centre the sync refines (issue 8)...
-    plan2 = plan_stabilization(res.video, StabilizeOptions(gyro=res.gcsv, lens=res.lens_json, gyro_offset_ms=-480.0))
+    plan2 = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json, gyro_offset_ms=-480.0))
     assert plan2.offset_source == "auto-sync around --gyro-offset-ms"
     assert abs(plan2.offset_s - truth.gyro_offset_s) < 1e-3
     # ...and is used as is without the automatic sync
-    plan3 = plan_stabilization(res.video, StabilizeOptions(gyro=res.gcsv, lens=res.lens_json, gyro_offset_ms=-480.0,
-                                                           auto_sync=False))
+    plan3 = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json, gyro_offset_ms=-480.0,
+                                                  auto_sync=False))
     assert plan3.offset_source == "--gyro-offset-ms" and plan3.offset_s == -0.48 and plan3.sync is None
 
 
 def test_plan_still_clip_falls_back(sim_clip):
-    from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+    from fusedstab.pipeline import plan_stabilization
 
     res, _, _ = sim_clip("still30")
-    plan = plan_stabilization(res.video, StabilizeOptions(gyro=res.gcsv, lens=res.lens_json))
+    plan = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json))
     assert plan.offset_source == "default 0 (sync unreliable)" and plan.offset_s == 0.0
     assert any("sync unreliable" in w for w in plan.warnings)

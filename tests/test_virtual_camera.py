@@ -43,34 +43,49 @@ def run_clip(tmp_path_factory):
     return _sim(tmp_path_factory, "run", scenario="run")
 
 
-def test_crop_budget_sets_the_zoom_and_never_shows_undefined_pixels(run_clip):
-    plan = plan_stabilization(f"{run_clip}.mp4", _opts(run_clip))
+@pytest.fixture(scope="module")
+def run_plan(run_clip):
+    """``run_plan(**options)``: the run clip's plan for ``_opts(run_clip, **options)``, made once per
+    set of options (the fov_keep=0.97 plan is judged by two tests). Tests only read the plans."""
+    cache: dict = {}
+
+    def get(**kw):
+        key = tuple(sorted(kw.items()))
+        if key not in cache:
+            cache[key] = plan_stabilization(f"{run_clip}.mp4", _opts(run_clip, **kw))
+        return cache[key]
+
+    return get
+
+
+def test_crop_budget_sets_the_zoom_and_never_shows_undefined_pixels(run_clip, run_plan):
+    plan = run_plan()
     assert plan.zoom == pytest.approx(1.0 / DEFAULT_FOV_KEEP)
     assert plan.crop.pullback.max() > 0  # the run's jolts need the pull-back at this budget
     assert_maps_inside(plan)
     O, Tt, tc = _output_in_truth(plan, run_clip)
     assert hf_jitter_deg(O, tc) < 0.6 * hf_jitter_deg(Tt, tc)
     # a tighter budget keeps more of the picture and pulls back more, still never undefined
-    tight = plan_stabilization(f"{run_clip}.mp4", _opts(run_clip, fov_keep=0.97))
+    tight = run_plan(fov_keep=0.97)
     assert tight.zoom == pytest.approx(1 / 0.97) and tight.crop.pullback.mean() > plan.crop.pullback.mean()
     assert_maps_inside(tight)
     # --max-zoom caps the budget's zoom
-    assert plan_stabilization(f"{run_clip}.mp4", _opts(run_clip, max_zoom=1.05)).zoom == pytest.approx(1.05)
+    assert run_plan(max_zoom=1.05).zoom == pytest.approx(1.05)
 
 
-def test_adaptive_zoom_rises_slowly_and_only_where_needed(run_clip):
-    plan = plan_stabilization(f"{run_clip}.mp4", _opts(run_clip, fov_keep=0.97, zoom_mode="adaptive", max_zoom=1.3))
+def test_adaptive_zoom_rises_slowly_and_only_where_needed(run_plan):
+    plan = run_plan(fov_keep=0.97, zoom_mode="adaptive", max_zoom=1.3)
     z = plan.crop.zoom_per_frame
     t = plan.frame_times_s
     assert z.min() >= 1 / 0.97 - 1e-9 and z.max() <= 1.3 + 1e-9
     assert np.max(np.abs(np.diff(z)) / np.diff(t)) <= DEFAULT_ZOOM_RATE_PER_S * 1.001
-    fixed = plan_stabilization(f"{run_clip}.mp4", _opts(run_clip, fov_keep=0.97))
+    fixed = run_plan(fov_keep=0.97)
     assert plan.crop.pullback.mean() < fixed.crop.pullback.mean()
     assert_maps_inside(plan)
 
 
-def test_online_mode_uses_the_same_budget(run_clip):
-    plan = plan_stabilization(f"{run_clip}.mp4", _opts(run_clip, lookahead_s=0.5, intent=False))
+def test_online_mode_uses_the_same_budget(run_plan):
+    plan = run_plan(lookahead_s=0.5, intent=False)
     assert plan.zoom == pytest.approx(1.0 / DEFAULT_FOV_KEEP)
     assert_maps_inside(plan)
 
