@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from fusedstab.filtering.crop import DEFAULT_FOV_KEEP
 from fusedstab.measure.simulate import SimConfig, load_truth, simulate
-from fusedstab.pipeline import DEFAULT_SMOOTHNESS_S, StabilizeOptions, plan_stabilization
+from fusedstab.pipeline import (
+    DEFAULT_SMOOTHNESS_S,
+    StabilizeOptions,
+    plan_stabilization,
+)
 
 #: the assertions here are on stage 1 (sync, camera, clock), which is settled before any smoothing:
 #: one smoothing (the default sigma) instead of the automatic choice among AUTO_SMOOTHNESS_S
 #: (three stage-2 runs whose result nothing here looks at)
-STAGE1 = dict(smoothness_s=DEFAULT_SMOOTHNESS_S)
+STAGE1 = dict(smoothness_s=DEFAULT_SMOOTHNESS_S, fov_keep=DEFAULT_FOV_KEEP)  # one stage-2 run
 
 
 @pytest.mark.parametrize("scenario, hfov_deg", [("pan", 60.0), ("walk", 90.0)])

@@ -18,7 +18,11 @@ from fusedstab.analysis.sync import (
 )
 from fusedstab.camera import CameraModel
 from fusedstab.errors import TelemetryError
-from fusedstab.io.gyro_text import read_frame_timestamps, read_gyro_text, start_offset_from_frame_timestamps
+from fusedstab.io.gyro_text import (
+    read_frame_timestamps,
+    read_gyro_text,
+    start_offset_from_frame_timestamps,
+)
 from fusedstab.io.telemetry import read_imu
 
 simulate_mod = pytest.importorskip("fusedstab.measure.simulate", reason="the simulator (fusedstab.measure.simulate) is not available")
@@ -235,9 +239,10 @@ def _stage1(**kw):
     """Options for plans judged on stage 1 only (offset, its source, readout, sync, their warnings),
     which is settled before any smoothing: one smoothing (the default sigma) instead of the automatic
     choice among AUTO_SMOOTHNESS_S (three stage-2 runs whose result these tests do not look at)."""
+    from fusedstab.filtering.crop import DEFAULT_FOV_KEEP
     from fusedstab.pipeline import DEFAULT_SMOOTHNESS_S, StabilizeOptions
 
-    return StabilizeOptions(**kw, smoothness_s=DEFAULT_SMOOTHNESS_S)
+    return StabilizeOptions(**kw, smoothness_s=DEFAULT_SMOOTHNESS_S, fov_keep=DEFAULT_FOV_KEEP)
 
 
 def test_plan_runs_auto_sync(sim_clip):
