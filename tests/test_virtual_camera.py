@@ -59,7 +59,7 @@ def run_plan(run_clip):
 
 
 def test_crop_budget_sets_the_zoom_and_never_shows_undefined_pixels(run_clip, run_plan):
-    plan = run_plan()
+    plan = run_plan(fov_keep=DEFAULT_FOV_KEEP)  # a given budget (without one, it is chosen per clip)
     assert plan.zoom == pytest.approx(1.0 / DEFAULT_FOV_KEEP)
     assert plan.crop.pullback.max() > 0  # the run's jolts need the pull-back at this budget
     assert_maps_inside(plan)
@@ -70,7 +70,7 @@ def test_crop_budget_sets_the_zoom_and_never_shows_undefined_pixels(run_clip, ru
     assert tight.zoom == pytest.approx(1 / 0.97) and tight.crop.pullback.mean() > plan.crop.pullback.mean()
     assert_maps_inside(tight)
     # --max-zoom caps the budget's zoom
-    assert run_plan(max_zoom=1.05).zoom == pytest.approx(1.05)
+    assert run_plan(max_zoom=1.05, fov_keep=DEFAULT_FOV_KEEP).zoom == pytest.approx(1.05)
 
 
 def test_adaptive_zoom_rises_slowly_and_only_where_needed(run_plan):

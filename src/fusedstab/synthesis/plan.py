@@ -208,12 +208,27 @@ class WarpPlanner:
     ROW_SAMPLES = 33
 
     def _row_rotations(self, t0: np.ndarray) -> np.ndarray:
-        """``R_world_cam`` at ``ROW_SAMPLES`` row times spanning the frame: (..., K, 3, 3)."""
+        """``R_world_cam`` at ``ROW_SAMPLES`` row times spanning the frame: (..., K, 3, 3).
+
+        The crop's bisections ask for the same frames' rows thousands of times: the last few
+        tables are kept (keyed by the frame times; the track never changes)."""
+        t0 = np.asarray(t0, dtype=np.float64)
+        key = (t0.shape, t0.tobytes())
+        cache = self.__dict__.setdefault("_rows_cache", {})
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
         if self.readout_s <= 0:
-            return self.track.matrices_at(t0)[..., None, :, :]
-        H = self.camera.height_px
-        y_k = np.linspace(0.0, H - 1.0, self.ROW_SAMPLES)
-        return self.track.matrices_at(t0[..., None] + self.readout_s * y_k / H)
+            rows = self.track.matrices_at(t0)[..., None, :, :]
+        else:
+            H = self.camera.height_px
+            y_k = np.linspace(0.0, H - 1.0, self.ROW_SAMPLES)
+            rows = self.track.matrices_at(t0[..., None] + self.readout_s * y_k / H)
+        if len(cache) >= 16:
+            cache.pop(next(iter(cache)))
+        rows.setflags(write=False)
+        cache[key] = rows
+        return rows
 
     def _rotation_at_rows(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Orientation (..., P, 3, 3) at source rows ``y`` (..., P) from the row table."""
@@ -223,8 +238,16 @@ class WarpPlanner:
         f = y * ((K - 1) / (self.camera.height_px - 1.0))
         i0 = np.clip(np.floor(f).astype(np.intp), 0, K - 2)
         w = (f - i0)[..., None, None]
-        A = np.take_along_axis(rows, i0[..., None, None], axis=-3)
-        B = np.take_along_axis(rows, (i0 + 1)[..., None, None], axis=-3)
+        batch = rows.shape[:-3]
+        if i0.shape[:-1] == batch:  # plain indexing on the flattened batch (take_along_axis is ~10x slower)
+            flat = rows.reshape((-1, K, 3, 3))
+            b = np.arange(flat.shape[0])[:, None]
+            i0f = i0.reshape(flat.shape[0], -1)
+            A = flat[b, i0f].reshape(i0.shape + (3, 3))
+            B = flat[b, i0f + 1].reshape(i0.shape + (3, 3))
+        else:
+            A = np.take_along_axis(rows, i0[..., None, None], axis=-3)
+            B = np.take_along_axis(rows, (i0 + 1)[..., None, None], axis=-3)
         return A + w * (B - A)
 
     def frame_warp(self, R_world_virt: np.ndarray, zoom: float, t_frame_s: float) -> FrameWarp:
