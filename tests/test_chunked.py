@@ -50,3 +50,18 @@ def test_predicted_jitter_in_chunks_equals_whole(clip, monkeypatch):
     fresh = track_frame_pairs(f"{prefix}.mp4")  # no cached input steps
     assert verify.predicted_jitter(fresh, *args) == whole
     assert verify.predicted_jitter(fresh, *args) == whole  # cached input steps: the same
+
+
+def test_a_plan_shakier_than_the_input_keeps_the_input(clip, monkeypatch):
+    """``auto`` keeps the input when every path is predicted shakier (forced here by a ratio of
+    0): the frames are described as the real camera, the warning says so."""
+    import fusedstab.pipeline as P
+
+    prefix, _, _ = clip
+    monkeypatch.setattr(P, "SHAKIER_RATIO", 0.0)
+    plan = P.plan_stabilization(f"{prefix}.mp4", P.StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json",
+                                                                    smoothness_s=0.5, fov_keep=0.92))
+    assert plan.passthrough and plan.motion_source.startswith("none (input kept;") and "rejected" in plan.motion_source
+    assert plan.predicted["ratio"] == 1.0 and plan.fov_keep == 1.0 and plan.zoom == 1.0
+    assert np.allclose(plan.R_virt, plan.R_real)
+    assert any("written as they are" in w for w in plan.warnings)

@@ -651,16 +651,12 @@ def plan_stabilization(
                             f"the video's motion{why}")
             name, track, ro, cam = alt
             planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used = alt_built
+    keep_input = None  # the name of the plan when the frames are written as they are
     if name == "video" and too_little_texture:
         # a path bridged over most of the clip is a guess, and so is its predicted jitter
         warnings.append(f"{too_little_texture}, and there is no gyro: the frames are written as they are (no "
                         "stabilization; give a gyro log with --gyro)")
-        planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
-        fov_used = 1.0
-        if predicted is not None:
-            predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
-        name = "none (input kept; too little texture)"
-        passthrough = True
+        keep_input = "none (input kept; too little texture)"
     elif predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
         msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
                f"{predicted['input_px']:.2f} px of high-frequency jitter, motion from the {name})")
@@ -672,11 +668,13 @@ def plan_stabilization(
             warnings.append(msg + "; rendered anyway (--force)")
         else:
             warnings.append(msg + "; the frames are written as they are (no stabilization)")
-            planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
-            fov_used = 1.0
+            keep_input = f"none (input kept; {name} rejected)"
+    if keep_input is not None:
+        planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
+        fov_used = 1.0
+        if predicted is not None:
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
-            name = f"none (input kept; {name} rejected)"
-            passthrough = True
+        name, passthrough = keep_input, True
     blur_beta, horizon_roll = blur_beta
     from .filtering.crop import budget_zoom
 
