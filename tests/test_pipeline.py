@@ -95,21 +95,6 @@ def test_no_undefined_pixels_on_big_turn(tmp_path):
     assert worst < 1e-4  # black pixels would come in whole border rows; allow codec noise only
 
 
-def test_gopro_real_clip_end_to_end(karma_run):
-    """The Karma run of conftest's ``karma_run`` (shared with test_report_batch's report page)."""
-    assert karma_run["rc"] == 0
-    src, out, rep, m = karma_run["src"], karma_run["out"], karma_run["run"], karma_run["metrics"]
-    a, b = probe_video(src), probe_video(out)
-    assert b.frame_count == a.frame_count == 362
-    assert np.array_equal(b.pts, a.pts)
-    assert b.has_audio and b.audio_codec == "aac"
-    assert m["original"] == str(src) and m["stabilized"] == str(out)  # evaluate(src, out)
-    assert m["undefined_share_max"] == 0.0
-    # the gimbal clip moves little: the tool must not make it worse
-    assert m["jitter_px"] <= m["original_jitter_px"] * 1.05
-    assert rep["fov_kept"] > 0.8
-
-
 def test_phone_capture_variable_frame_rate_end_to_end(shared_data, tmp_path):
     """A VFR phone clip with a plain-text gyro log on its own clock: pts kept, motion reduced."""
     from fusedstab.camera import CameraModel

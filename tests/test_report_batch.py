@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 from pathlib import Path
 
 import pytest
 
 from fusedstab.cli import main
 
+from chromium_page import check_page, open_in_chromium
+
 matplotlib = pytest.importorskip("matplotlib", reason="the report needs matplotlib: pip install 'fusedstab[report]'")
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        p = shutil.which(name)
-        if p:
-            return p
-    return None
 
 
 def _simulate(prefix: Path, scenario: str = "walk", duration_s: float = 2.0) -> Path:
@@ -60,51 +52,6 @@ def clips(tmp_path_factory) -> Path:
     return d
 
 
-def open_in_chromium(page: Path, screenshot: Path) -> dict:
-    """Load the page in headless Chromium (playwright): console errors, both videos played, plots shown."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright to drive the browser")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no Chromium: apt-get install chromium (.ci/run does when it can)")
-    errors: list[str] = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
-        try:
-            pg = browser.new_page(viewport={"width": 1400, "height": 1600})
-            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            pg.on("pageerror", lambda e: errors.append(str(e)))
-            # media elements abort their own range requests as they buffer (net::ERR_ABORTED): not an error
-            pg.on("requestfailed", lambda r: None if (r.resource_type == "media" and "ABORTED" in (r.failure or ""))
-                  else errors.append(f"request failed: {r.url} ({r.failure})"))
-            pg.goto(page.resolve().as_uri())
-            pg.wait_for_function("['before','after'].every(id => document.getElementById(id).readyState >= 2)",
-                                 timeout=30000)
-            pg.click("#play")
-            pg.wait_for_function("before.currentTime > 0.5 && after.currentTime > 0.5", timeout=30000)
-            state = pg.evaluate("""() => ({
-                times: [before.currentTime, after.currentTime],
-                playing: [!before.paused, !after.paused],
-                sizes: [before.videoWidth, after.videoWidth],
-                plots: Array.from(document.querySelectorAll('.plot img')).filter(
-                    i => i.complete && i.naturalWidth > 100 && i.getBoundingClientRect().height > 50).length,
-                metrics: document.querySelectorAll('#metrics tr').length,
-            })""")
-            pg.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
-    state["errors"] = errors
-    return state
-
-
-def _check_page(state: dict, screenshot: Path) -> None:
-    assert state["errors"] == [], state["errors"]
-    assert all(state["playing"]) and min(state["times"]) > 0.5, state
-    assert abs(state["times"][0] - state["times"][1]) < 0.15, state  # one player: the two stay in step
-    assert min(state["sizes"]) > 0, state
-    assert state["plots"] >= 5, state
-    assert screenshot.stat().st_size > 50_000
-
-
 def test_report_simulated_clip_in_chromium(walk_report, tmp_path):
     """``stabilize --report`` on a 2 s clip: the page works offline in a real browser."""
     rc, _, rep = walk_report
@@ -115,7 +62,7 @@ def test_report_simulated_clip_in_chromium(walk_report, tmp_path):
     assert text.count("data:image/png;base64,") == 7
     assert (rep / "before.mp4").is_file() and (rep / "after.mp4").is_file()
     assert json.loads((rep / "report.json").read_text())["metrics"]["frames"] == 60
-    _check_page(open_in_chromium(page, tmp_path / "shot.png"), tmp_path / "shot.png")
+    check_page(open_in_chromium(page, tmp_path / "shot.png"), tmp_path / "shot.png")
 
 
 def test_report_after_the_fact(walk_sim, walk_report):
@@ -126,24 +73,6 @@ def test_report_after_the_fact(walk_sim, walk_report):
     assert main(["report", str(vid), str(out), "--lens", lens, "--no-metrics", "-q"]) == 0
     page = Path(str(out) + ".report") / "index.html"
     assert page.is_file() and "metrics skipped" in page.read_text()
-
-
-@pytest.mark.slow
-def test_report_gopro_in_chromium(karma_run, tmp_path):
-    """The judged case: a GoPro clip's report in headless Chromium, both videos and >= 5 plots.
-
-    The run (``stabilize --report``, ultrafast) is conftest's ``karma_run``, shared with
-    test_pipeline's end-to-end check of the same clip. Slow: where this test is the first to need that
-    run, it stabilizes and evaluates the 362-frame clip (about a minute).
-    """
-    assert karma_run["rc"] == 0
-    rep = karma_run["report_dir"]
-    shot = tmp_path / "gopro_report.png"
-    state = open_in_chromium(rep / "index.html", shot)
-    _check_page(state, shot)
-    assert state["metrics"] >= 8
-    if os.environ.get("FUSEDSTAB_KEEP_SCREENSHOT"):
-        shutil.copy(shot, os.environ["FUSEDSTAB_KEEP_SCREENSHOT"])
 
 
 def test_report_without_matplotlib_says_how(monkeypatch, tmp_path, capsys):
