@@ -123,6 +123,11 @@ class StabilizeOptions:
     hw_encode : try the codec's hardware encoders (NVENC, QSV, AMF) first.
     concurrent : decode, plan, warp and encode in parallel threads (same output; False runs
         them one after the other).
+    residual : hybrid residual (offline, with a gyro or a camera record, and tracked video):
+        the virtual camera also turns against the high-frequency image motion the rotation
+        track does not explain (translation, vibration; :mod:`fusedstab.filtering.residual`).
+        ``'auto'`` (default): used where it lowers the predicted output jitter by at least
+        :data:`RESIDUAL_GAIN`; ``'on'``: always; ``'off'``: never (measured in docs/BENCHMARKS.md).
     """
 
     gyro: Path | None = None
@@ -143,6 +148,7 @@ class StabilizeOptions:
     exposure_ms: float | None = None
     blur_masking: bool = True
     intent: bool = True
+    residual: str = "auto"
     backend: str = "opencv"
     device: str = "auto"
     interpolation: str = "bilinear"
@@ -200,6 +206,11 @@ def choose_fov_keep(output_px: dict[float, float]) -> float:
     best = min(output_px.values())
     return max(f for f, j in output_px.items() if j <= CROP_SLACK * best + 1e-12)
 
+#: ``residual='auto'`` keeps the hybrid residual only where the predicted output jitter falls
+#: below this share of the plan's without it (the prediction reads the same tracks the residual
+#: comes from, so a small gain is not trusted)
+RESIDUAL_GAIN = 0.9
+
 #: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
 #: the input's by more than this factor (2 %: the spread of the track-based estimate between
 #: two encodes of the same frames)
@@ -238,6 +249,8 @@ class StabilizationPlan:
     smoothness_s: float = DEFAULT_SMOOTHNESS_S
     #: the crop budget used (given, or chosen per clip among :data:`FOV_KEEP_CHOICES`)
     fov_keep: float | None = None
+    #: the virtual camera also follows the video's residual motion (:mod:`fusedstab.filtering.residual`)
+    residual: bool = False
 
     @property
     def zoom(self) -> float:
@@ -279,6 +292,8 @@ class StabilizeReport:
     gyro_agreement: float | None = None
     gyro_segments: list[dict] | None = None
     predicted_jitter: dict | None = None
+    #: the hybrid residual was used (``--residual``)
+    residual: bool = False
     #: seconds per stage: plan_s (stages 1-2, sync_s of it the automatic sync), render_s, and
     #: the render's busy time per stage (decode_s, plan_s, warp_s, encode_s; they overlap)
     timings: dict | None = None
@@ -585,12 +600,13 @@ def plan_stabilization(
     exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
-    def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None):
+    def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None, residual=False):
         planner = WarpPlanner(cam or camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
                               projection=opts.projection)
         R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
-                                                   passthrough=passthrough, fov_keep=fov_keep)
+                                                   passthrough=passthrough, fov_keep=fov_keep,
+                                                   video_motion=vm if residual else None)
         predicted = None
         if not passthrough and check_pairs is not None and check_pairs.n_pairs >= 3:
             from .analysis.verify import predicted_jitter
@@ -609,36 +625,46 @@ def plan_stabilization(
 
     fov_default = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
 
-    def build_best(track, ro, cam=None):
+    residual_possible = vm is not None and opts.lookahead_s is None and opts.residual in ("on", "auto")
+    res_always = residual_possible and opts.residual == "on"
+
+    def build_best(track, ro, cam=None, *, video_track=False):
         """The plan of the steadiest sigma (by predicted output jitter), then of the crop budget
-        that buys steadiness (:func:`choose_fov_keep`): build's tuple + (sigma, fov_keep)."""
+        that buys steadiness (:func:`choose_fov_keep`), then with or without the hybrid residual:
+        build's tuple + (sigma, fov_keep, residual used)."""
+        res = res_always and not video_track
         best = None
         for sg in sigmas:
-            b = build(track, ro, cam, sigma_s=sg, fov_keep=fov_default)
+            b = build(track, ro, cam, sigma_s=sg, fov_keep=fov_default, residual=res)
             if b[4] is None:  # nothing to predict with: the first sigma
-                return b + (sg, fov_default)
+                return b + (sg, fov_default, res)
             if best is None or b[4]["output_px"] < best[4]["output_px"] - 1e-9:
-                best = b + (sg, fov_default)
-        if opts.fov_keep is not None or opts.lookahead_s is not None:
-            return best
-        by_fov = {fov_default: best}
-        for f in FOV_KEEP_CHOICES:
-            if f not in by_fov:
-                b = build(track, ro, cam, sigma_s=best[5], fov_keep=f)
-                if b[4] is not None:
-                    by_fov[f] = b + (best[5], f)
-        f = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()})
-        return by_fov[f]
+                best = b + (sg, fov_default, res)
+        if opts.fov_keep is None and opts.lookahead_s is None:
+            by_fov = {fov_default: best}
+            for f in FOV_KEEP_CHOICES:
+                if f not in by_fov:
+                    b = build(track, ro, cam, sigma_s=best[5], fov_keep=f, residual=res)
+                    if b[4] is not None:
+                        by_fov[f] = b + (best[5], f, res)
+            best = by_fov[choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()})]
+        if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
+            b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
+            if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
+                log.info("hybrid residual: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
+                best = b + (best[5], best[6], True)
+        return best
 
     # --- motion filtering, and the never-worse check ---------------------------------------
     passthrough = False
     name, track, ro, cam = (tuple(candidates[0]) + (None,))[:4]
-    planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used = build_best(track, ro, cam)
+    planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used, residual_used = build_best(
+        track, ro, cam, video_track=name == "video")
     if predicted is not None:
         log.info("%s: predicted jitter %.3f -> %.3f px", name, predicted["input_px"], predicted["output_px"])
     if predicted is not None and opts.motion == "auto" and len(candidates) > 1 and predicted["ratio"] > 0.5:
         alt = (tuple(candidates[1]) + (None,))[:4]
-        alt_built = build_best(alt[1], alt[2], alt[3])
+        alt_built = build_best(alt[1], alt[2], alt[3], video_track=alt[0] == "video")
         if alt_built[4] is not None and alt_built[4]["output_px"] < predicted["output_px"]:
             why = ""
             if check is not None:
@@ -650,7 +676,7 @@ def plan_stabilization(
                             f"motion {alt_built[4]['output_px']:.2f} px (input {predicted['input_px']:.2f} px): using "
                             f"the video's motion{why}")
             name, track, ro, cam = alt
-            planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used = alt_built
+            planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used, residual_used = alt_built
     keep_input = None  # the name of the plan when the frames are written as they are
     if name == "video" and too_little_texture:
         # a path bridged over most of the clip is a guess, and so is its predicted jitter
@@ -671,7 +697,7 @@ def plan_stabilization(
             keep_input = f"none (input kept; {name} rejected)"
     if keep_input is not None:
         planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
-        fov_used = 1.0
+        fov_used, residual_used = 1.0, False
         if predicted is not None:
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
         name, passthrough = keep_input, True
@@ -692,7 +718,7 @@ def plan_stabilization(
         lens_motion=lens_motion, warnings=warnings,
         offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
-        horizon_roll_deg=horizon_roll, smoothness_s=sigma_used, fov_keep=fov_used,
+        horizon_roll_deg=horizon_roll, smoothness_s=sigma_used, fov_keep=fov_used, residual=residual_used,
     )
 
 
@@ -782,8 +808,11 @@ def _pairs_in_sync_windows(pairs, info):
 
 def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, sigma_s: float, exposure_s: float,
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
-                    passthrough: bool = False, fov_keep: float | None = None):
+                    passthrough: bool = False, fov_keep: float | None = None, video_motion=None):
     """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``.
+
+    ``video_motion``: the clip's :class:`~fusedstab.analysis.video_motion.VideoMotion` for the
+    hybrid residual (offline; ignored when the track is the video's own motion).
 
     ``gyro_imu``: the gyro (and accelerometer) on the video clock, bias removed, for the
     horizon lock. ``passthrough``: the virtual camera is the real one (the input's motion kept).
@@ -823,9 +852,18 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             from .filtering.intent import apply_intent
 
             candidates.append(apply_intent(R_real, R_gauss, t_centre)[0])
+        residual_phi = None
+        if video_motion is not None and video_motion.n_pairs >= 2:
+            from .filtering.residual import residual_path
+
+            residual_phi = residual_path(video_motion, R_real, frame_times)
         best = None
         for R_virt in candidates[::-1]:  # intent first
             beta = np.zeros(n)
+            if residual_phi is not None:
+                from .filtering.residual import apply_residual
+
+                R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]
             if opts.blur_masking and exposure_s > 0:
                 from .filtering.blur_mask import apply_blur_masking
 
@@ -1115,5 +1153,5 @@ def stabilize(
         gyro_agreement=plan.gyro_check.agreement if plan.gyro_check is not None else None,
         gyro_segments=[{k: v for k, v in asdict(sg).items()} for sg in plan.gyro_check.segments]
         if plan.gyro_check is not None else None,
-        predicted_jitter=plan.predicted, timings=timings, encoder=encoder,
+        predicted_jitter=plan.predicted, residual=plan.residual, timings=timings, encoder=encoder,
     )

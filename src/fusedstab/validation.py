@@ -128,6 +128,7 @@ def check_stabilize_options(opts, *, cli: bool = False) -> None:
     check_choice(opts.backend, "backend", ("opencv", "torch"), "--backend", cli=cli)
     check_choice(opts.device, "device", ("auto", "cpu", "cuda"), "--device", cli=cli)
     check_choice(opts.interpolation, "interpolation", ("bilinear", "bicubic"), "--interpolation", cli=cli)
+    check_choice(opts.residual, "residual", ("auto", "on", "off"), "--residual", cli=cli)
     if opts.gyro_units is not None:
         check_choice(str(opts.gyro_units).lower(), "gyro_units", ("rad/s", "rad", "deg/s", "deg", "dps"),
                      "--gyro-units", cli=cli)

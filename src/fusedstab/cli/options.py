@@ -126,6 +126,11 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--no-blur-masking", action="store_true", help="never blend real motion back on blurred frames")
     p.add_argument("--no-intent", action="store_true",
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
+    p.add_argument("--residual", choices=["auto", "on", "off"], default="auto",
+                   help="hybrid residual (offline, gyro or camera record plus the tracked video): the output is also "
+                   "steadied against the high-frequency image motion the rotation does not explain (a drone's "
+                   "vibration, a car's bumps); auto: only where it lowers the predicted jitter by 10%% or more "
+                   "(default auto)")
     p.add_argument("--lookahead", type=number, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
                    "pipeline); the crop is then the fixed budget (--fov-keep) and the intent model is off. Default: offline, the whole clip")
@@ -161,6 +166,7 @@ def options_from_args(args: argparse.Namespace) -> StabilizeOptions:
         fov_keep=args.fov_keep, zoom_mode=args.zoom_mode, horizon_lock=args.horizon_lock is not None,
         horizon_rate_deg_s=args.horizon_lock or None,
         exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking, intent=not args.no_intent,
+        residual=args.residual,
         backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
         codec=args.codec, hw_encode=args.hw_encode, concurrent=not args.sequential,
