@@ -46,20 +46,50 @@ def _child_peak_kb(cmd: list[str]) -> tuple[int, float]:
     return int(kb), float(sec)
 
 
-def _make_clip(exe: list[str], prefix: Path, size: str, duration: float, sim_size: str) -> None:
+def _loop_gcsv(src: Path, dst: Path, period_s: float, duration_s: float) -> None:
+    """Repeat a Gyroflow .gcsv's samples every ``period_s`` seconds up to ``duration_s`` (copy k
+    keeps the samples of [0, period_s) shifted by k * period_s; the last copy keeps its tail)."""
+    lines = src.read_text().splitlines()
+    k = next(i for i, ln in enumerate(lines) if ln.startswith("t,"))
+    tscale = float(next(ln.split(",")[1] for ln in lines[:k] if ln.startswith("tscale,")))
+    rows = [ln.split(",", 1) for ln in lines[k + 1:] if ln.strip()]
+    period = period_s / tscale
+    copies = max(1, int(round(duration_s / period_s)))
+    out = lines[:k + 1]
+    for c in range(copies):
+        for t, rest in rows:
+            tv = float(t)
+            if tv < period or c == copies - 1:
+                out.append(f"{tv + c * period:.0f},{rest}")
+    dst.write_text("\n".join(out) + "\n")
+
+
+def _make_clip(exe: list[str], prefix: Path, size: str, duration: float, sim_size: str, loop_s: float = 0.0) -> None:
+    """Simulate a walk clip of ``duration`` seconds at ``size`` (simulated at ``sim_size`` and scaled
+    up when larger). ``loop_s`` > 0 and shorter than ``duration``: only ``loop_s`` seconds are
+    simulated and repeated (video and gyro log alike): a memory run needs the length, not new
+    motion, and simulating 10 minutes takes longer than stabilizing them. The picture jumps back
+    at each repeat, the gyro log's motion is continuous in rate; both are valid inputs."""
     w, h = (int(v) for v in size.split("x"))
     sw, sh = (int(v) for v in sim_size.split("x"))
-    direct = w * h <= sw * sh
+    loop = 0.0 < loop_s < duration
+    direct = w * h <= sw * sh and not loop
     sim_prefix = prefix if direct else prefix.with_name(prefix.name + "_sim")
-    subprocess.run(exe + ["simulate", str(sim_prefix), "--scenario", "walk", "--duration", str(duration), "--size",
-                          size if direct else sim_size, "--seed", "0"], check=True, capture_output=True)
+    subprocess.run(exe + ["simulate", str(sim_prefix), "--scenario", "walk", "--duration", str(loop_s if loop else duration),
+                          "--size", size if w * h <= sw * sh else sim_size, "--seed", "0"], check=True, capture_output=True)
     if direct:
         return
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", f"{sim_prefix}.mp4", "-vf", f"scale={w}:{h}:flags=bicubic",
-                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", f"{prefix}.mp4"], check=True)
-    for ext in (".gcsv", ".lens.json"):
-        shutil.copy(f"{sim_prefix}{ext}", f"{prefix}{ext}")
-    Path(f"{sim_prefix}.mp4").unlink()
+    loop_args = ["-stream_loop", "-1"] if loop else []
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *loop_args, "-i", f"{sim_prefix}.mp4", "-t", f"{duration:g}",
+                    "-vf", f"scale={w}:{h}:flags=bicubic", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "18",
+                    f"{prefix}.mp4"], check=True)
+    if loop:
+        _loop_gcsv(Path(f"{sim_prefix}.gcsv"), Path(f"{prefix}.gcsv"), loop_s, duration)
+    else:
+        shutil.copy(f"{sim_prefix}.gcsv", f"{prefix}.gcsv")
+    shutil.copy(f"{sim_prefix}.lens.json", f"{prefix}.lens.json")
+    for p in Path(prefix).parent.glob(f"{sim_prefix.name}.*"):
+        p.unlink()
 
 
 def main(argv=None) -> int:
@@ -69,6 +99,8 @@ def main(argv=None) -> int:
                     "(default 640x360:5,20,40:medium)")
     ap.add_argument("--sim-size", default="640x360", help="larger sizes are simulated at this size and scaled up")
     ap.add_argument("--no-sync", action="store_true", help="give --gyro-offset-ms 0 (skip the automatic sync)")
+    ap.add_argument("--loop-s", type=float, default=0.0, metavar="S",
+                    help="clips longer than S seconds: simulate S seconds and repeat them (video and gyro log)")
     ap.add_argument("--no-write", action="store_true", help="do not update docs/BENCHMARKS.md")
     args = ap.parse_args(argv)
     configs = args.config or ["640x360:5,20,40:medium"]
@@ -79,7 +111,7 @@ def main(argv=None) -> int:
             size, durations, preset = cfg.split(":")
             for d in [float(x) for x in durations.split(",") if x.strip()]:
                 prefix = Path(tmp) / f"walk_{size}_{d:g}"
-                _make_clip(exe, prefix, size, d, args.sim_size)
+                _make_clip(exe, prefix, size, d, args.sim_size, args.loop_s)
                 frames = int(round(d * 30))
                 cmd = exe + ["stabilize", f"{prefix}.mp4", "-o", f"{prefix}.stab.mp4", "--quiet", "--preset", preset]
                 if args.no_sync:
@@ -101,9 +133,9 @@ def main(argv=None) -> int:
     section = f"""{START}
 ## Memory against clip length and size (`bench/memory.py`)
 
-- Date: {_dt.datetime.now().isoformat(timespec='seconds')}; command: `python bench/memory.py {config_args}{' --no-sync' if args.no_sync else ''}`
+- Date: {_dt.datetime.now().isoformat(timespec='seconds')}; command: `python bench/memory.py {config_args}{' --no-sync' if args.no_sync else ''}{f' --loop-s {args.loop_s:g}' if args.loop_s else ''}`
 - Machine: `{' '.join(platform.uname())}`, {os.cpu_count()} CPUs
-- Each run: `fusedstab stabilize` ({'--gyro-offset-ms 0, no sync' if args.no_sync else 'automatic sync'}, opencv, the preset shown) on a simulated walk clip (sizes above {args.sim_size} simulated at {args.sim_size} and scaled up with ffmpeg), in a fresh process; peak resident memory of that process.
+- Each run: `fusedstab stabilize` ({'--gyro-offset-ms 0, no sync' if args.no_sync else 'automatic sync'}, opencv, the preset shown) on a simulated walk clip (sizes above {args.sim_size} simulated at {args.sim_size} and scaled up with ffmpeg{f'; clips longer than {args.loop_s:g} s: {args.loop_s:g} s simulated and repeated, video and gyro log' if args.loop_s else ''}), in a fresh process; peak resident memory of that process.
 
 | size | x264 preset | clip length s | frames | peak RSS MB | wall s |
 |---|---|---:|---:|---:|---:|
