@@ -97,9 +97,23 @@ def slerp_matrix(A: np.ndarray, B: np.ndarray, lam) -> np.ndarray:
 
 
 def fits(planner: WarpPlanner, V: np.ndarray, zoom, t_frame_s, border: np.ndarray) -> np.ndarray:
-    """Bool (...): every border point (P, 2) of the output maps inside the source frame."""
-    src = planner.source_points(border, V, zoom, t_frame_s)
-    return np.all(planner.inside_source(src), axis=-1)
+    """Bool (N,) or (): every border point (P, 2) of the output maps inside the source frame.
+
+    ``V`` (N, 3, 3) or (3, 3); ``zoom`` and ``t_frame_s`` scalars or (N,). Frames are checked
+    :data:`_CHUNK` at a time, so memory does not grow with the clip (all frames at once took
+    ~200 KB per frame at 1080p: 3.6 GB for a 10-minute clip).
+    """
+    V = np.asarray(V, dtype=np.float64)
+    if V.ndim != 3 or len(V) <= _CHUNK:
+        src = planner.source_points(border, V, zoom, t_frame_s)
+        return np.all(planner.inside_source(src), axis=-1)
+    n = len(V)
+    z = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (n,))
+    t = np.broadcast_to(np.asarray(t_frame_s, dtype=np.float64), (n,))
+    out = np.empty(n, dtype=bool)
+    for sl in _chunks(n):
+        out[sl] = fits(planner, V[sl], z[sl], t[sl], border)
+    return out
 
 
 def _chunks(n: int):
