@@ -209,7 +209,7 @@ def choose_fov_keep(output_px: dict[float, float]) -> float:
 #: ``residual='auto'`` keeps the hybrid residual only where the predicted output jitter falls
 #: below this share of the plan's without it (the prediction reads the same tracks the residual
 #: comes from, so a small gain is not trusted)
-RESIDUAL_GAIN = 0.9
+RESIDUAL_GAIN = 0.8
 
 #: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
 #: the input's by more than this factor (2 %: the spread of the track-based estimate between

@@ -129,7 +129,7 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--residual", choices=["auto", "on", "off"], default="auto",
                    help="hybrid residual (offline, gyro or camera record plus the tracked video): the output is also "
                    "steadied against the high-frequency image motion the rotation does not explain (a drone's "
-                   "vibration, a car's bumps); auto: only where it lowers the predicted jitter by 10%% or more "
+                   "vibration, a car's bumps); auto: only where it lowers the predicted jitter by 20%% or more "
                    "(default auto)")
     p.add_argument("--lookahead", type=number, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
