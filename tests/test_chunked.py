@@ -85,3 +85,19 @@ def test_crop_fit_check_in_chunks_equals_whole(clip, monkeypatch):
     assert np.array_equal(whole, chunked)
     assert np.array_equal(crop.fits(plan.planner, plan.R_real, 1.02, t, border),
                           crop.fits(plan.planner, plan.R_real, np.full(len(t), 1.02), t, border))
+
+
+def test_gyro_check_in_chunks_equals_whole(clip, monkeypatch):
+    """The gyro's predicted track positions (the agreement check) in chunks of pairs: the same."""
+    from fusedstab.analysis import verify
+    from fusedstab.analysis.integrate import integrate_gyro
+    from fusedstab.io.gyro_source import load_gyro
+
+    prefix, pairs, truth = clip
+    imu, _ = load_gyro(f"{prefix}.mp4", f"{prefix}.gcsv")
+    track = integrate_gyro(imu)
+    whole = verify._gyro_prediction(pairs, truth.camera, track, 0.01, None)
+    monkeypatch.setattr(verify, "_CHUNK_PAIRS", 7)
+    chunked = verify._gyro_prediction(pairs, truth.camera, track, 0.01, None)
+    assert pairs.n_pairs > 3 * 7 and whole.shape == (len(pairs.xa), 2)
+    assert np.array_equal(whole, chunked, equal_nan=True)

@@ -78,10 +78,26 @@ def _pair_ids(pairs: FramePairs):
     return pairs.pair_index
 
 
+#: pairs per chunk of :func:`_gyro_prediction` (a 10-minute clip's ~2.7 million points at once
+#: made per-point rotation matrices and their interpolation temporaries of ~1 GB)
+_CHUNK_PAIRS = 600
+
+
 def _gyro_prediction(pairs: FramePairs, camera: CameraModel, track: OrientationTrack, readout_s: float,
                      lens_motion: LensMotion | None) -> np.ndarray:
-    """Predicted positions (P, 2) in frame b of the points of frame a, by the gyro, per row time."""
-    ta, tb0 = pairs.row_times(readout_s)
+    """Predicted positions (P, 2) in frame b of the points of frame a, by the gyro, per row time
+    (:data:`_CHUNK_PAIRS` pairs at a time)."""
+    if pairs.n_pairs > _CHUNK_PAIRS:
+        return np.concatenate([
+            _gyro_prediction_part(pairs.slice(a, min(a + _CHUNK_PAIRS, pairs.n_pairs)), camera, track, readout_s,
+                                  lens_motion)
+            for a in range(0, pairs.n_pairs, _CHUNK_PAIRS)]).reshape(-1, 2)
+    return _gyro_prediction_part(pairs, camera, track, readout_s, lens_motion)
+
+
+def _gyro_prediction_part(pairs: FramePairs, camera: CameraModel, track: OrientationTrack, readout_s: float,
+                          lens_motion: LensMotion | None) -> np.ndarray:
+    ta, _ = pairs.row_times(readout_s)
     if lens_motion is not None:
         o, s = lens_motion.at(ta)
         ra = camera.unproject(pairs.xa, principal_offset_px=o, focal_scale=s)
