@@ -101,3 +101,18 @@ def test_gyro_check_in_chunks_equals_whole(clip, monkeypatch):
     chunked = verify._gyro_prediction(pairs, truth.camera, track, 0.01, None)
     assert pairs.n_pairs > 3 * 7 and whole.shape == (len(pairs.xa), 2)
     assert np.array_equal(whole, chunked, equal_nan=True)
+
+
+def test_path_smoothing_in_chunks_equals_whole(monkeypatch):
+    """``metrics.gaussian_smooth`` (the jitter's reference path) in chunks of rows: the same,
+    NaN gaps and the ends included."""
+    from fusedstab.measure import metrics
+
+    rng = np.random.default_rng(1)
+    y = np.cumsum(rng.normal(size=(500, 3)), axis=0)
+    y[100:110] = np.nan
+    y[-3:, 1] = np.nan
+    whole = metrics.gaussian_smooth(y, 15.0)
+    monkeypatch.setattr(metrics, "_SMOOTH_CHUNK_ROWS", 37)
+    assert np.array_equal(metrics.gaussian_smooth(y, 15.0), whole, equal_nan=True)
+    assert np.allclose(metrics.gaussian_smooth(y[:, 0], 15.0), whole[:, 0], rtol=1e-12, atol=1e-12, equal_nan=True)

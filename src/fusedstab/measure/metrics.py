@@ -397,6 +397,10 @@ def similarity_params(pm: PairMotion, width_px: int, height_px: int) -> tuple[fl
     return float(A[0, 2]), float(A[1, 2]), math.degrees(math.atan2(A[1, 0], A[0, 0]))
 
 
+#: rows per chunk of :func:`gaussian_smooth`
+_SMOOTH_CHUNK_ROWS = 2048
+
+
 def gaussian_smooth(y: np.ndarray, sigma_frames: float, truncate: float = 4.0) -> np.ndarray:
     """Gaussian-weighted local-linear smoothing of a path (NaN samples ignored).
 
@@ -420,21 +424,24 @@ def gaussian_smooth(y: np.ndarray, sigma_frames: float, truncate: float = 4.0) -
         return a.copy()
     half = max(1, int(math.ceil(truncate * sigma_frames)))
     off = np.arange(-half, half + 1)
-    idx = np.arange(n)[:, None] + off[None, :]
-    inside = (idx >= 0) & (idx < n)
-    idc = np.clip(idx, 0, n - 1)
-    vals = flat[idc]  # (n, m, d)
-    ok = inside[:, :, None] & np.isfinite(vals)
-    w = np.exp(-0.5 * (off / sigma_frames) ** 2)[None, :, None] * ok
-    v = np.where(ok, vals, 0.0)
+    g = np.exp(-0.5 * (off / sigma_frames) ** 2)[None, :, None]
     x = off[None, :, None].astype(np.float64)
-    s0, s1, s2 = w.sum(1), (w * x).sum(1), (w * x * x).sum(1)
-    t0, t1 = (w * v).sum(1), (w * x * v).sum(1)
-    det = s0 * s2 - s1 * s1
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lin = (s2 * t0 - s1 * t1) / det
-        mean = t0 / s0
-    out = np.where(np.abs(det) > 1e-9 * np.maximum(s0 * s2, 1e-300), lin, mean)
+    out = np.empty(flat.shape)
+    # rows in chunks: the (rows, window, d) temporaries stay bounded on long clips
+    for a0 in range(0, n, _SMOOTH_CHUNK_ROWS):
+        idx = np.arange(a0, min(n, a0 + _SMOOTH_CHUNK_ROWS))[:, None] + off[None, :]
+        inside = (idx >= 0) & (idx < n)
+        vals = flat[np.clip(idx, 0, n - 1)]  # (rows, m, d)
+        ok = inside[:, :, None] & np.isfinite(vals)
+        w = g * ok
+        v = np.where(ok, vals, 0.0)
+        s0, s1, s2 = w.sum(1), (w * x).sum(1), (w * x * x).sum(1)
+        t0, t1 = (w * v).sum(1), (w * x * v).sum(1)
+        det = s0 * s2 - s1 * s1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lin = (s2 * t0 - s1 * t1) / det
+            mean = t0 / s0
+        out[a0:a0 + len(idx)] = np.where(np.abs(det) > 1e-9 * np.maximum(s0 * s2, 1e-300), lin, mean)
     return out.reshape(a.shape)
 
 
