@@ -372,7 +372,7 @@ def main(argv=None) -> int:
             cached.write_text(json.dumps(r, default=str))
             results.append(r)
     (scratch / "quality.json").write_text(json.dumps(results, indent=1, default=str))
-    cmd = "python bench/quality.py" + (" --quick" if args.quick else "")
+    cmd = "python bench/quality.py" + (" --quick" if args.quick else "") + (f' --only "{args.only}"' if args.only else "")
     if args.reuse and set(tools) != set(TOOLS):
         cmd += f" --tools {','.join(tools)} --reuse  (other tools' rows from the previous full run)"
     sec = section(results, cmd, time.perf_counter() - t_start)
