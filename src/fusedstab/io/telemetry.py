@@ -136,7 +136,7 @@ def check_gcsv(path: str | os.PathLike) -> None:
         raise TelemetryError(f"{src} has a header but no gyro samples", "give a .gcsv recorded during the clip")
 
 
-def _parser(path: Path):
+def _parser(path: Path, shown: Path | None = None):
     import telemetry_parser
 
     try:
@@ -145,9 +145,71 @@ def _parser(path: Path):
         raise
     except BaseException as exc:  # plain ValueError/OSError/RuntimeError, or a Rust panic (a BaseException)
         raise UnreadableLog(
-            f"no readable gyro data in {path} (telemetry-parser: {exc})",
+            f"no readable gyro data in {shown or path} (telemetry-parser: {exc})",
             "give a gyro log with --gyro (e.g. a Gyroflow .gcsv), or use a camera file with embedded gyro",
         ) from None
+
+
+#: a .gcsv longer than this many sample lines is read in pieces of this many (telemetry-parser
+#: returns one Python dict per sample, ~4 KB each: a 10-minute 200 Hz log peaked at 577 MB)
+_GCSV_CHUNK_ROWS = 20000
+
+
+class _GcsvPieces(list):
+    """Paths of temporary .gcsv files (the header, then one piece of the samples each)."""
+
+    def __init__(self, tmpdir):
+        super().__init__()
+        self._tmp = tmpdir
+
+    def cleanup(self) -> None:
+        self._tmp.cleanup()
+
+
+def _gcsv_chunks(path: Path) -> "_GcsvPieces | None":
+    """A long .gcsv split into pieces with its header repeated (None when it is short)."""
+    import tempfile
+
+    with open(path, "r", encoding="utf-8-sig", errors="replace") as fh:
+        header = []
+        for line in fh:
+            header.append(line)
+            if line.strip().lower().startswith("t,"):
+                break
+        else:
+            return None
+        rows = fh.readlines() if os.path.getsize(path) > 64 * _GCSV_CHUNK_ROWS else None
+    if rows is None or len(rows) <= _GCSV_CHUNK_ROWS:
+        return None
+    pieces = _GcsvPieces(tempfile.TemporaryDirectory(prefix="fusedstab-gcsv-"))
+    for k, a in enumerate(range(0, len(rows), _GCSV_CHUNK_ROWS)):
+        piece = Path(pieces._tmp.name) / f"part{k:05d}.gcsv"
+        # telemetry-parser counts a .gcsv's time from its first sample: every later piece starts
+        # with the file's first sample (dropped after reading) so its times are the whole file's
+        anchor = [rows[0]] if k > 0 else []
+        piece.write_text("".join(header + anchor + rows[a:a + _GCSV_CHUNK_ROWS]), encoding="utf-8")
+        pieces.append(piece)
+    return pieces
+
+
+def _imu_arrays(parser, path: Path):
+    """``(t_ms (N,), gyro_deg_s (N, 3), accel_t_ms (M,), accel (M, 3))`` of a parser's normalized IMU."""
+    try:
+        imu = parser.normalized_imu()
+    except _STOP:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - extension errors are untyped; a Rust panic is a BaseException
+        raise UnreadableLog(
+            f"telemetry-parser could not read the IMU in {path}: {exc}",
+            "give a gyro log with --gyro",
+        ) from None
+    rows = [s for s in (imu or []) if s.get("gyro") is not None and s.get("timestamp_ms") is not None]
+    t = np.array([s["timestamp_ms"] for s in rows], dtype=np.float64)
+    g = np.array([s["gyro"] for s in rows], dtype=np.float64).reshape(-1, 3)
+    acc = [(s["timestamp_ms"], s["accl"]) for s in rows if s.get("accl") is not None]
+    at = np.array([a for a, _ in acc], dtype=np.float64)
+    aa = np.array([v for _, v in acc], dtype=np.float64).reshape(-1, 3)
+    return t, g, at, aa
 
 
 def read_imu(path: str | os.PathLike) -> ImuSamples:
@@ -173,31 +235,35 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
         raise TelemetryError(f"gyro source {path} is not a regular file", "give the path of a gyro log or camera file")
     if is_gcsv(path):
         check_gcsv(path)
-    parser = _parser(path)
+    chunks = _gcsv_chunks(path) if is_gcsv(path) else None
+    parts = []
+    parser = None
     try:
-        imu = parser.normalized_imu()
-    except _STOP:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - extension errors are untyped; a Rust panic is a BaseException
-        raise UnreadableLog(
-            f"telemetry-parser could not read the IMU in {path}: {exc}",
-            "give a gyro log with --gyro",
-        ) from None
-    rows = [s for s in (imu or []) if s.get("gyro") is not None and s.get("timestamp_ms") is not None]
-    if not rows:
+        for k, piece in enumerate(chunks if chunks is not None else [path]):
+            parser = _parser(piece, shown=path)
+            t, g, at, aa = _imu_arrays(parser, path)
+            if k > 0:  # the anchor sample (see _gcsv_chunks)
+                ka = int(np.searchsorted(at, t[0], side="right")) if len(at) else 0
+                t, g, at, aa = t[1:], g[1:], at[ka:], aa[ka:]
+            parts.append((t, g, at, aa))
+    finally:
+        if chunks is not None:
+            chunks.cleanup()
+    t_ms = np.concatenate([q[0] for q in parts])
+    if len(t_ms) == 0:
         raise UnreadableLog(
             f"{path} has no gyro samples",
             "give a gyro log with --gyro, or a camera file recorded with gyro metadata",
         )
-    t_s = np.array([s["timestamp_ms"] for s in rows], dtype=np.float64) / 1000.0
-    gyro_deg_s = np.array([s["gyro"] for s in rows], dtype=np.float64)
+    t_s = t_ms / 1000.0
+    gyro_deg_s = np.concatenate([q[1] for q in parts])
+    acc_t = np.concatenate([q[2] for q in parts])
+    acc = np.concatenate([q[3] for q in parts])
     accel = None
-    acc = [(s["timestamp_ms"], s["accl"]) for s in rows if s.get("accl") is not None]
-    if len(acc) == len(rows):
-        accel = gyroflow_to_camera(np.array([a for _, a in acc], dtype=np.float64))
-    elif len(acc) >= 10:  # an accelerometer at another rate (GoPro HERO5: half the gyro's): onto the gyro's times
-        ta = np.array([t for t, _ in acc], dtype=np.float64) / 1000.0
-        aa = np.array([a for _, a in acc], dtype=np.float64)
+    if len(acc_t) == len(t_ms) and np.array_equal(acc_t, t_ms):
+        accel = gyroflow_to_camera(acc)
+    elif len(acc_t) >= 10:  # an accelerometer at another rate (GoPro HERO5: half the gyro's): onto the gyro's times
+        ta, aa = acc_t / 1000.0, acc
         order = np.argsort(ta, kind="stable")
         ta, aa = ta[order], aa[order]
         keep = np.concatenate([[True], np.diff(ta) > 0])
