@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest
