@@ -100,3 +100,17 @@ def test_pipeline_option_on_off_and_checked(tmp_path):
     assert_maps_inside(on)  # the crop still keeps every pixel defined
     with pytest.raises(FusedStabError, match="residual"):
         plan_stabilization(prefix.with_suffix(".mp4"), StabilizeOptions(residual="maybe", **common))
+
+
+def test_residual_on_without_tracks_says_so(tmp_path):
+    """``--residual on`` with ``--motion gyro`` (no tracked video): not used, and a warning says why."""
+    from fusedstab.measure.simulate import SimConfig, simulate
+    from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+
+    prefix = tmp_path / "still"
+    simulate(prefix, SimConfig(scenario="still", width_px=160, height_px=90, duration_s=1.0, seed=1))
+    plan = plan_stabilization(prefix.with_suffix(".mp4"), StabilizeOptions(
+        gyro=prefix.with_suffix(".gcsv"), lens=prefix.with_suffix(".lens.json"), gyro_offset_ms=0.0, auto_sync=False,
+        motion="gyro", residual="on"))
+    assert not plan.residual
+    assert any("--residual on needs the tracked video" in w for w in plan.warnings)

@@ -627,6 +627,9 @@ def plan_stabilization(
 
     residual_possible = vm is not None and opts.lookahead_s is None and opts.residual in ("on", "auto")
     res_always = residual_possible and opts.residual == "on"
+    if opts.residual == "on" and not residual_possible:
+        warnings.append("--residual on needs the tracked video and the offline filter (not --motion gyro, not "
+                        "--lookahead): the hybrid residual is not used")
 
     def build_best(track, ro, cam=None, *, video_track=False):
         """The plan of the steadiest sigma (by predicted output jitter), then of the crop budget
