@@ -127,11 +127,15 @@ def test_long_gcsv_read_in_pieces_equals_whole(tmp_path, monkeypatch):
     simulate(prefix, SimConfig(width_px=160, height_px=90, duration_s=1.0, scenario="walk", seed=3))
     whole = telemetry.read_imu(f"{prefix}.gcsv")
     monkeypatch.setattr(telemetry, "_GCSV_CHUNK_ROWS", 37)
-    assert telemetry._gcsv_chunks(prefix.with_suffix(".gcsv")) is not None
+    (tmp_path / "split").mkdir()
+    assert len(telemetry._gcsv_pieces(prefix.with_suffix(".gcsv"), tmp_path / "split")) > 3
+    seen = []
+    split = telemetry._gcsv_pieces
+    monkeypatch.setattr(telemetry, "_gcsv_pieces", lambda p, d: seen.append(d) or split(p, d))
     pieces = telemetry.read_imu(f"{prefix}.gcsv")
     assert len(whole.times_s) > 3 * 37
     assert np.array_equal(whole.times_s, pieces.times_s)
     assert np.array_equal(whole.gyro_rad_s, pieces.gyro_rad_s)
     assert np.array_equal(whole.accel_m_s2, pieces.accel_m_s2)
     assert whole.meta == pieces.meta and pieces.source == whole.source
-    assert not list(tmp_path.glob("**/part*.gcsv"))  # the pieces are removed
+    assert len(seen) == 1 and not seen[0].exists()  # the pieces' folder is removed

@@ -857,15 +857,13 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             candidates.append(apply_intent(R_real, R_gauss, t_centre)[0])
         residual_phi = None
         if video_motion is not None and video_motion.n_pairs >= 2:
-            from .filtering.residual import residual_path
+            from .filtering.residual import apply_residual, residual_path
 
             residual_phi = residual_path(video_motion, R_real, frame_times)
         best = None
         for R_virt in candidates[::-1]:  # intent first
             beta = np.zeros(n)
             if residual_phi is not None:
-                from .filtering.residual import apply_residual
-
                 R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]
             if opts.blur_masking and exposure_s > 0:
                 from .filtering.blur_mask import apply_blur_masking

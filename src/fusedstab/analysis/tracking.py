@@ -65,6 +65,11 @@ class FramePairs:
             self.pair_index[lo:hi] - start, self.xa[lo:hi], self.xb[lo:hi], self.frames_decoded,
         )
 
+    def chunks(self, size: int):
+        """The pairs ``size`` at a time, as :meth:`slice` s (bounded memory on long clips)."""
+        for a in range(0, self.n_pairs, size):
+            yield self.slice(a, min(a + size, self.n_pairs))
+
     def subset(self, pairs_mask: np.ndarray) -> "FramePairs":
         keep_pairs = np.nonzero(pairs_mask)[0]
         remap = -np.ones(self.n_pairs, dtype=np.int64)

@@ -88,10 +88,8 @@ def _gyro_prediction(pairs: FramePairs, camera: CameraModel, track: OrientationT
     """Predicted positions (P, 2) in frame b of the points of frame a, by the gyro, per row time
     (:data:`_CHUNK_PAIRS` pairs at a time)."""
     if pairs.n_pairs > _CHUNK_PAIRS:
-        return np.concatenate([
-            _gyro_prediction_part(pairs.slice(a, min(a + _CHUNK_PAIRS, pairs.n_pairs)), camera, track, readout_s,
-                                  lens_motion)
-            for a in range(0, pairs.n_pairs, _CHUNK_PAIRS)]).reshape(-1, 2)
+        return np.concatenate([_gyro_prediction_part(part, camera, track, readout_s, lens_motion)
+                               for part in pairs.chunks(_CHUNK_PAIRS)]).reshape(-1, 2)
     return _gyro_prediction_part(pairs, camera, track, readout_s, lens_motion)
 
 

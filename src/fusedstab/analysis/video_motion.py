@@ -209,9 +209,8 @@ def estimate_video_motion(
     if pairs.n_pairs <= CHUNK_PAIRS:
         return _estimate_video_motion(pairs, camera, readout_s=readout_s, lens_motion=lens_motion,
                                       inlier_px=inlier_px)
-    parts = [_estimate_video_motion(pairs.slice(a, min(a + CHUNK_PAIRS, pairs.n_pairs)), camera,
-                                    readout_s=readout_s, lens_motion=lens_motion, inlier_px=inlier_px)
-             for a in range(0, pairs.n_pairs, CHUNK_PAIRS)]
+    parts = [_estimate_video_motion(part, camera, readout_s=readout_s, lens_motion=lens_motion, inlier_px=inlier_px)
+             for part in pairs.chunks(CHUNK_PAIRS)]
     cat = {f: np.concatenate([getattr(p, f) for p in parts]) for f in
            ("frame_a", "t_a", "t_b", "omega_rad_s", "confidence", "residual_px", "shift_px", "inliers", "points")}
     return VideoMotion(**cat, readout_s=parts[0].readout_s, focal_px=parts[0].focal_px)

@@ -13,6 +13,7 @@ them onto the video clock with the gyro-video offset.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -155,21 +156,8 @@ def _parser(path: Path, shown: Path | None = None):
 _GCSV_CHUNK_ROWS = 20000
 
 
-class _GcsvPieces(list):
-    """Paths of temporary .gcsv files (the header, then one piece of the samples each)."""
-
-    def __init__(self, tmpdir):
-        super().__init__()
-        self._tmp = tmpdir
-
-    def cleanup(self) -> None:
-        self._tmp.cleanup()
-
-
-def _gcsv_chunks(path: Path) -> "_GcsvPieces | None":
-    """A long .gcsv split into pieces with its header repeated (None when it is short)."""
-    import tempfile
-
+def _gcsv_pieces(path: Path, tmp_dir: Path) -> list[Path] | None:
+    """A long .gcsv split into files in ``tmp_dir``, its header repeated in each (None when short)."""
     with open(path, "r", encoding="utf-8-sig", errors="replace") as fh:
         header = []
         for line in fh:
@@ -181,9 +169,9 @@ def _gcsv_chunks(path: Path) -> "_GcsvPieces | None":
         rows = fh.readlines() if os.path.getsize(path) > 64 * _GCSV_CHUNK_ROWS else None
     if rows is None or len(rows) <= _GCSV_CHUNK_ROWS:
         return None
-    pieces = _GcsvPieces(tempfile.TemporaryDirectory(prefix="fusedstab-gcsv-"))
+    pieces = []
     for k, a in enumerate(range(0, len(rows), _GCSV_CHUNK_ROWS)):
-        piece = Path(pieces._tmp.name) / f"part{k:05d}.gcsv"
+        piece = tmp_dir / f"part{k:05d}.gcsv"
         # telemetry-parser counts a .gcsv's time from its first sample: every later piece starts
         # with the file's first sample (dropped after reading) so its times are the whole file's
         anchor = [rows[0]] if k > 0 else []
@@ -233,22 +221,20 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
         raise TelemetryError(f"gyro source not found: {path}", "check the path given with --gyro")
     if not path.is_file():
         raise TelemetryError(f"gyro source {path} is not a regular file", "give the path of a gyro log or camera file")
-    if is_gcsv(path):
+    gcsv = is_gcsv(path)
+    if gcsv:
         check_gcsv(path)
-    chunks = _gcsv_chunks(path) if is_gcsv(path) else None
     parts = []
     parser = None
-    try:
-        for k, piece in enumerate(chunks if chunks is not None else [path]):
+    with tempfile.TemporaryDirectory(prefix="fusedstab-gcsv-") as tmp:
+        pieces = _gcsv_pieces(path, Path(tmp)) if gcsv else None
+        for k, piece in enumerate(pieces or [path]):
             parser = _parser(piece, shown=path)
             t, g, at, aa = _imu_arrays(parser, path)
-            if k > 0:  # the anchor sample (see _gcsv_chunks)
+            if k > 0:  # the anchor sample (see _gcsv_pieces)
                 ka = int(np.searchsorted(at, t[0], side="right")) if len(at) else 0
                 t, g, at, aa = t[1:], g[1:], at[ka:], aa[ka:]
             parts.append((t, g, at, aa))
-    finally:
-        if chunks is not None:
-            chunks.cleanup()
     t_ms = np.concatenate([q[0] for q in parts])
     if len(t_ms) == 0:
         raise UnreadableLog(
