@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import tempfile
 from contextlib import contextmanager
@@ -47,7 +48,14 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 
-_DIR = Path(tempfile.mkdtemp(prefix="fusedstab-fuzz-"))
+_DIRS: list[Path] = []  # the scratch folder, made on first use (every xdist worker imports this module)
+
+
+def _scratch() -> Path:
+    """One folder for the module: hypothesis examples reuse one file per reader."""
+    if not _DIRS:
+        _DIRS.append(Path(tempfile.mkdtemp(prefix="fusedstab-fuzz-")))
+    return _DIRS[0]
 COUNTS: dict[str, dict[str, int]] = {}
 
 
@@ -79,7 +87,7 @@ def _record(reader: str, outcome: str) -> None:
 
 def check_reader(reader: str, fn, data: bytes, suffix: str, validate=None) -> None:
     """Run ``fn(path)`` on ``data``; only a valid result or a FusedStabError may come out."""
-    path = _DIR / f"{reader}{suffix}"
+    path = _scratch() / f"{reader}{suffix}"
     path.write_bytes(data)
     try:
         with time_limit(TIMEOUT_S):
@@ -287,9 +295,17 @@ def test_fuzz_frame_timestamps(data, first):
     check_reader("frame_timestamps", read, data, ".txt", _valid_stamps)
 
 
-def test_seeds_are_valid():
+@pytest.fixture(scope="module", autouse=True)
+def _remove_dir():
+    """The module's scratch folder goes when its tests are done."""
+    yield
+    for d in _DIRS:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_seeds_are_valid(tmp_path):
     """The seeds themselves read cleanly (so mutations start from a valid file)."""
-    d = Path(tempfile.mkdtemp(prefix="fusedstab-seed-"))
+    d = tmp_path
     (d / "a.gcsv").write_bytes(_gcsv_seed())
     _valid_imu(load_gyro(Path("v.mp4"), d / "a.gcsv"))
     (d / "a.txt").write_bytes(_text_seed())
@@ -302,7 +318,7 @@ def test_seeds_are_valid():
     assert start_offset_from_frame_timestamps(d / "f.txt", 3) == pytest.approx(-(100.0 + 2 / 30))
 
 
-def test_a_panic_in_telemetry_parser_is_a_clean_error(monkeypatch):
+def test_a_panic_in_telemetry_parser_is_a_clean_error(monkeypatch, tmp_path):
     """telemetry-parser's Rust panics surface as pyo3's PanicException, a BaseException."""
     import telemetry_parser
 
@@ -314,7 +330,7 @@ def test_a_panic_in_telemetry_parser_is_a_clean_error(monkeypatch):
             raise PanicException("called `Result::unwrap()` on an `Err` value: ParseFloatError")
 
     monkeypatch.setattr(telemetry_parser, "Parser", Exploding)
-    d = Path(tempfile.mkdtemp(prefix="fusedstab-panic-"))
+    d = tmp_path
     (d / "x.bin").write_bytes(b"\x00\x01binary log")
     with pytest.raises(FusedStabError, match="ParseFloatError") as exc:
         load_gyro(Path("v.mp4"), d / "x.bin")
