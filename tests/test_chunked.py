@@ -1,4 +1,5 @@
-"""Long clips: per-point work done in bounded chunks gives the same numbers as all at once."""
+"""Long clips: per-point work done in bounded chunks (or only where it is needed) gives the same
+numbers as all at once."""
 
 from __future__ import annotations
 
@@ -85,6 +86,35 @@ def test_crop_fit_check_in_chunks_equals_whole(clip, monkeypatch):
     assert np.array_equal(whole, chunked)
     assert np.array_equal(crop.fits(plan.planner, plan.R_real, 1.02, t, border),
                           crop.fits(plan.planner, plan.R_real, np.full(len(t), 1.02), t, border))
+
+
+def test_pullback_bisects_only_frames_that_do_not_fit(clip):
+    """``min_pullback`` bisects only the frames that do not fit at ``lo`` (most frames, on most
+    clips): the same lambdas as bisecting every frame; and the crop's ``required_zoom``, left
+    out while candidates are compared, is the same measured afterwards."""
+    from fusedstab.filtering import crop
+    from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+
+    prefix, _, _ = clip
+    plan = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json",
+                                                                smoothness_s=2.0, fov_keep=0.98, residual="off"))
+    p, border, t = plan.planner, plan.planner.border_points(), plan.frame_times_s
+    R = plan.R_real
+    V = crop.slerp_matrix(R, np.broadcast_to(R[len(R) // 2], R.shape), 0.6)  # far from the real camera
+    lo = np.linspace(0.0, 0.5, len(t))
+    lam = crop.min_pullback(p, V, R, 1.03, t, border, lo=lo)
+    a, b = lo.copy(), np.ones(len(t))  # the reference: every frame bisected
+    for _ in range(12):
+        mid = 0.5 * (a + b)
+        ok = crop.fits(p, crop.slerp_matrix(V, R, mid), 1.03, t, border)
+        a, b = np.where(ok, a, mid), np.where(ok, mid, b)
+    ok_lo = crop.fits(p, crop.slerp_matrix(V, R, lo), 1.03, t, border)
+    assert 0 < ok_lo.sum() < len(t)  # some frames fit at lo, some are bisected
+    assert np.array_equal(lam, np.where(ok_lo, lo, b))
+    fitted = crop.fit_crop(p, R, V, t, fov_keep=0.97)
+    later = crop.with_required_zoom(crop.fit_crop(p, R, V, t, fov_keep=0.97, measure_need=False), p, t)
+    assert np.array_equal(fitted.required_zoom, later.required_zoom)
+    assert np.array_equal(plan.crop.required_zoom, crop.required_zoom(p, plan.R_virt, t, border, lo=0.5))
 
 
 def test_gyro_check_in_chunks_equals_whole(clip, monkeypatch):

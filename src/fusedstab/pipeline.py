@@ -705,7 +705,9 @@ def plan_stabilization(
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
         name, passthrough = keep_input, True
     blur_beta, horizon_roll = blur_beta
-    from .filtering.crop import budget_zoom
+    from .filtering.crop import budget_zoom, with_required_zoom
+
+    crop = with_required_zoom(crop, planner, info.frame_times_s)  # measured for the plan kept only
 
     budget = budget_zoom(fov_used, opts.max_zoom)
     if not passthrough and crop.zoom > budget + 1e-6 and opts.zoom_mode == "fixed":
@@ -878,7 +880,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                 pull_target = level_target(R_real, R_real, up_cam)  # pulling back must not bring the roll back
             c = fit_crop(
                 planner, R_real, R_virt, frame_times, fov_keep=fov_keep, max_zoom=opts.max_zoom, mode=opts.zoom_mode,
-                zoom_rate_per_s=opts.zoom_rate_per_s, pull_target=pull_target,
+                zoom_rate_per_s=opts.zoom_rate_per_s, pull_target=pull_target, measure_need=False,
                 progress=(lambda d, k: progress("crop", d, k)) if progress else None,
             )
             jit = hf_jitter_deg(c.R_world_virt, t_centre)

@@ -29,7 +29,7 @@ All searches are bisections run for many frames at once (vectorized over frames)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
@@ -39,7 +39,7 @@ from ..synthesis.plan import WarpPlanner
 
 __all__ = [
     "CropResult", "fits", "required_zoom", "min_pullback", "fit_crop", "slerp_matrix", "budget_zoom",
-    "DEFAULT_FOV_KEEP", "DEFAULT_ZOOM_RATE_PER_S", "spread_pullback",
+    "DEFAULT_FOV_KEEP", "DEFAULT_ZOOM_RATE_PER_S", "spread_pullback", "with_required_zoom",
 ]
 
 _CHUNK = 128  # frames per vectorized batch
@@ -60,14 +60,15 @@ class CropResult:
     zoom : the largest output zoom used (output focal / source focal); the clip's zoom in
         ``fixed`` mode.
     pullback : (N,) lambda per frame (0 = smooth path kept, 1 = real camera).
-    required_zoom : (N,) zoom each frame needs with the final orientations.
+    required_zoom : (N,) zoom each frame needs with the final orientations (None when not
+        measured: ``fit_crop(measure_need=False)``).
     zoom_per_frame : (N,) the zoom of each frame (``adaptive`` mode), None = ``zoom`` everywhere.
     """
 
     R_world_virt: np.ndarray
     zoom: float
     pullback: np.ndarray
-    required_zoom: np.ndarray
+    required_zoom: np.ndarray | None
     zoom_per_frame: np.ndarray | None = None
 
     def zoom_at(self, i: int) -> float:
@@ -80,6 +81,16 @@ class CropResult:
         if self.zoom_per_frame is None:
             return 1.0 / self.zoom
         return float(np.mean(1.0 / np.asarray(self.zoom_per_frame)))
+
+
+def with_required_zoom(crop: CropResult, planner: WarpPlanner, frame_times_s: np.ndarray,
+                       *, min_zoom: float = 0.5) -> CropResult:
+    """``crop`` with :attr:`CropResult.required_zoom` measured, if it was left out."""
+    if crop.required_zoom is not None:
+        return crop
+    z = required_zoom(planner, crop.R_world_virt, np.asarray(frame_times_s, dtype=np.float64),
+                      planner.border_points(), lo=min_zoom)
+    return replace(crop, required_zoom=z)
 
 
 def budget_zoom(fov_keep: float, max_zoom: float) -> float:
@@ -161,17 +172,24 @@ def min_pullback(
     lo_arr = np.zeros(n) if lo is None else np.asarray(lo, dtype=np.float64).copy()
     z_arr = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (n,))
     out = np.empty(n)
+    t_arr = np.broadcast_to(np.asarray(t_frame_s, dtype=np.float64), (n,))
     for sl in _chunks(n):
-        Vc, Rc, tc, zc = V[sl], R[sl], np.asarray(t_frame_s)[sl], z_arr[sl]
+        Vc, Rc, tc, zc = V[sl], R[sl], t_arr[sl], z_arr[sl]
         a = lo_arr[sl].copy()
-        b = np.ones(len(Vc))
         ok_lo = fits(planner, slerp_matrix(Vc, Rc, a), zc, tc, border)
+        out[sl] = a
+        bad = np.flatnonzero(~ok_lo)  # only the frames that do not fit at lo are bisected
+        if len(bad) == 0:
+            continue
+        Vb, Rb, tb, zb = Vc[bad], Rc[bad], tc[bad], zc[bad]
+        a = a[bad]
+        b = np.ones(len(bad))
         for _ in range(iters):
             mid = 0.5 * (a + b)
-            ok = fits(planner, slerp_matrix(Vc, Rc, mid), zc, tc, border)
+            ok = fits(planner, slerp_matrix(Vb, Rb, mid), zb, tb, border)
             b = np.where(ok, mid, b)
             a = np.where(ok, a, mid)
-        out[sl] = np.where(ok_lo, lo_arr[sl], b)
+        out[sl.start + bad] = b
     return out
 
 
@@ -236,6 +254,7 @@ def fit_crop(
     spread_sigma_s: float = 0.15,
     pull_target: np.ndarray | None = None,
     pull_sigma_s: float = 0.0,
+    measure_need: bool = True,
     progress=None,
 ) -> CropResult:
     """Pull the virtual camera back where it would leave the source at the budget's zoom.
@@ -258,6 +277,9 @@ def fit_crop(
     pull_sigma_s : > 0: pull toward the real camera smoothed by a Gaussian of this sigma (it
         keeps the shake out of the pulled frames; where it does not fit, it is pulled toward
         ``R_real``); ignored with ``pull_target``.
+    measure_need : measure :attr:`CropResult.required_zoom` (a bisection over every frame,
+        about a third of the fit); False leaves it None (callers comparing candidates measure
+        it for the one they keep, :func:`with_required_zoom`).
     progress : optional callable(done, total).
     """
     if mode not in ("fixed", "adaptive"):
@@ -298,7 +320,7 @@ def fit_crop(
     V, lam = _pull(planner, R_virt, target, zoom_arg, t, border, period, spread_sigma_s)
     if progress:
         progress(2, 3)
-    z = required_zoom(planner, V, t, border, lo=min_zoom)
+    z = required_zoom(planner, V, t, border, lo=min_zoom) if measure_need else None
     if progress:
         progress(3, 3)
     if zf is None:
