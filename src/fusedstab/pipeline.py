@@ -705,9 +705,7 @@ def plan_stabilization(
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
         name, passthrough = keep_input, True
     blur_beta, horizon_roll = blur_beta
-    from .filtering.crop import budget_zoom, with_required_zoom
-
-    crop = with_required_zoom(crop, planner, info.frame_times_s)  # measured for the plan kept only
+    from .filtering.crop import budget_zoom
 
     budget = budget_zoom(fov_used, opts.max_zoom)
     if not passthrough and crop.zoom > budget + 1e-6 and opts.zoom_mode == "fixed":

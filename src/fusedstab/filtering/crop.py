@@ -278,8 +278,8 @@ def fit_crop(
         keeps the shake out of the pulled frames; where it does not fit, it is pulled toward
         ``R_real``); ignored with ``pull_target``.
     measure_need : measure :attr:`CropResult.required_zoom` (a bisection over every frame,
-        about a third of the fit); False leaves it None (callers comparing candidates measure
-        it for the one they keep, :func:`with_required_zoom`).
+        about a third of the fit); False leaves it None, to be measured where it is read
+        (:func:`with_required_zoom`; the pipeline's plans leave it to the report's chart).
     progress : optional callable(done, total).
     """
     if mode not in ("fixed", "adaptive"):

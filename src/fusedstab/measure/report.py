@@ -212,6 +212,10 @@ def make_plots(plan, options=None) -> list[tuple[str, str, str]]:
     fig, axes = _fig(2, 2.2)
     n = len(t)
     zoom = np.asarray(crop.zoom_per_frame, dtype=float) if crop.zoom_per_frame is not None else np.full(n, crop.zoom)
+    if crop.required_zoom is None:  # measured here, not while planning (only this chart reads it)
+        from ..filtering.crop import with_required_zoom
+
+        crop = with_required_zoom(crop, plan.planner, plan.frame_times_s)
     need = np.asarray(crop.required_zoom, dtype=float)
     ax = axes[0]
     ax.plot(t, zoom, color="#2471a3", lw=1.6, label="zoom used")
