@@ -56,6 +56,8 @@ def _scratch() -> Path:
     if not _DIRS:
         _DIRS.append(Path(tempfile.mkdtemp(prefix="fusedstab-fuzz-")))
     return _DIRS[0]
+
+
 COUNTS: dict[str, dict[str, int]] = {}
 
 
