@@ -19,6 +19,10 @@ from ..rotation import exp_so3, log_so3
 __all__ = ["gaussian_smooth_orientations"]
 
 
+#: relative rotations evaluated per vectorized step of :func:`gaussian_smooth_orientations`
+_BATCH_ROTATIONS = 65_536
+
+
 def gaussian_smooth_orientations(
     R_world_cam: np.ndarray,
     times_s: np.ndarray,
@@ -58,18 +62,19 @@ def gaussian_smooth_orientations(
     wsum = np.zeros(n)
     idx = np.arange(n) + pad
     max_future = K if lookahead_frames is None else min(K, int(lookahead_frames))
-    for k in range(-K, max_future + 1):
-        j = idx + k
+    offsets = np.arange(-K, max_future + 1)
+    # several offsets per step (one log_so3 call over a (block, n) batch: the per-call overhead
+    # of a short clip's loop was most of the cost), at most _BATCH_ROTATIONS rotations at once
+    block = max(1, _BATCH_ROTATIONS // n)
+    for lo in range(0, len(offsets), block):
+        k = offsets[lo : lo + block]
+        j = idx[None, :] + k[:, None]  # (b, n)
         valid = (j >= 0) & (j < len(Rp))
-        if not valid.any():
-            continue
         jj = np.clip(j, 0, len(Rp) - 1)
-        dt = tp[jj] - t
+        dt = tp[jj] - t[None, :]
         w = np.where(valid, np.exp(-0.5 * (dt / sigma_s) ** 2), 0.0)
-        if k == 0:
-            wsum += w
-            continue
-        rel = log_so3(np.einsum("nji,njk->nik", R, Rp[jj]))
-        acc += w[:, None] * rel
-        wsum += w
+        wsum += w.sum(axis=0)
+        w = np.where(k[:, None] == 0, 0.0, w)  # the frame itself: weight, no rotation
+        rel = log_so3(np.einsum("nji,bnjk->bnik", R, Rp[jj]))
+        acc += np.einsum("bn,bni->ni", w, rel)
     return R @ exp_so3(acc / wsum[:, None])
