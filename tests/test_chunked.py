@@ -51,6 +51,42 @@ def test_predicted_jitter_in_chunks_equals_whole(clip, monkeypatch):
     fresh = track_frame_pairs(f"{prefix}.mp4")  # no cached input steps
     assert verify.predicted_jitter(fresh, *args) == whole
     assert verify.predicted_jitter(fresh, *args) == whole  # cached input steps: the same
+    monkeypatch.setattr(verify, "_CACHE_POINTS", 0)  # world directions per chunk, not kept
+    assert verify.predicted_jitter(track_frame_pairs(f"{prefix}.mp4"), *args) == whole
+
+
+def test_candidate_plans_share_world_directions_only_for_the_same_real_camera(clip, monkeypatch):
+    """The world directions kept on the tracks for the next candidate plan: the same numbers
+    as computed afresh for another virtual camera, and recomputed for another real camera."""
+    from fusedstab.analysis import verify
+    from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+    from fusedstab.rotation import exp_so3, matrix_to_quat
+    from fusedstab.synthesis.plan import WarpPlanner
+    from fusedstab.types import OrientationTrack
+
+    prefix, pairs, _ = clip
+    plan = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json",
+                                                                smoothness_s=0.5, fov_keep=0.92))
+    p = plan.planner
+    tilted = plan.R_virt @ exp_so3(np.array([0.0, 0.004, 0.0]))
+    verify.predicted_jitter(pairs, p, plan.R_virt, plan.crop.zoom, plan.frame_times_s, plan.info.fps)
+    kept = verify.predicted_jitter(pairs, p, tilted, plan.crop.zoom, plan.frame_times_s, plan.info.fps)
+    monkeypatch.setattr(verify, "_CACHE_POINTS", 0)
+    fresh = verify.predicted_jitter(pairs, p, tilted, plan.crop.zoom, plan.frame_times_s, plan.info.fps)
+    assert kept == fresh
+    monkeypatch.undo()
+    # another real camera (a 5 Hz, 0.5 deg wobble about y added), the same virtual camera: not the kept directions
+    tr = p.track
+    wobble = np.zeros((len(tr.times_s), 3))
+    wobble[:, 1] = 0.009 * np.sin(2 * np.pi * 5.0 * tr.times_s)
+    turned = matrix_to_quat(tr.matrices_at(tr.times_s) @ exp_so3(wobble))
+    other = WarpPlanner(p.camera, OrientationTrack(tr.times_s, turned),
+                        readout_s=p.readout_s, lens_motion=p.lens_motion, projection=p.projection)
+    via_cache = verify.predicted_jitter(pairs, other, plan.R_virt, plan.crop.zoom, plan.frame_times_s, plan.info.fps)
+    assert via_cache["output_px"] > 1.5 * kept["output_px"]  # the wobble shows
+    monkeypatch.setattr(verify, "_CACHE_POINTS", 0)
+    assert via_cache == verify.predicted_jitter(pairs, other, plan.R_virt, plan.crop.zoom, plan.frame_times_s,
+                                                plan.info.fps)
 
 
 def test_a_plan_shakier_than_the_input_keeps_the_input(clip, monkeypatch):
@@ -146,6 +182,23 @@ def test_path_smoothing_in_chunks_equals_whole(monkeypatch):
     monkeypatch.setattr(metrics, "_SMOOTH_CHUNK_ROWS", 37)
     assert np.array_equal(metrics.gaussian_smooth(y, 15.0), whole, equal_nan=True)
     assert np.allclose(metrics.gaussian_smooth(y[:, 0], 15.0), whole[:, 0], rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_orientation_smoothing_in_batches_equals_one_offset_at_a_time(monkeypatch):
+    """``gaussian_smooth_orientations`` evaluates several window offsets per step: the same
+    path as one offset per step, with and without a bounded look-ahead."""
+    from fusedstab.filtering import gaussian
+    from fusedstab.rotation import exp_so3
+
+    rng = np.random.default_rng(3)
+    t = np.arange(200) / 30.0
+    R = exp_so3(np.cumsum(rng.normal(0, 0.03, (200, 3)), axis=0))
+    for look in (None, 4):
+        batched = gaussian.gaussian_smooth_orientations(R, t, 0.4, lookahead_frames=look)
+        monkeypatch.setattr(gaussian, "_BATCH_ROTATIONS", 1)
+        single = gaussian.gaussian_smooth_orientations(R, t, 0.4, lookahead_frames=look)
+        monkeypatch.undo()
+        assert np.allclose(batched, single, atol=1e-14, rtol=0)
 
 
 def test_long_gcsv_read_in_pieces_equals_whole(tmp_path, monkeypatch):

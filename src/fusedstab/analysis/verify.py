@@ -314,6 +314,30 @@ def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: 
 _CHUNK_POINTS = 100_000
 
 
+#: tracked points up to which the world directions of a clip's tracks are kept between
+#: candidate plans (two (P, 3) float64 arrays: 48 MB at this bound); longer clips recompute them
+_CACHE_POINTS = 1_000_000
+
+
+def _world_directions(pairs: FramePairs, planner, frame_times_s: np.ndarray):
+    """(da, db): the world directions of every track's two points under ``planner``'s real
+    camera, kept on ``pairs`` while the real camera (track, camera, readout, lens motion) and
+    the frame times stay the same: every candidate plan of a clip shares them, only the
+    virtual camera differs. None above ``_CACHE_POINTS`` (computed per chunk instead)."""
+    if len(pairs.pair_index) > _CACHE_POINTS:
+        return None
+    key = (planner.track, planner.camera, float(planner.readout_s), planner.lens_motion)
+    hit = getattr(pairs, "_world_dirs", None)
+    if (hit is not None and all(a is b for a, b in zip(hit[0][:2], key[:2])) and hit[0][2] == key[2]
+            and hit[0][3] is key[3] and np.array_equal(hit[1], frame_times_s)):
+        return hit[2]
+    fa = pairs.frame_a[pairs.pair_index]
+    da = planner.world_directions(pairs.xa, frame_times_s[fa])
+    db = planner.world_directions(pairs.xb, frame_times_s[fa + 1])
+    pairs._world_dirs = (key, np.array(frame_times_s, copy=True), (da, db))
+    return da, db
+
+
 def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom, frame_times_s: np.ndarray,
                      fps: float, *, sigma_s: float = 0.5) -> dict:
     """High-frequency jitter of the input and of the planned output, from the tracks.
@@ -330,11 +354,17 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
     j = pairs.pair_index
     z = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (n_frames,))  # scalar or per frame
     ua, ub = np.empty_like(pairs.xa), np.empty_like(pairs.xb)
+    dirs = _world_directions(pairs, planner, frame_times_s)
     for lo in range(0, len(j), _CHUNK_POINTS):  # bounded work arrays on a long clip
         sl = slice(lo, lo + _CHUNK_POINTS)
         fa = pairs.frame_a[j[sl]]
-        ua[sl] = planner.output_points(pairs.xa[sl], R_world_virt[fa], z[fa], frame_times_s[fa])
-        ub[sl] = planner.output_points(pairs.xb[sl], R_world_virt[fa + 1], z[fa + 1], frame_times_s[fa + 1])
+        if dirs is None:
+            da = planner.world_directions(pairs.xa[sl], frame_times_s[fa])
+            db = planner.world_directions(pairs.xb[sl], frame_times_s[fa + 1])
+        else:
+            da, db = dirs[0][sl], dirs[1][sl]
+        ua[sl] = planner.project_world(da, R_world_virt[fa], z[fa])
+        ub[sl] = planner.project_world(db, R_world_virt[fa + 1], z[fa + 1])
     steps_in = np.full((n_frames - 1, 3), np.nan)
     steps_out = np.full((n_frames - 1, 3), np.nan)
     cached = getattr(pairs, "_input_steps", None)  # the input's steps: the same for every candidate plan

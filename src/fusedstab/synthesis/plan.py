@@ -187,6 +187,22 @@ class WarpPlanner:
         -------
         (P, 2) output pixels (NaN behind the virtual camera or outside the lens).
         """
+        return self.project_world(self.world_directions(src_px, t_frame_s), R_world_virt, zoom)
+
+    def world_directions(self, src_px: np.ndarray, t_frame_s) -> np.ndarray:
+        """World directions of the rays that source pixels saw: the first half of
+        :meth:`output_points`, which depends only on the real camera (track, lens, readout,
+        lens motion), not on the virtual one, so candidate plans can share it.
+
+        Parameters
+        ----------
+        src_px : (P, 2) source pixels.
+        t_frame_s : (P,) or scalar frame start time of each point's frame (video clock).
+
+        Returns
+        -------
+        (P, 3) ``R_world_cam(t(y)) lens.unproject(x)`` (unit length where the lens defines the ray).
+        """
         x = np.asarray(src_px, dtype=np.float64)
         t = np.broadcast_to(np.asarray(t_frame_s, dtype=np.float64), x.shape[:-1])
         t_row = t + self.readout_s * x[..., 1] / self.camera.height_px
@@ -195,11 +211,17 @@ class WarpPlanner:
             ray = self.camera.unproject(x, principal_offset_px=o, focal_scale=sc)
         else:
             ray = self.camera.unproject(x)
-        d_world = np.einsum("...ij,...j->...i", self.track.matrices_at(t_row), ray)
-        V = np.broadcast_to(np.asarray(R_world_virt, dtype=np.float64), x.shape[:-1] + (3, 3))
+        return np.einsum("...ij,...j->...i", self.track.matrices_at(t_row), ray)
+
+    def project_world(self, d_world: np.ndarray, R_world_virt: np.ndarray, zoom) -> np.ndarray:
+        """Output pixels of world directions (P, 3) seen by the virtual camera: the second half
+        of :meth:`output_points` (``R_world_virt`` (P, 3, 3) or (3, 3), ``zoom`` scalar or (P,))."""
+        d_world = np.asarray(d_world, dtype=np.float64)
+        shape = d_world.shape[:-1]
+        V = np.broadcast_to(np.asarray(R_world_virt, dtype=np.float64), shape + (3, 3))
         v = np.einsum("...ji,...j->...i", V, d_world)
         xn = self._unit_out_camera().project(v)
-        f = self.base_focal_px * np.broadcast_to(np.asarray(zoom, dtype=np.float64), x.shape[:-1])
+        f = self.base_focal_px * np.broadcast_to(np.asarray(zoom, dtype=np.float64), shape)
         return np.stack([f * xn[..., 0] + (self.out_width_px - 1) / 2.0,
                          f * xn[..., 1] + (self.out_height_px - 1) / 2.0], axis=-1)
 
