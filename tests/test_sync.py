@@ -143,6 +143,31 @@ def test_orientation_strings():
         parse_imu_orientation("XXZ")
 
 
+@pytest.mark.parametrize("jitter", ["even", "irregular", "gappy"])
+def test_fine_cost_orientation_lookup_equals_binary_search(jitter):
+    """The fine stage's sample lookup (a uniform grid of cells, then steps) finds the same
+    interval as a binary search, on even, irregular and gappy logs, at the ends and at the
+    samples themselves; the orientation is the normalized lerp of that interval."""
+    from fusedstab.analysis.sync import _QuatTrack
+
+    rng = np.random.default_rng({"even": 0, "irregular": 1, "gappy": 2}[jitter])
+    n = 800
+    dt = np.full(n - 1, 2.5e-3) if jitter == "even" else rng.uniform(0.2e-3, 4e-3, n - 1)
+    if jitter == "gappy":
+        dt[rng.choice(n - 1, 5, replace=False)] = 0.08  # dropped samples
+    t = 12.0 + np.concatenate([[0.0], np.cumsum(dt)])
+    q = rng.normal(size=(n, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    track = _QuatTrack.from_samples(t, q)
+    query = np.concatenate([rng.uniform(t[0] - 0.05, t[-1] + 0.05, 20000), t, t[1:] - 1e-12])
+    tt = np.clip(query, t[0], t[-1])
+    ref = np.clip(np.searchsorted(t, tt, side="right") - 1, 0, n - 2)
+    assert np.array_equal(track.index(tt), ref)
+    w = ((tt - t[ref]) / (t[ref + 1] - t[ref]))[:, None]
+    lerp = (1 - w) * q[ref] + w * q[ref + 1]
+    assert np.allclose(track.quats(query), lerp / np.linalg.norm(lerp, axis=1, keepdims=True), atol=1e-12)
+
+
 def test_sync_windows():
     assert sync_windows(4.0) == [(0.0, 4.0)]
     w = sync_windows(30.0, window_s=2.0, every_s=5.0)

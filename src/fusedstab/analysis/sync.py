@@ -216,24 +216,58 @@ class _QuatTrack:
     def __init__(self, imu: ImuSamples):
         bias = estimate_gyro_bias(imu)
         tr = integrate_gyro(imu, bias_rad_s=bias)
-        self.t = tr.times_s
-        self.q = tr.quat_wxyz
+        self._set(tr.times_s, tr.quat_wxyz)
+
+    @classmethod
+    def from_samples(cls, times_s: np.ndarray, quat_wxyz: np.ndarray) -> "_QuatTrack":
+        """The lookup over given samples: times (N,) increasing, quaternions (N, 4)."""
+        track = cls.__new__(cls)
+        track._set(np.asarray(times_s, dtype=np.float64), np.asarray(quat_wxyz, dtype=np.float64))
+        return track
+
+    def _set(self, times_s: np.ndarray, quat_wxyz: np.ndarray) -> None:
+        self.t = times_s
+        self.q = quat_wxyz
+        self.dq = np.diff(self.q, axis=0)
+        self.inv_dt = 1.0 / np.diff(self.t)
+        # sample lookup through a uniform grid (half the median sample step): a binary search
+        # per point (np.searchsorted on unsorted queries) was most of a fine-cost evaluation
+        self.cell_s = 0.5 * float(np.median(np.diff(self.t)))
+        n_cells = int(np.ceil((self.t[-1] - self.t[0]) / self.cell_s)) + 1
+        grid = self.t[0] + np.arange(n_cells + 1) * self.cell_s
+        self.cell_index = np.clip(np.searchsorted(self.t, grid, side="right") - 1, 0, len(self.t) - 2)
+
+    def index(self, tt: np.ndarray) -> np.ndarray:
+        """Index ``i`` of the sample interval holding each time (``t[i] <= tt``, the largest
+        such ``i``, at most ``N - 2``): ``searchsorted(t, tt, 'right') - 1``, clipped."""
+        k = ((tt - self.t[0]) / self.cell_s).astype(np.intp) - 1  # one cell early: safe against rounding
+        i = self.cell_index[np.clip(k, 0, len(self.cell_index) - 1)]
+        last = len(self.t) - 2
+        while True:
+            step = (i < last) & (self.t[np.minimum(i + 1, last + 1)] <= tt)
+            if not step.any():
+                return i
+            i = i + step
 
     def quats(self, t: np.ndarray) -> np.ndarray:
         """(..., 4) w-x-y-z ``R_world_cam`` at log times ``t`` (clamped to the log)."""
         tt = np.clip(t, self.t[0], self.t[-1])
-        i = np.clip(np.searchsorted(self.t, tt, side="right") - 1, 0, len(self.t) - 2)
-        w = ((tt - self.t[i]) / (self.t[i + 1] - self.t[i]))[..., None]
-        q = (1.0 - w) * self.q[i] + w * self.q[i + 1]
-        return q / np.linalg.norm(q, axis=-1, keepdims=True)
+        i = self.index(tt)
+        w = ((tt - self.t[i]) * self.inv_dt[i])[..., None]
+        q = self.q[i] + w * self.dq[i]
+        return q / np.sqrt(np.einsum("...i,...i->...", q, q))[..., None]
 
     @staticmethod
     def rotate(q: np.ndarray, v: np.ndarray, inverse: bool = False) -> np.ndarray:
         """``R(q) v`` (or ``R(q)^T v``) for (..., 4) quaternions and (..., 3) vectors."""
-        u = -q[..., 1:] if inverse else q[..., 1:]
-        w = q[..., :1]
-        c = 2.0 * np.cross(u, v)
-        return v + w * c + np.cross(u, c)
+        w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+        if inverse:
+            x, y, z = -x, -y, -z
+        vx, vy, vz = v[..., 0], v[..., 1], v[..., 2]
+        # c = 2 u x v, out = v + w c + u x c (component-wise: np.cross's set-up cost was most of it)
+        cx, cy, cz = 2.0 * (y * vz - z * vy), 2.0 * (z * vx - x * vz), 2.0 * (x * vy - y * vx)
+        return np.stack([vx + w * cx + (y * cz - z * cy), vy + w * cy + (z * cx - x * cz),
+                         vz + w * cz + (x * cy - y * cx)], axis=-1)
 
 
 # ============================================================================ coarse
