@@ -216,6 +216,11 @@ RESIDUAL_GAIN = 0.8
 #: two encodes of the same frames)
 SHAKIER_RATIO = 1.02
 
+#: ``--motion auto`` with a gyro the check found no fault in: the video's own motion replaces
+#: it only when its plan predicts less than this share of the gyro plan's jitter (a tight crop
+#: budget limits both paths alike, and the video's motion is the less robust sensor)
+UNFLAGGED_SWITCH_GAIN = 0.9
+
 
 @dataclass
 class StabilizationPlan:
@@ -668,7 +673,14 @@ def plan_stabilization(
     if predicted is not None and opts.motion == "auto" and len(candidates) > 1 and predicted["ratio"] > 0.5:
         alt = (tuple(candidates[1]) + (None,))[:4]
         alt_built = build_best(alt[1], alt[2], alt[3], video_track=alt[0] == "video")
-        if alt_built[4] is not None and alt_built[4]["output_px"] < predicted["output_px"]:
+        flagged = check is not None and bool(check.cause)  # the gyro check named a fault
+        if alt_built[4] is not None and not flagged and alt_built[4]["output_px"] >= UNFLAGGED_SWITCH_GAIN * predicted["output_px"]:
+            # the gyro agrees with the picture and the video path is not clearly steadier: what
+            # limits both is the crop budget (or the shake itself), not the gyro; keep the gyro
+            log.info("%s path kept: the video's own motion predicts %.3f px against %.3f px, within %.0f %% and "
+                     "the gyro check found no fault", name, alt_built[4]["output_px"], predicted["output_px"],
+                     100 * (1 - UNFLAGGED_SWITCH_GAIN))
+        elif alt_built[4] is not None and alt_built[4]["output_px"] < predicted["output_px"]:
             why = ""
             if check is not None:
                 if not check.cause:  # the segments passed, yet the gyro path is the shakier one: say why
