@@ -173,6 +173,7 @@ def test_evaluate_files_and_cli(tmp_path):
     assert res["frames"] == n - 1
     assert abs(res["cropping"] - 0.8) < 0.02
     assert abs(res["undefined_share_mean"] - 16 / W) < 0.005
+    assert res["original_undefined_share_max"] == 0.0  # the original's baseline: no black at its edges
     assert res["jitter_ratio_px"] < 0.2
     assert res["stability"] > res["original_stability"]
 

@@ -421,3 +421,22 @@ def test_tight_crop_budget_keeps_a_sound_gyro(clips, fov_keep):
                                                                 fov_keep=fov_keep))
     assert plan.motion_source == "gyro", plan.warnings
     assert not [w for w in plan.warnings if "video's own motion" in w or "likely cause" in w], plan.warnings
+
+
+def test_gopro_max_defaults_leave_no_undefined_pixel(shared_data):
+    """The MAX clip with the defaults (as in bench/quality.py): every output pixel of every frame
+    samples the source (exact check on the warp maps). The quality table's undefined-pixel
+    metric reads 0.9 % on one of its frames: that is the building's black window at the frame's
+    edge (the input itself reads up to 0.25 % by the same metric), enlarged by the crop."""
+    from conftest import assert_maps_inside
+    from fusedstab.measure.metrics import undefined_share
+    from fusedstab.io.video import iter_frames
+
+    lens = shared_data.parent / "lens_profiles" / "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json"
+    src = shared_data / "gopro_max_heromode.mp4"
+    plan = plan_stabilization(src, StabilizeOptions(lens=str(lens)))
+    assert not plan.passthrough
+    assert_maps_inside(plan)
+    # the input's own frames already have black content touching the edge
+    shares = [undefined_share(f) for k, (_, f) in enumerate(iter_frames(src)) if k % 10 == 2]
+    assert max(shares) > 0.0

@@ -778,7 +778,9 @@ def evaluate(
     JSON-serialisable dict: ``frames``, ``fps``, ``stability``, ``cropping``,
     ``cropping_min``, ``distortion``, ``jitter_px``, ``jitter_deg``, ``rs_residual_px``,
     ``undefined_share_mean``, ``undefined_share_max`` for the stabilized video, the same
-    motion metrics with prefix ``original_`` for the original, ``jitter_ratio_px`` /
+    motion metrics and undefined shares with prefix ``original_`` for the original (black
+    scene content touching the frame's edge counts there too: the original's share is that
+    baseline), ``jitter_ratio_px`` /
     ``jitter_ratio_deg`` (stabilized / original), and ``truth_*`` keys when ``truth`` is given.
     """
     from ..io.video import iter_frames, probe_video
@@ -804,7 +806,7 @@ def evaluate(
     if tr is not None:
         cam = tr.camera.scaled(info_o.width_px, info_o.height_px)
     so, ss = _VideoStats(), _VideoStats()
-    crop, dist, und = [], [], []
+    crop, dist, und, und_o = [], [], [], []
     world_rays: list[np.ndarray] = []
     out_px: list[np.ndarray] = []
     size_scale = info_o.width_px / info_s.width_px
@@ -815,6 +817,7 @@ def evaluate(
         so.add(fo)
         ss.add(fs)
         und.append(undefined_share(fs))
+        und_o.append(undefined_share(fo))  # dark scene content at the edge scores here too
         pm = match_frames(fo, fs)
         if pm.ok:
             c, d = cropping_distortion(pm.H, size_scale)
@@ -868,6 +871,8 @@ def evaluate(
         "rs_residual_px": s_sum["rs_residual_px"],
         "undefined_share_mean": float(np.mean(und)),
         "undefined_share_max": float(np.max(und)),
+        "original_undefined_share_mean": float(np.mean(und_o)),
+        "original_undefined_share_max": float(np.max(und_o)),
         "original_stability": o_sum["stability"],
         "original_jitter_px": o_sum["jitter_px"],
         "original_jitter_deg": o_sum["jitter_deg"],
