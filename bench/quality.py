@@ -380,8 +380,10 @@ def main(argv=None) -> int:
             results.append(r)
     (scratch / "quality.json").write_text(json.dumps(results, indent=1, default=str))
     cmd = "python bench/quality.py" + (" --quick" if args.quick else "") + (f' --only "{args.only}"' if args.only else "")
-    if args.reuse and set(tools) != set(TOOLS):
-        cmd += f" --tools {','.join(tools)} --reuse  (other tools' rows from the previous full run)"
+    if set(tools) != set(TOOLS):
+        cmd += f" --tools {','.join(tools)}"
+        if args.reuse:
+            cmd += " --reuse  (other tools' rows from the previous full run)"
     sec = section(results, cmd, time.perf_counter() - t_start)
     print(sec)
     if not args.no_write:
