@@ -10,10 +10,13 @@ The zoom is not sized by the clip's worst moment. It is set by a **crop budget**
 ``max_zoom``), and the Pixel design's undefined-region avoidance does the work: where the
 smoothed camera would leave the source at that zoom, the virtual camera is pulled toward the
 real one, ``V_i <- slerp(V_i, R_i, lambda_i)``, with the smallest ``lambda_i`` that fits.
-``lambda`` is spread over the neighbouring frames, ahead and behind (rolling max over
-``+-2 spread_sigma_s``, then a Gaussian of ``spread_sigma_s``), so the camera eases toward
-the real one a few frames *before* it would leave the picture instead of snapping; then
-every frame is re-checked as a hard constraint.
+``lambda`` is then raised to the smallest curve above it that changes by at most
+``pull_rate_per_s`` per second (ahead and behind), so the camera eases toward the real one a
+few frames *before* it would leave the picture instead of snapping, and lets go as
+gradually; every frame is then re-checked as a hard constraint. (Until 2026-12 the spread was
+a rolling max over +-0.3 s and a Gaussian: it held the pull at its peak for 0.6 s around
+every frame that needed one, which at a tight budget undid most of the smoothing: the
+simulated walk at ``--fov-keep 0.98`` kept 4.67 px of jitter, 3.66 px with the bounded rate.)
 
 ``mode="adaptive"``: a per-frame zoom for clips with one violent moment. The zoom each
 frame's smoothed camera needs is clipped to ``[base, max_zoom]`` (``base`` = the budget's
@@ -39,7 +42,8 @@ from ..synthesis.plan import WarpPlanner
 
 __all__ = [
     "CropResult", "fits", "required_zoom", "min_pullback", "fit_crop", "slerp_matrix", "budget_zoom",
-    "DEFAULT_FOV_KEEP", "DEFAULT_ZOOM_RATE_PER_S", "spread_pullback", "with_required_zoom",
+    "DEFAULT_FOV_KEEP", "DEFAULT_ZOOM_RATE_PER_S", "DEFAULT_PULL_RATE_PER_S", "gradual_pullback",
+    "with_required_zoom",
 ]
 
 _CHUNK = 128  # frames per vectorized batch
@@ -48,6 +52,10 @@ _CHUNK = 128  # frames per vectorized batch
 DEFAULT_FOV_KEEP = 0.92
 #: Default bound on the adaptive zoom's velocity [zoom units per second].
 DEFAULT_ZOOM_RATE_PER_S = 0.1
+#: Default bound on how fast the pull-back toward the real camera changes [1/s]: from none to
+#: full in 0.25 s at most (walk at ``--fov-keep 0.98``: 2/s 3.80 px, 4/s 3.66, 8/s 3.64; the
+#: spread it replaced 4.67; ffmpeg vid.stab 4.03 at the same crop; docs/BENCHMARKS.md).
+DEFAULT_PULL_RATE_PER_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -193,15 +201,15 @@ def min_pullback(
     return out
 
 
-def spread_pullback(lam: np.ndarray, period_s: float, spread_sigma_s: float) -> np.ndarray:
-    """Spread per-frame pull-backs over their neighbours: rolling max over ``+-2 sigma``, then
-    a Gaussian of ``sigma`` (the look-ahead that makes the pull gradual). The Gaussian can
-    lower a narrow peak: callers re-check every frame as a hard constraint."""
-    if spread_sigma_s <= 0 or len(lam) < 2:
-        return np.asarray(lam, dtype=np.float64).copy()
-    w = max(1, int(round(2 * spread_sigma_s / period_s)))
-    lam_s = maximum_filter1d(lam, size=2 * w + 1, mode="nearest")
-    return np.clip(gaussian_filter1d(lam_s, sigma=max(spread_sigma_s / period_s, 1e-6), mode="nearest"), 0.0, 1.0)
+def gradual_pullback(lam: np.ndarray, t: np.ndarray, rate_per_s: float) -> np.ndarray:
+    """The smallest pull-back curve ``>= lam`` that changes by at most ``rate_per_s`` per
+    second: a needed pull is approached ahead of its frame and released after it at a bounded
+    speed (the look-ahead that makes the pull gradual), and no frame is pulled more than that
+    requires. ``rate_per_s <= 0``: ``lam`` itself."""
+    lam = np.asarray(lam, dtype=np.float64)
+    if rate_per_s <= 0 or len(lam) < 2:
+        return lam.copy()
+    return np.clip(_rate_limited_envelope(lam, np.asarray(t, dtype=np.float64), rate_per_s), 0.0, 1.0)
 
 
 def _rate_limited_envelope(z: np.ndarray, t: np.ndarray, rate: float) -> np.ndarray:
@@ -229,12 +237,12 @@ def adaptive_zoom(z_need: np.ndarray, t: np.ndarray, base: float, max_zoom: floa
     return np.clip(z, base, max(base, max_zoom))
 
 
-def _pull(planner, V0, T, zoom, t, border, period, spread_sigma_s):
-    """``(slerp(V0, T, lam), lam)`` with the smallest spread ``lam`` that fits (hard-checked)."""
+def _pull(planner, V0, T, zoom, t, border, rate_per_s):
+    """``(slerp(V0, T, lam), lam)`` with the smallest gradual ``lam`` that fits (hard-checked)."""
     lam = min_pullback(planner, V0, T, zoom, t, border)
     if not np.any(lam > 0):
         return np.array(V0, copy=True), lam
-    lam_s = spread_pullback(lam, period, spread_sigma_s)
+    lam_s = gradual_pullback(lam, t, rate_per_s)
     # hard constraint: every frame must fit with its final lambda
     lam = min_pullback(planner, V0, T, zoom, t, border, lo=lam_s)
     return slerp_matrix(V0, T, lam), lam
@@ -251,7 +259,7 @@ def fit_crop(
     mode: str = "fixed",
     zoom_rate_per_s: float = DEFAULT_ZOOM_RATE_PER_S,
     min_zoom: float = 0.5,
-    spread_sigma_s: float = 0.15,
+    pull_rate_per_s: float = DEFAULT_PULL_RATE_PER_S,
     pull_target: np.ndarray | None = None,
     pull_sigma_s: float = 0.0,
     measure_need: bool = True,
@@ -270,7 +278,7 @@ def fit_crop(
     mode : ``"fixed"`` (one zoom for the clip) or ``"adaptive"`` (per-frame zoom, rising only
         where needed, at most ``zoom_rate_per_s`` per second).
     min_zoom : smallest zoom considered when measuring what frames need.
-    spread_sigma_s : Gaussian sigma for spreading the pull-back over time.
+    pull_rate_per_s : the pull-back's largest change per second (:func:`gradual_pullback`).
     pull_target : (N, 3, 3) what the virtual camera is pulled toward (default ``R_real``), e.g.
         the real camera turned level for horizon lock; where the target itself does not fit it
         is first pulled toward ``R_real`` the same way.
@@ -286,7 +294,6 @@ def fit_crop(
         raise ValueError(f"mode must be 'fixed' or 'adaptive', got {mode!r}")
     n = len(R_virt)
     t = np.asarray(frame_times_s, dtype=np.float64)
-    period = float(np.median(np.diff(t))) if n > 1 else 1.0
     border = planner.border_points()
     base = budget_zoom(fov_keep, max_zoom)
     zf = None
@@ -315,9 +322,9 @@ def fit_crop(
 
         pull_target = gaussian_smooth_orientations(R_real, t, pull_sigma_s)
     if pull_target is not None:
-        target = _pull(planner, np.asarray(pull_target, dtype=np.float64), R_real, zoom_arg, t, border, period,
-                       spread_sigma_s)[0]
-    V, lam = _pull(planner, R_virt, target, zoom_arg, t, border, period, spread_sigma_s)
+        target = _pull(planner, np.asarray(pull_target, dtype=np.float64), R_real, zoom_arg, t, border,
+                       pull_rate_per_s)[0]
+    V, lam = _pull(planner, R_virt, target, zoom_arg, t, border, pull_rate_per_s)
     if progress:
         progress(2, 3)
     z = required_zoom(planner, V, t, border, lo=min_zoom) if measure_need else None
