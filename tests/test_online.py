@@ -114,3 +114,32 @@ def test_online_blur_masking_matches_offline(tmp_path):
     assert off.blur_beta.max() > 0.03
     inner = slice(12, len(off.R_virt) - 12)  # the beta average (radius 12 frames) differs only at the clip ends
     assert np.max(_angle_deg(on.R_virt[inner], off.R_virt[inner])) < 1e-6
+
+
+def test_online_pull_eases_at_a_bounded_rate(offline):
+    """The online pull-back: released at most ``pull_rate_per_s`` per second (exactly, by
+    construction), raised ahead of a need the queue shows, and at a tight zoom steadier than a
+    slow rate (0.5/s) that holds each pull for ~2 s."""
+    from fusedstab.filtering.blur_mask import hf_jitter_deg
+    from fusedstab.filtering.crop import DEFAULT_PULL_RATE_PER_S
+
+    planner = offline.planner
+    period = offline.info.frame_period_s
+    times = offline.frame_times_s
+    tc = planner.centre_time_s(times)
+    jit = {}
+    for rate in (DEFAULT_PULL_RATE_PER_S, 0.5):
+        f = OnlineFilter(planner, sigma_s=0.5, lookahead_frames=10, zoom=1.04, frame_period_s=period,
+                         pull_rate_per_s=rate)
+        V, lam = {}, {}
+        for t in times:
+            for j, Vj, lj in f.push(t):
+                V[j], lam[j] = Vj, lj
+        for j, Vj, lj in f.flush():
+            V[j], lam[j] = Vj, lj
+        lam_a = np.array([lam[j] for j in range(len(times))])
+        assert lam_a.max() > 0.3  # the zoom binds
+        assert np.all(np.diff(lam_a) >= -rate * np.diff(times) - 1e-12)  # released gradually
+        jit[rate] = hf_jitter_deg(np.array([V[j] for j in range(len(times))]), tc)
+    print(f"online output jitter at zoom 1.04, by pull rate: {jit}")
+    assert jit[DEFAULT_PULL_RATE_PER_S] < 0.93 * jit[0.5], jit

@@ -18,10 +18,12 @@ frame by frame, as in the Pixel design:
    With horizon lock (``up_cam``, the causal VQF estimate of the up direction per frame), the
    virtual camera is then turned level about its optical axis (:mod:`~fusedstab.filtering.horizon`;
    a rate limit is applied forward only).
-4. When frame ``i`` leaves, ``lambda_i`` is the largest of: the estimates of the frames ahead
-   in the queue and the previous frame's value, each faded by a Gaussian of their distance in
-   time (``spread_sigma_s``), so the camera eases toward the real one *before* a large motion
-   instead of snapping; then frame ``i`` is checked as a hard constraint.
+4. When frame ``i`` leaves, ``lambda_i`` is the largest of: its own need, the estimates of the
+   frames ahead in the queue and the previous frame's value, each lowered by
+   ``pull_rate_per_s`` times their distance in time (the offline filter's bounded-rate pull,
+   :func:`~fusedstab.filtering.crop.gradual_pullback`, seen through the queue), so the camera
+   eases toward the real one *before* a large motion instead of snapping, and lets go as
+   gradually; then frame ``i`` is checked as a hard constraint.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 
 from ..synthesis.plan import WarpPlanner
 from .blur_mask import blur_weights, frame_blur_px, load_params
-from .crop import min_pullback, slerp_matrix
+from .crop import DEFAULT_PULL_RATE_PER_S, min_pullback, slerp_matrix
 from .gaussian import gaussian_smooth_orientations
 from .horizon import roll_deg, rz
 
@@ -49,7 +51,7 @@ class OnlineFilter:
     lookahead_frames : ``L``, the queue length.
     zoom : the fixed output zoom.
     frame_period_s : nominal frame period [s] (sets the past window ``K = ceil(3 sigma / T)``).
-    spread_sigma_s : how far (in time) a needed pull-back is felt by its neighbours.
+    pull_rate_per_s : the pull-back's largest change per second (ahead of a need and after it).
     exposure_s : exposure time for motion-blur masking (0 = off).
     up_cam : (N, 3) up direction in the camera frame per frame (horizon lock), or None.
     horizon_rate_deg_s : with ``up_cam``, the most the level correction may change per second.
@@ -73,7 +75,7 @@ class OnlineFilter:
         lookahead_frames: int,
         zoom: float,
         frame_period_s: float,
-        spread_sigma_s: float = 0.15,
+        pull_rate_per_s: float = DEFAULT_PULL_RATE_PER_S,
         exposure_s: float = 0.0,
         up_cam: np.ndarray | None = None,
         horizon_rate_deg_s: float | None = None,
@@ -82,7 +84,7 @@ class OnlineFilter:
         self.sigma_s = float(sigma_s)
         self.L = max(0, int(lookahead_frames))
         self.zoom = float(zoom)
-        self.spread_sigma_s = float(spread_sigma_s)
+        self.pull_rate_per_s = float(pull_rate_per_s)
         # past frames kept: the Gaussian's half-width, plus margin for rounding and jittery VFR times
         self.K = (max(1, int(np.ceil(3.0 * self.sigma_s / frame_period_s - 1e-6))) + 2) if self.sigma_s > 0 else 0
         self._border = planner.border_points()
@@ -122,10 +124,11 @@ class OnlineFilter:
         return float(min_pullback(self.planner, V[None], R[None], self.zoom, np.array([t]), self._border,
                                   lo=np.array([lo]))[0])
 
-    def _fade(self, dt: float) -> float:
-        if self.spread_sigma_s <= 0:
+    def _eased(self, lam: float, dt: float) -> float:
+        """What a pull of ``lam`` ``dt`` seconds away asks of this frame (rate-bounded)."""
+        if self.pull_rate_per_s <= 0:
             return 0.0
-        return float(np.exp(-0.5 * (dt / self.spread_sigma_s) ** 2))
+        return lam - self.pull_rate_per_s * abs(dt)
 
     def _emit(self, closed: bool):
         idx = self._next_out
@@ -140,9 +143,9 @@ class OnlineFilter:
             V = self._level(V, R_i, idx, t_i)
         lam = self._need(V, R_i, t_i)
         for j in range(i + 1, len(self._t)):  # frames ahead in the queue
-            lam = max(lam, self._lam_est[j] * self._fade(self._t[j] - t_i))
+            lam = max(lam, self._eased(self._lam_est[j], self._t[j] - t_i))
         if self._prev_t is not None:
-            lam = max(lam, self._prev_lam * self._fade(t_i - self._prev_t))
+            lam = max(lam, self._eased(self._prev_lam, t_i - self._prev_t))
         lam = min(1.0, lam)
         V_out = slerp_matrix(V, R_i, lam) if lam > 0 else V
         # hard constraint: this frame must fit at the fixed zoom
