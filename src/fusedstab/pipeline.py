@@ -466,7 +466,7 @@ def plan_stabilization(
         except TelemetryError as exc:
             if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
                 raise
-            warnings.append(f"no gyro ({exc.message}); the camera motion is estimated from the video alone")
+            warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
     if opts.motion == "video":
         imu = None
     eis = bool(imu is not None and imu.meta.get("in_camera_stabilization"))
