@@ -594,7 +594,8 @@ class VideoWriter:
         that matrix and range; an untagged source is written as limited-range BT.601, as
         FFmpeg reads it.
     threads : encoder threads; 0 = the encoder's choice (frame threads, fastest), 1 = one
-        thread (the same frames give the same bytes every run).
+        thread (the same frames give the same bytes in a fresh process; after other encodes in
+        the same process x264's bytes were seen to differ, cause not found).
     copy_video : copy the source's video packets as they are (no decoding, no encoding: the
         output's frames are the input's, bit for bit) with its audio and data tracks; call
         :meth:`copy_all` instead of :meth:`write`. Only where :meth:`can_copy_video` says so.
@@ -686,7 +687,7 @@ class VideoWriter:
         # frame threads as the ffmpeg CLI uses them (PyAV's default, slice threads, makes x264
         # slower and blocks the caller for the whole frame)
         cc.thread_type = "AUTO"
-        cc.thread_count = self.threads  # 0 = as many as the encoder likes; 1 = byte-for-byte repeatable
+        cc.thread_count = self.threads  # 0 = as many as the encoder likes; 1 = one (see ``threads``)
         vs.options = encoder_options(self.encoder, self.crf, self.preset, self.width_px, self.height_px)
         if self.codec_name == "hevc" and self.format in ("mp4", "mov"):
             cc.codec_tag = "hvc1"  # what Apple players expect
