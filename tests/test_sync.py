@@ -155,10 +155,11 @@ def test_orientation_strings():
 
 
 @pytest.mark.parametrize("jitter", ["even", "irregular", "gappy"])
-def test_fine_cost_orientation_lookup_equals_binary_search(jitter):
+def test_fine_cost_orientation_lookup_equals_binary_search(jitter, monkeypatch):
     """The fine stage's sample lookup (a uniform grid of cells, then steps) finds the same
     interval as a binary search, on even, irregular and gappy logs, at the ends and at the
     samples themselves; the orientation is the normalized lerp of that interval."""
+    from fusedstab.analysis import sync as sync_mod
     from fusedstab.analysis.sync import _QuatTrack
 
     rng = np.random.default_rng({"even": 0, "irregular": 1, "gappy": 2}[jitter])
@@ -174,6 +175,8 @@ def test_fine_cost_orientation_lookup_equals_binary_search(jitter):
     tt = np.clip(query, t[0], t[-1])
     ref = np.clip(np.searchsorted(t, tt, side="right") - 1, 0, n - 2)
     assert np.array_equal(track.index(tt), ref)
+    monkeypatch.setattr(sync_mod, "_MAX_CELLS", 37)  # a long log's coarser grid: many samples per cell
+    assert np.array_equal(_QuatTrack.from_samples(t, q).index(tt), ref)
     w = ((tt - t[ref]) / (t[ref + 1] - t[ref]))[:, None]
     lerp = (1 - w) * q[ref] + w * q[ref + 1]
     assert np.allclose(track.quats(query), lerp / np.linalg.norm(lerp, axis=1, keepdims=True), atol=1e-12)

@@ -209,6 +209,10 @@ class SyncResult:
 _unit = unit_vectors
 
 
+#: cells of :class:`_QuatTrack`'s uniform lookup grid, at most
+_MAX_CELLS = 2_000_000
+
+
 class _QuatTrack:
     """Orientation on the log clock from integrated gyro; normalized-lerp lookup (the samples
     are a few ms apart, where nlerp and slerp agree to ~1e-9 rad)."""
@@ -230,9 +234,11 @@ class _QuatTrack:
         self.q = quat_wxyz
         self.dq = np.diff(self.q, axis=0)
         self.inv_dt = 1.0 / np.diff(self.t)
-        # sample lookup through a uniform grid (half the median sample step): a binary search
-        # per point (np.searchsorted on unsorted queries) was most of a fine-cost evaluation
-        self.cell_s = 0.5 * float(np.median(np.diff(self.t)))
+        # sample lookup through a uniform grid (half the median sample step, at most
+        # _MAX_CELLS cells: 16 MB, e.g. an hour's log at 1 kHz): a binary search per point
+        # (np.searchsorted on unsorted queries) was most of a fine-cost evaluation
+        span = float(self.t[-1] - self.t[0])
+        self.cell_s = max(0.5 * float(np.median(np.diff(self.t))), span / _MAX_CELLS, 1e-9)
         n_cells = int(np.ceil((self.t[-1] - self.t[0]) / self.cell_s)) + 1
         grid = self.t[0] + np.arange(n_cells + 1) * self.cell_s
         self.cell_index = np.clip(np.searchsorted(self.t, grid, side="right") - 1, 0, len(self.t) - 2)
