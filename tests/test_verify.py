@@ -430,8 +430,8 @@ def test_gopro_max_defaults_leave_no_undefined_pixel(shared_data):
     metric reads 0.9 % on one of its frames: that is the building's black window at the frame's
     edge (the input itself reads up to 0.25 % by the same metric), enlarged by the crop."""
     from conftest import assert_maps_inside
-    from fusedstab.measure.metrics import undefined_share
     from fusedstab.io.video import iter_frames
+    from fusedstab.measure.metrics import undefined_share
 
     lens = shared_data.parent / "lens_profiles" / "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json"
     src = shared_data / "gopro_max_heromode.mp4"

@@ -223,7 +223,7 @@ class _QuatTrack:
         self._set(tr.times_s, tr.quat_wxyz)
 
     @classmethod
-    def from_samples(cls, times_s: np.ndarray, quat_wxyz: np.ndarray) -> "_QuatTrack":
+    def from_samples(cls, times_s: np.ndarray, quat_wxyz: np.ndarray) -> _QuatTrack:
         """The lookup over given samples: times (N,) increasing, quaternions (N, 4)."""
         track = cls.__new__(cls)
         track._set(np.asarray(times_s, dtype=np.float64), np.asarray(quat_wxyz, dtype=np.float64))
