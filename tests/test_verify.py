@@ -429,7 +429,6 @@ def test_gopro_max_defaults_leave_no_undefined_pixel(shared_data):
     samples the source (exact check on the warp maps). The quality table's undefined-pixel
     metric reads 0.9 % on one of its frames: that is the building's black window at the frame's
     edge (the input itself reads up to 0.25 % by the same metric), enlarged by the crop."""
-    from conftest import assert_maps_inside
     from fusedstab.io.video import iter_frames
     from fusedstab.measure.metrics import undefined_share
 
