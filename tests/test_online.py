@@ -118,8 +118,8 @@ def test_online_blur_masking_matches_offline(tmp_path):
 
 def test_online_pull_eases_at_a_bounded_rate(offline):
     """The online pull-back: released at most ``pull_rate_per_s`` per second (exactly, by
-    construction), raised ahead of a need the queue shows, and at a tight zoom steadier than a
-    slow rate (0.5/s) that holds each pull for ~2 s."""
+    construction), and at a tight zoom steadier than a slow rate (0.5/s) that holds each pull
+    for ~2 s."""
     from fusedstab.filtering.blur_mask import hf_jitter_deg
     from fusedstab.filtering.crop import DEFAULT_PULL_RATE_PER_S
 

@@ -93,7 +93,8 @@ def test_gradual_pullback_is_the_least_bounded_rate_curve_above_the_need():
 def test_gradual_pullback_keeps_the_smoothing_at_a_tight_budget(run_clip, run_plan):
     """At a tight budget (0.97) the bounded-rate pull leaves the output camera steadier than a
     slow one (0.5/s, which holds a pull for ~2 s around each frame that needs one, as the
-    earlier rolling-max spread did for 0.6 s), and every output pixel stays defined."""
+    earlier rolling-max spread did for 0.6 s); the pipeline's plan at that budget (the default
+    rate) keeps every output pixel defined."""
     plan = run_plan(fov_keep=0.97)
     tc = plan.planner.centre_time_s(plan.frame_times_s)
     R_gauss = gaussian_smooth_orientations(plan.R_real, tc, plan.smoothness_s)
