@@ -595,7 +595,9 @@ class VideoWriter:
         FFmpeg reads it.
     threads : encoder threads; 0 = the encoder's choice (frame threads, fastest), 1 = one
         thread (the same frames give the same bytes in a fresh process; after other encodes in
-        the same process x264's bytes were seen to differ, cause not found).
+        the same process x264's bytes were seen to differ, and to repeat exactly when glibc's
+        ``MALLOC_PERTURB_`` fills the heap: a read of uninitialized memory in the native
+        encoder stack, not located).
     copy_video : copy the source's video packets as they are (no decoding, no encoding: the
         output's frames are the input's, bit for bit) with its audio and data tracks; call
         :meth:`copy_all` instead of :meth:`write`. Only where :meth:`can_copy_video` says so.

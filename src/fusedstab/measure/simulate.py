@@ -999,8 +999,9 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
     )
     # one encoder thread: the same config and seed give the same frames, and the same bytes in
     # a fresh process (x264's threaded rate control is not repeatable run to run); after other
-    # encodes in the same process the bytes were seen to differ (2026-12-06, cause not found),
-    # so tests judge the clip's estimates with bounds, not exact values
+    # encodes in the same process the bytes were seen to differ (2026-12-06; they repeat under
+    # MALLOC_PERTURB_: an uninitialized read in the native encoder stack, not located), so
+    # tests judge the clip's estimates with bounds, not exact values
     with VideoWriter(paths["video"], info, cfg.width_px, cfg.height_px, crf=cfg.crf, preset="fast",
                      threads=1) as writer:
         for i in range(N):
