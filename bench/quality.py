@@ -310,8 +310,8 @@ ratio); jitter = RMS of the similarity path minus its 0.5 s Gaussian smoothing (
 video's own pixels, deg); jitter ratio = output / input jitter px; RS resid = median RMS
 residual under one homography per frame pair; undefined = black border pixels connected
 to the frame edge (dark scene content at the edge counts too: the *input* row gives that
-baseline; fusedstab's warp maps are checked exactly in the tests); truth jitter = high-pass RMS of the output camera orientation fitted to
-the simulator's truth; truth resid = RMS angle to the truth smoothed with 0.5 s. The
+baseline; fusedstab's warp maps are checked exactly in the tests); truth jitter = high-pass
+RMS of the output camera orientation fitted to the simulator's truth; truth resid = RMS angle to the truth smoothed with 0.5 s. The
 *input* row is the unstabilized clip (truth column: the true camera's high-pass jitter).
 
 {table(results)}

@@ -239,7 +239,7 @@ class _QuatTrack:
         # (np.searchsorted on unsorted queries) was most of a fine-cost evaluation
         span = float(self.t[-1] - self.t[0])
         self.cell_s = max(0.5 * float(np.median(np.diff(self.t))), span / _MAX_CELLS, 1e-9)
-        n_cells = int(np.ceil((self.t[-1] - self.t[0]) / self.cell_s)) + 1
+        n_cells = int(np.ceil(span / self.cell_s)) + 1
         grid = self.t[0] + np.arange(n_cells + 1) * self.cell_s
         self.cell_index = np.clip(np.searchsorted(self.t, grid, side="right") - 1, 0, len(self.t) - 2)
 

@@ -326,15 +326,16 @@ def _world_directions(pairs: FramePairs, planner, frame_times_s: np.ndarray):
     virtual camera differs. None above ``_CACHE_POINTS`` (computed per chunk instead)."""
     if len(pairs.pair_index) > _CACHE_POINTS:
         return None
-    key = (planner.track, planner.camera, float(planner.readout_s), planner.lens_motion)
+    objects = (planner.track, planner.camera, planner.lens_motion)  # compared by identity
+    readout_s = float(planner.readout_s)
     hit = getattr(pairs, "_world_dirs", None)
-    if (hit is not None and all(a is b for a, b in zip(hit[0][:2], key[:2])) and hit[0][2] == key[2]
-            and hit[0][3] is key[3] and np.array_equal(hit[1], frame_times_s)):
-        return hit[2]
+    if (hit is not None and all(a is b for a, b in zip(hit[0], objects)) and hit[1] == readout_s
+            and np.array_equal(hit[2], frame_times_s)):
+        return hit[3]
     fa = pairs.frame_a[pairs.pair_index]
     da = planner.world_directions(pairs.xa, frame_times_s[fa])
     db = planner.world_directions(pairs.xb, frame_times_s[fa + 1])
-    pairs._world_dirs = (key, np.array(frame_times_s, copy=True), (da, db))
+    pairs._world_dirs = (objects, readout_s, np.array(frame_times_s, copy=True), (da, db))
     return da, db
 
 
