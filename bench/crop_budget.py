@@ -6,6 +6,7 @@ Usage (from the repository root)::
 
     python bench/crop_budget.py                          # sim walk, run, pan 30/60 fps, turn (640x360)
     python bench/crop_budget.py --fov 0.9,0.92,0.95 --clips walk,pan60 --real
+    python bench/crop_budget.py --fov auto,steady,0.98      # the crop policies beside fixed budgets
 
 Clips: ``fusedstab simulate`` 640x360, 4 s, 10 ms readout, seed 0 (``pan60``: 60 fps), and
 with ``--real`` the clips of ``../shared/data`` (GoPro HERO5 Karma, phone CC9 Pro). Every
@@ -61,7 +62,7 @@ def real_clip_opts(clip: dict, scratch: Path) -> dict:
     return o
 
 
-def run_fusedstab(clip: dict, out: Path, fov_keep: float, extra: dict) -> dict:
+def run_fusedstab(clip: dict, out: Path, fov_keep: float | str, extra: dict) -> dict:
     from fusedstab.pipeline import StabilizeOptions, stabilize
 
     t0 = time.perf_counter()
@@ -73,7 +74,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scratch", type=Path, default=Path(tempfile.gettempdir()) / "fusedstab-crop-budget")
     ap.add_argument("--clips", default="walk,run,pan,pan60,turn")
-    ap.add_argument("--fov", default="0.9,0.92,0.95")
+    ap.add_argument("--fov", default="0.9,0.92,0.95", help="comma-separated --fov-keep values: fractions, auto, steady")
     ap.add_argument("--real", action="store_true", help="also the clips in ../shared/data")
     ap.add_argument("--no-vidstab", action="store_true")
     ap.add_argument("--extra", default="{}", help="JSON of further StabilizeOptions fields")
@@ -101,11 +102,12 @@ def main(argv=None) -> int:
                 m = evaluate(clip["video"], out, clip["truth"])
                 results[key] = {"cropping": m["cropping"], "jitter_px": m["jitter_px"],
                                 "undefined_max": m["undefined_share_max"], "input_jitter_px": m["original_jitter_px"]}
-        for fk in [float(x) for x in a.fov.split(",") if x]:
-            key = f"{clip['name']}|fusedstab fov {fk:g} {json.dumps(extra, sort_keys=True) if extra else ''}".strip()
+        for fk in [x if x in ("auto", "steady") else float(x) for x in a.fov.split(",") if x]:
+            label = fk if isinstance(fk, str) else f"{fk:g}"
+            key = f"{clip['name']}|fusedstab fov {label} {json.dumps(extra, sort_keys=True) if extra else ''}".strip()
             if key in results:
                 continue
-            out = scratch / f"{slug}.fs{fk:g}.mp4"
+            out = scratch / f"{slug}.fs{label}.mp4"
             r = run_fusedstab(clip, out, fk, extra)
             m = evaluate(clip["video"], out, clip["truth"])
             results[key] = {**r, "cropping": m["cropping"], "jitter_px": m["jitter_px"],

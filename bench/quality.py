@@ -297,7 +297,7 @@ Machine: `{uname}`, {os.cpu_count()} CPUs; {ffv}; date {_dt.date.today().isoform
 
 Clips: `fusedstab simulate` (seed 0, {DURATION_S:g} s, 30 fps, {READOUT_MS:g} ms rolling-shutter
 readout, pinhole 70° HFOV) and real clips from `../shared/data`. Settings: fusedstab
-defaults (smoothness chosen per clip, crop budget 0.92) with the clip's gcsv and lens json
+defaults (crop budget and smoothness chosen per clip: `--fov-keep auto`) with the clip's gcsv and lens json
 (real clips: defaults plus the lens profile where one exists);
 ffmpeg vid.stab `vidstabdetect=shakiness=5:accuracy=15` then
 `vidstabtransform=smoothing=round(0.5 s·fps):zoom=0:optzoom=1,unsharp=5:5:0.8:3:3:0.4`,

@@ -140,6 +140,10 @@ CASES = [
     Case("fov-200", lambda c: _stab(c, "--fov", "200"), 2, "--fov 200 deg is out of range"),
     Case("fov-nan", lambda c: _stab(c, "--fov", "nan"), 2, "--fov must be a finite"),
     Case("fov-negative", lambda c: _stab(c, "--fov", "-10"), 2, "--fov -10 deg is out of range"),
+    Case("fov-keep-nan", lambda c: _stab(c, "--fov-keep", "nan"), 2, "--fov-keep must be a finite", "0 < value <= 1"),
+    Case("fov-keep-above-1", lambda c: _stab(c, "--fov-keep", "1.2"), 2, "--fov-keep 1.2 is out of range"),
+    Case("fov-keep-unknown-policy", lambda c: _stab(c, "--fov-keep", "wide"), 2, "expected a fraction of the width",
+         "--help"),
     Case("max-zoom-nan", lambda c: _stab(c, "--max-zoom", "nan"), 2, "--max-zoom must be a finite"),
     Case("max-zoom-below-1", lambda c: _stab(c, "--max-zoom", "0.5"), 2, "--max-zoom 0.5 is out of range"),
     Case("crf-99", lambda c: _stab(c, "--crf", "99"), 2, "--crf 99 is out of range", "0 <= value <= 51"),
@@ -349,7 +353,8 @@ def test_library_options_are_checked_too(clips, tmp_path):
 
     for kw, needle in ((dict(smoothness_s=float("nan")), "smoothness_s"), (dict(crf=99), "crf"),
                        (dict(preset="nope"), "preset"), (dict(fov_deg=0.0), "fov_deg"),
-                       (dict(max_zoom=float("nan")), "max_zoom"), (dict(readout_ms=float("inf")), "readout_ms")):
+                       (dict(max_zoom=float("nan")), "max_zoom"), (dict(readout_ms=float("inf")), "readout_ms"),
+                       (dict(fov_keep="widest"), "fov_keep"), (dict(fov_keep=0.0), "fov_keep")):
         with pytest.raises(InputError, match=needle) as exc:
             stabilize(clips / "clip.mp4", tmp_path / "o.mp4", StabilizeOptions(gyro_offset_ms=0, **kw))
         assert exc.value.hint

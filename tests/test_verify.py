@@ -89,6 +89,8 @@ def results(clips, text_logs, tmp_path_factory):
     cache: dict = {}
 
     def options(name):
+        """The options of each case; the degraded-log cases plan with ``--fov-keep steady``: what
+        they judge is the motion source found, and the steadiest crop shows it best."""
         if name == "ois_auto":
             p = clips("run_ois")
             return p, StabilizeOptions(gyro=f"{p}.gcsv", lens=f"{p}.lens.json", use_lens_motion=False)
@@ -97,13 +99,14 @@ def results(clips, text_logs, tmp_path_factory):
             return p, StabilizeOptions(gyro=f"{p}.gcsv", lens=f"{p}.lens.json")
         p, deg, swapped = text_logs
         if name == "degs_as_rads":
-            return p, StabilizeOptions(gyro=deg, gyro_columns="t,x,y,z", gyro_units="rad/s", lens=f"{p}.lens.json")
+            return p, StabilizeOptions(gyro=deg, gyro_columns="t,x,y,z", gyro_units="rad/s", lens=f"{p}.lens.json",
+                                       fov_keep="steady")
         if name == "swapped_xyz":
             return p, StabilizeOptions(gyro=swapped, gyro_columns="t,x,y,z", imu_orientation="XYZ",
-                                       lens=f"{p}.lens.json")
+                                       lens=f"{p}.lens.json", fov_keep="steady")
         if name == "swapped_auto":
             return p, StabilizeOptions(gyro=swapped, gyro_columns="t,x,y,z", imu_orientation="auto",
-                                       lens=f"{p}.lens.json")
+                                       lens=f"{p}.lens.json", fov_keep="steady")
         raise KeyError(name)
 
     def get(name):

@@ -28,7 +28,13 @@ from fusedstab.analysis.video_motion import (
 )
 from fusedstab.measure.metrics import evaluate
 from fusedstab.measure.simulate import SimConfig, load_truth, simulate
-from fusedstab.pipeline import FOV_KEEP_CHOICES, StabilizeOptions, plan_stabilization, stabilize
+from fusedstab.pipeline import (
+    SHAKE_LEFT_MAX,
+    STEADY_FOV_KEEP_CHOICES,
+    StabilizeOptions,
+    plan_stabilization,
+    stabilize,
+)
 from fusedstab.rotation import exp_so3, log_so3
 from fusedstab.types import ImuSamples
 
@@ -72,17 +78,19 @@ def _gyro_vs_video(prefix, tmp_dir):
     """Stabilize with the gyro (offset from the truth, no sync) and with the video alone; evaluate both.
 
     x264 preset ultrafast for both: the motion paths are judged, not the encoder (against ffmpeg
-    vid.stab's medium encode that only makes ours the harder case).
+    vid.stab's medium encode that only makes ours the harder case). ``--fov-keep steady`` for
+    both: the bounds judge how well each path's motion is removed where the crop leaves room
+    (the default policy keeps more picture and half the shake: ``test_pipeline``).
     """
     truth = load_truth(f"{prefix}.truth.npz")
     lens = f"{prefix}.lens.json"
     out_g = tmp_dir / "gyro.mp4"
     rep_g = stabilize(f"{prefix}.mp4", out_g, StabilizeOptions(
         gyro=f"{prefix}.gcsv", lens=lens, gyro_offset_ms=truth.gyro_offset_s * 1000.0, motion="gyro",
-        preset="ultrafast"))
+        preset="ultrafast", fov_keep="steady"))
     src = _no_gyro_copy(prefix, tmp_dir / "nogyro")
     out_v = tmp_dir / "video.mp4"
-    rep_v = stabilize(src, out_v, StabilizeOptions(lens=lens, motion="video", preset="ultrafast"))
+    rep_v = stabilize(src, out_v, StabilizeOptions(lens=lens, motion="video", preset="ultrafast", fov_keep="steady"))
     m_g = evaluate(f"{prefix}.mp4", out_g, truth=f"{prefix}.truth.npz")
     m_v = evaluate(src, out_v, truth=f"{prefix}.truth.npz")
     return rep_g, rep_v, m_g, m_v
@@ -263,7 +271,7 @@ def _check_video_path(rep_g, rep_v, m_g, m_v, name, *, vidstab=True):
     assert m_v["truth_output_jitter_deg"] <= 0.45 * m_v["truth_input_jitter_deg"]
     assert m_v["truth_residual_offset_removed_deg"] <= 1.3 * m_g["truth_residual_offset_removed_deg"]
     # the crop budget is chosen per clip (the run's jolts take the tightest, 0.88): never more crop than that
-    assert rep_v.fov_kept >= min(FOV_KEEP_CHOICES) - 1e-6
+    assert rep_v.fov_kept >= min(STEADY_FOV_KEEP_CHOICES) - 1e-6
     vs = _vidstab_jitter_px(m_v["original"], name) if vidstab else None
     if vs is not None:  # the issue's bar: below ffmpeg vid.stab (two passes, as bench/quality.py) on the same clip
         print(f"{name}: ffmpeg vid.stab {vs:.3f} px")
@@ -320,11 +328,12 @@ def test_video_motion_end_to_end_walk(walk_e2e):
 
 
 def test_auto_without_gyro_uses_the_video(walk_clip, tmp_path):
-    """No gyro anywhere and ``motion='auto'``: a warning says the video alone is used; it works."""
+    """No gyro anywhere and ``motion='auto'``: a warning says the video alone is used; it works
+    (the default crop's promise, half the shake removed, is met by the video's motion alone)."""
     src = _no_gyro_copy(walk_clip, tmp_path)
     plan = plan_stabilization(src, StabilizeOptions(lens=f"{walk_clip}.lens.json"))
     print(plan.warnings, plan.motion_source, plan.predicted)
     assert plan.motion_source == "video" and not plan.passthrough
     assert any("no gyro" in w and "video alone" in w for w in plan.warnings), plan.warnings
-    assert plan.predicted is not None and plan.predicted["ratio"] < 0.35
+    assert plan.predicted is not None and plan.predicted["ratio"] <= SHAKE_LEFT_MAX
     assert plan.zoom <= 1.25 + 1e-6

@@ -76,8 +76,11 @@ class StabilizeOptions:
     max_zoom : largest crop zoom (1.25 keeps 80 % of the width): caps the crop budget's zoom
         and the adaptive zoom.
     fov_keep : crop budget, the fraction of the source width kept (zoom ``1 / fov_keep``, at
-        most ``max_zoom``); None = chosen per clip among :data:`FOV_KEEP_CHOICES` by
-        :func:`choose_fov_keep` (offline; online: :data:`fusedstab.filtering.crop.DEFAULT_FOV_KEEP`). Where the
+        most ``max_zoom``); None or ``"auto"`` = chosen per clip by :func:`choose_fov_keep`: the
+        most picture (of :data:`FOV_KEEP_CHOICES`) whose plan leaves at most
+        :data:`SHAKE_LEFT_MAX` of the input's jitter; ``"steady"`` = the steadiest budget of
+        :data:`STEADY_FOV_KEEP_CHOICES` unless a wider one is nearly as steady (offline; online:
+        :data:`fusedstab.filtering.crop.DEFAULT_FOV_KEEP`). Where the
         smoothed camera would leave the source at that zoom it is pulled toward the real one
         (:mod:`fusedstab.filtering.crop`).
     zoom_mode : ``"fixed"`` (one zoom for the clip) or ``"adaptive"`` (per-frame zoom that rises
@@ -139,7 +142,7 @@ class StabilizeOptions:
     lens_motion: Path | None = None
     use_lens_motion: bool = True
     max_zoom: float = 1.25
-    fov_keep: float | None = None
+    fov_keep: float | str | None = None
     zoom_mode: str = "fixed"
     zoom_rate_per_s: float = 0.1
     horizon_lock: bool = False
@@ -179,30 +182,57 @@ MOTION_SOURCES = ("auto", "gyro", "video")
 #: decides (docs/BENCHMARKS.md, "Smoothness chosen per clip").
 AUTO_SMOOTHNESS_S = (0.5, 1.0, 2.0)
 DEFAULT_SMOOTHNESS_S = 0.5
-#: crop budgets tried when ``--fov-keep`` is not given (offline; the default budget first)
-FOV_KEEP_CHOICES = (0.96, 0.92, 0.88)
+#: crop budgets tried, widest first, when ``--fov-keep`` is not given (offline): the most
+#: picture whose plan leaves at most :data:`SHAKE_LEFT_MAX` of the input's jitter
+FOV_KEEP_CHOICES = (0.98, 0.96, 0.94, 0.92, 0.88)
+#: the default crop keeps the most picture that still removes at least half of the input's
+#: high-frequency jitter (predicted through the planned warps). ffmpeg vid.stab with its usual
+#: settings leaves 53-82 % of it on the bench clips (docs/BENCHMARKS.md), so this keeps about
+#: its field of view and less of its shake; ``--fov-keep steady`` trades picture for more
+SHAKE_LEFT_MAX = 0.5
+#: bisection steps between the first budget that removes enough shake and the wider one
+#: before it (0.02 apart: to 0.005)
+FOV_KEEP_REFINE_STEPS = 2
+#: crop budgets tried with ``--fov-keep steady``, and where no budget meets :data:`SHAKE_LEFT_MAX`
+STEADY_FOV_KEEP_CHOICES = (0.96, 0.92, 0.88)
 #: a tighter crop is taken only while it buys steadiness: the widest budget whose predicted
 #: output jitter is within ``CROP_SLACK`` x the steadiest budget's
 CROP_SLACK = 1.25
 #: the video alone stabilizes a clip only where it tracks at least this share of the frame pairs
 MIN_TRACKED_SHARE = 0.5
+#: the crop policies ``--fov-keep`` takes besides a number
+FOV_KEEP_POLICIES = ("auto", "steady")
 
 
-def choose_fov_keep(output_px: dict[float, float]) -> float:
+def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None, *, policy: str = "auto") -> float:
     """The crop budget for a clip from the predicted output jitter of each budget.
 
     Parameters
     ----------
     output_px : {fov_keep: predicted output jitter [px]} (:func:`~fusedstab.analysis.verify.predicted_jitter`).
+    input_px : the input's predicted jitter [px] (same estimator); None = policy ``"steady"``.
+    policy : ``"auto"``: the widest budget whose jitter is at most :data:`SHAKE_LEFT_MAX` x
+        ``input_px`` (keep the picture, remove at least half the shake; the planner tries
+        :data:`FOV_KEEP_CHOICES` widest first and bisects :data:`FOV_KEEP_REFINE_STEPS` times
+        toward the wider one that failed); where none is,
+        ``"steady"``: the widest budget whose jitter is at most :data:`CROP_SLACK` x the
+        steadiest budget's (a clip whose shake a wide crop already removes keeps more picture;
+        one that needs the margin gets it, up to the tightest budget tried).
 
     Returns
     -------
-    The widest ``fov_keep`` whose jitter is at most ``CROP_SLACK`` x the steadiest budget's: a
-    clip whose shake a wide crop already removes keeps more picture (a gimbal, a pan); one
-    that needs the margin (a car, a run) gets it, up to the tightest budget tried. Measured
-    (predicted px, 0.96 / 0.92 / 0.88): simulated walk 2.23 / 0.14 / 0.15 -> 0.92; run
-    14.9 / 8.3 / 3.7 -> 0.88; GoPro Karma 1.64 / 1.71 / 1.79 -> 0.96 (docs/BENCHMARKS.md).
+    The chosen ``fov_keep``. Measured (predicted px, 0.98 / 0.96 / 0.94 / 0.92 / 0.88; input):
+    simulated walk 3.70 / 1.50 / 0.41 / 0.14 / 0.15 (7.63): auto 0.98, steady 0.92; run 15.8 /
+    11.6 / 8.1 / 5.6 / 2.9 (20.0): auto 0.94, steady 0.88 (docs/BENCHMARKS.md).
     """
+    if not output_px:
+        raise ValueError("no crop budget to choose from")
+    if policy not in FOV_KEEP_POLICIES:
+        raise ValueError(f"unknown crop policy {policy!r}")
+    if policy == "auto" and input_px is not None and np.isfinite(input_px):
+        enough = [f for f, j in output_px.items() if j <= SHAKE_LEFT_MAX * input_px + 1e-12]
+        if enough:
+            return max(enough)
     best = min(output_px.values())
     return max(f for f, j in output_px.items() if j <= CROP_SLACK * best + 1e-12)
 
@@ -299,6 +329,9 @@ class StabilizeReport:
     predicted_jitter: dict | None = None
     #: the hybrid residual was used (``--residual``)
     residual: bool = False
+    #: the crop budget planned (``--fov-keep``, given or chosen per clip); ``fov_kept`` is the
+    #: width the output shows (above the budget where it already leaves room)
+    fov_keep: float | None = None
     #: seconds per stage: plan_s (stages 1-2, sync_s of it the automatic sync), render_s, and
     #: the render's busy time per stage (decode_s, plan_s, warp_s, encode_s; they overlap)
     timings: dict | None = None
@@ -628,7 +661,13 @@ def plan_stabilization(
 
     from .filtering.crop import DEFAULT_FOV_KEEP
 
-    fov_default = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
+    fov_given = opts.fov_keep if isinstance(opts.fov_keep, (int, float)) else None
+    policy = opts.fov_keep if isinstance(opts.fov_keep, str) else "auto"
+    if policy not in FOV_KEEP_POLICIES:
+        raise InputError(f"--fov-keep must be a fraction of the width or one of {', '.join(FOV_KEEP_POLICIES)}, "
+                         f"got {opts.fov_keep!r}", "give e.g. --fov-keep 0.92, or leave it out (auto)")
+    choose_crop = fov_given is None and opts.lookahead_s is None
+    fov_default = fov_given if fov_given is not None else DEFAULT_FOV_KEEP
 
     residual_possible = vm is not None and opts.lookahead_s is None and opts.residual in ("on", "auto")
     res_always = residual_possible and opts.residual == "on"
@@ -636,26 +675,66 @@ def plan_stabilization(
         warnings.append("--residual on needs the tracked video and the offline filter (not --motion gyro, not "
                         "--lookahead): the hybrid residual is not used")
 
-    def build_best(track, ro, cam=None, *, video_track=False):
-        """The plan of the steadiest sigma (by predicted output jitter), then of the crop budget
-        that buys steadiness (:func:`choose_fov_keep`), then with or without the hybrid residual:
-        build's tuple + (sigma, fov_keep, residual used)."""
-        res = res_always and not video_track
-        best = None
+    def steadiest_sigma(track, ro, cam, fov, res, tried=None):
+        """The plan of the sigma with the lowest predicted output jitter at crop budget ``fov``
+        (``tried``: a plan already built at one sigma). build's tuple + (sigma, fov, res)."""
+        best = tried
         for sg in sigmas:
-            b = build(track, ro, cam, sigma_s=sg, fov_keep=fov_default, residual=res)
+            if tried is not None and sg == tried[5]:
+                continue
+            b = build(track, ro, cam, sigma_s=sg, fov_keep=fov, residual=res)
             if b[4] is None:  # nothing to predict with: the first sigma
-                return b + (sg, fov_default, res)
+                return b + (sg, fov, res)
             if best is None or b[4]["output_px"] < best[4]["output_px"] - 1e-9:
-                best = b + (sg, fov_default, res)
-        if opts.fov_keep is None and opts.lookahead_s is None:
-            by_fov = {fov_default: best}
-            for f in FOV_KEEP_CHOICES:
-                if f not in by_fov:
-                    b = build(track, ro, cam, sigma_s=best[5], fov_keep=f, residual=res)
-                    if b[4] is not None:
-                        by_fov[f] = b + (best[5], f, res)
-            best = by_fov[choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()})]
+                best = b + (sg, fov, res)
+        return best
+
+    def build_best(track, ro, cam=None, *, video_track=False):
+        """The plan of the chosen crop budget (:func:`choose_fov_keep`) and the steadiest sigma
+        there (by predicted output jitter), then with or without the hybrid residual: build's
+        tuple + (sigma, fov_keep, residual used)."""
+        res = res_always and not video_track
+        if not choose_crop:
+            best = steadiest_sigma(track, ro, cam, fov_default, res)
+        elif policy == "steady":
+            best = steadiest_sigma(track, ro, cam, fov_default, res)
+            if best[4] is not None:
+                by_fov = {fov_default: best}
+                for f in STEADY_FOV_KEEP_CHOICES:
+                    if f not in by_fov:
+                        by_fov[f] = build(track, ro, cam, sigma_s=best[5], fov_keep=f, residual=res) + (best[5], f, res)
+                best = by_fov[choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")]
+        else:
+            # widest first, at the first sigma; the first budget that removes enough shake is
+            # taken (refined toward the wider one that did not), and only then are the other
+            # sigmas tried there
+            sg0 = sigmas[0]
+            by_fov = {}
+            chosen = None
+
+            def enough(b):
+                return b[4]["output_px"] <= SHAKE_LEFT_MAX * b[4]["input_px"] + 1e-12
+
+            for k, f in enumerate(FOV_KEEP_CHOICES):
+                b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res)
+                if b[4] is None:  # nothing to predict with: the default budget
+                    if f != DEFAULT_FOV_KEEP:
+                        b = build(track, ro, cam, sigma_s=sg0, fov_keep=DEFAULT_FOV_KEEP, residual=res)
+                    return b + (sg0, DEFAULT_FOV_KEEP, res)
+                by_fov[f] = b + (sg0, f, res)
+                if enough(b):
+                    chosen = f
+                    if k > 0:  # bisect toward the wider budget that left too much
+                        hi = FOV_KEEP_CHOICES[k - 1]
+                        for _ in range(FOV_KEEP_REFINE_STEPS):
+                            mid = round(0.5 * (chosen + hi), 4)
+                            b = build(track, ro, cam, sigma_s=sg0, fov_keep=mid, residual=res)
+                            by_fov[mid] = b + (sg0, mid, res)
+                            chosen, hi = (mid, hi) if enough(b) else (chosen, mid)
+                    break
+            if chosen is None:
+                chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")
+            best = steadiest_sigma(track, ro, cam, chosen, res, tried=by_fov[chosen])
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
@@ -842,7 +921,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     if passthrough:  # the renderer copies the frames; this only describes them
         return R_real, CropResult(R_real.copy(), 1.0, np.ones(n), np.ones(n)), np.zeros(n), None
     if fov_keep is None:
-        fov_keep = opts.fov_keep if opts.fov_keep is not None else DEFAULT_FOV_KEEP
+        fov_keep = opts.fov_keep if isinstance(opts.fov_keep, (int, float)) else DEFAULT_FOV_KEEP
     if not 0.0 < fov_keep <= 1.0:
         raise InputError(f"--fov-keep must be in (0, 1], got {fov_keep:g}", "give the fraction of the width to keep, e.g. 0.92")
     if opts.zoom_mode not in ("fixed", "adaptive"):
@@ -1167,4 +1246,5 @@ def stabilize(
         gyro_segments=[{k: v for k, v in asdict(sg).items()} for sg in plan.gyro_check.segments]
         if plan.gyro_check is not None else None,
         predicted_jitter=plan.predicted, residual=plan.residual, timings=timings, encoder=encoder,
+        fov_keep=plan.fov_keep,
     )

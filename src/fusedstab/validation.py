@@ -67,6 +67,9 @@ STABILIZE_RANGES: dict[str, NumberRange] = {
     "grid_step_px": NumberRange("grid_step_px", 2, 256, "px", "grid_step_px=16", integer=True),
 }
 
+#: ``fov_keep`` when it is a number (else a crop policy: ``auto``, ``steady``)
+FOV_KEEP_RANGE = NumberRange("--fov-keep", 0.0, 1.0, "", "--fov-keep 0.92", lo_open=True)
+
 
 def _name(field: str, rng: NumberRange, cli: bool) -> str:
     return rng.flag if cli else field
@@ -124,6 +127,11 @@ def check_stabilize_options(opts, *, cli: bool = False) -> None:
     for field, rng in STABILIZE_RANGES.items():
         if hasattr(opts, field):
             check_number(getattr(opts, field), field, rng, cli=cli)
+    fov_keep = getattr(opts, "fov_keep", None)
+    if isinstance(fov_keep, str):
+        check_choice(fov_keep, "fov_keep", ("auto", "steady"), "--fov-keep", cli=cli)
+    else:
+        check_number(fov_keep, "fov_keep", FOV_KEEP_RANGE, cli=cli)
     check_choice(opts.preset, "preset", X264_PRESETS, "--preset", cli=cli)
     check_choice(opts.backend, "backend", ("opencv", "torch"), "--backend", cli=cli)
     check_choice(opts.device, "device", ("auto", "cpu", "cuda"), "--device", cli=cli)

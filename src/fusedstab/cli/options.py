@@ -19,6 +19,7 @@ __all__ = [
     "add_stabilize_option_group",
     "add_stabilize_options",
     "add_sync_arguments",
+    "fov_keep",
     "number",
     "options_from_args",
 ]
@@ -30,6 +31,16 @@ def number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def fov_keep(text: str) -> float | str:
+    """Parse ``--fov-keep``: a fraction of the width, or a crop policy (``auto``, ``steady``)."""
+    if text.strip().lower() in ("auto", "steady"):
+        return text.strip().lower()
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction of the width (e.g. 0.92), auto or steady, got {text!r}") from None
 
 
 def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
@@ -105,11 +116,14 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
                    help="OIS shift / focus breathing log (docs/LENS_MOTION_CSV.md); default: INPUT.lens.csv if present")
     p.add_argument("--ignore-lens-motion", action="store_true", help="do not use any OIS / focus log")
-    p.add_argument("--fov-keep", type=number, default=None, metavar="FRACTION",
+    p.add_argument("--fov-keep", type=fov_keep, default=None, metavar="FRACTION|auto|steady",
                    help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
                    "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
-                   "pixels (default: chosen per clip among 0.96, 0.92 and 0.88, the widest whose planned output is "
-                   "predicted within 1.25x of the steadiest one's jitter; docs/BENCHMARKS.md)")
+                   "pixels. auto (default, offline): the most picture among 0.98, 0.96, 0.94, 0.92 and 0.88 whose "
+                   "planned output is predicted to keep at most half of the input's jitter; steady: the steadiest "
+                   "of 0.96, 0.92 and 0.88 unless a wider one is within 1.25x of its jitter (more shake removed, "
+                   "less picture; also auto's choice where no budget halves the jitter); online: 0.92. "
+                   "docs/BENCHMARKS.md")
     p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
                    help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
                    "budget only where needed, up to --max-zoom, changing at most 0.1 per second (offline) (default fixed)")
