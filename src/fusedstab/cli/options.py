@@ -120,9 +120,9 @@ def add_stabilize_options(p) -> None:
                    help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
                    "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
                    "pixels. auto (default, offline): the most picture among 0.98, 0.96, 0.94, 0.92 and 0.88 whose "
-                   "planned output is predicted to keep at most half of the input's jitter; steady: the steadiest "
-                   "of 0.96, 0.92 and 0.88 unless a wider one is within 1.25x of its jitter (more shake removed, "
-                   "less picture; also auto's choice where no budget halves the jitter); online: 0.92. "
+                   "planned output is predicted to keep at most half of the input's jitter (where none does, the widest "
+                   "within 1.25x of the steadiest one's jitter); steady: the steadiest of 0.96, 0.92 and 0.88 unless "
+                   "a wider one is within 1.25x of its jitter (more shake removed, less picture); online: 0.92. "
                    "docs/BENCHMARKS.md")
     p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
                    help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
