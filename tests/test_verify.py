@@ -9,6 +9,8 @@ checked against the measured one, and the phone capture (real data) is judged to
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,7 @@ from fusedstab.analysis.sync import parse_imu_orientation
 from fusedstab.errors import InputError
 from fusedstab.io.telemetry import read_imu
 from fusedstab.measure.metrics import evaluate
-from fusedstab.pipeline import StabilizeOptions, plan_stabilization, render, stabilize
+from fusedstab.pipeline import SHAKE_LEFT_MAX, StabilizeOptions, plan_stabilization, render, stabilize
 from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 
 from conftest import assert_maps_inside
@@ -283,6 +285,11 @@ def test_phone_capture_auto(shared_data, tmp_path):
     budget, depending on the x264 build; 0.48 before the smoothness was chosen per clip). The
     geometric border check passes; ``undefined_share_max`` is 1.4 % (dark car interior
     touching the border; the original scores 0.85 %).
+
+    Rendered with ``--fov-keep steady``: issue 8's bar (ratio <= 0.4) judges the motion found on
+    this phone. The default crop (issue 10: the most picture that halves the jitter) plans 0.95
+    here and measures 0.51-0.53 of the input's jitter at vid.stab's field of view; its
+    promise is checked on the plan below (predicted ratio <= ``SHAKE_LEFT_MAX``, more picture).
     """
     from fusedstab.camera import CameraModel
     from fusedstab.io.lens import write_lens_profile
@@ -297,7 +304,7 @@ def test_phone_capture_auto(shared_data, tmp_path):
                                           name="Xiaomi CC9 Pro 800x600"))
     video = d / "frames_099-150.mp4"
     opts = StabilizeOptions(gyro=d / "gyro.txt", gyro_columns="x,y,z,t", gyro_offset_ms=offset_ms,
-                            imu_orientation="auto", lens=lens)
+                            imu_orientation="auto", lens=lens, fov_keep="steady")
     plan = plan_stabilization(video, opts)
     out = tmp_path / "phone.stab.mp4"
     render(plan, out, opts)
@@ -313,6 +320,12 @@ def test_phone_capture_auto(shared_data, tmp_path):
     assert_maps_inside(plan)
     assert m["jitter_px"] <= REENCODE_TOLERANCE * m["original_jitter_px"]
     assert m["jitter_ratio_px"] <= 0.4
+    # the default crop: more picture, at most half of the jitter predicted, the gyro still used
+    auto = plan_stabilization(video, replace(opts, fov_keep=None))
+    print(f"default crop: {auto.fov_keep} ({auto.crop.fov_kept:.3f} kept), motion {auto.motion_source!r}, "
+          f"predicted {auto.predicted}")
+    assert auto.motion_source == "gyro" and auto.crop.fov_kept > plan.crop.fov_kept
+    assert auto.predicted["ratio"] <= SHAKE_LEFT_MAX + 1e-9
 
 
 # ---------------------------------------------------------------------------- in-camera EIS record (CORI/IORI)

@@ -638,13 +638,14 @@ def plan_stabilization(
     exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
-    def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None, residual=False):
+    def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None, residual=False,
+              intent=None):
         planner = WarpPlanner(cam or camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
                               projection=opts.projection)
         R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
                                                    passthrough=passthrough, fov_keep=fov_keep,
-                                                   video_motion=vm if residual else None)
+                                                   video_motion=vm if residual else None, intent=intent)
         predicted = None
         if not passthrough and check_pairs is not None and check_pairs.n_pairs >= 3:
             from .analysis.verify import predicted_jitter
@@ -705,9 +706,10 @@ def plan_stabilization(
                         by_fov[f] = build(track, ro, cam, sigma_s=best[5], fov_keep=f, residual=res) + (best[5], f, res)
                 best = by_fov[choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")]
         else:
-            # widest first, at the first sigma; the first budget that removes enough shake is
-            # taken (refined toward the wider one that did not), and only then are the other
-            # sigmas tried there
+            # widest first, at the first sigma and with plain smoothing; the first budget that
+            # removes enough shake is taken (refined toward the wider one that did not), and only
+            # then are the other sigmas, and the intent model, tried there: the budget does not
+            # depend on the intent model, which at a given budget is kept only where it is steadier
             sg0 = sigmas[0]
             by_fov = {}
             chosen = None
@@ -716,10 +718,9 @@ def plan_stabilization(
                 return b[4]["output_px"] <= SHAKE_LEFT_MAX * b[4]["input_px"] + 1e-12
 
             for k, f in enumerate(FOV_KEEP_CHOICES):
-                b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res)
+                b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
                 if b[4] is None:  # nothing to predict with: the default budget
-                    if f != DEFAULT_FOV_KEEP:
-                        b = build(track, ro, cam, sigma_s=sg0, fov_keep=DEFAULT_FOV_KEEP, residual=res)
+                    b = build(track, ro, cam, sigma_s=sg0, fov_keep=DEFAULT_FOV_KEEP, residual=res)
                     return b + (sg0, DEFAULT_FOV_KEEP, res)
                 by_fov[f] = b + (sg0, f, res)
                 if enough(b):
@@ -728,13 +729,13 @@ def plan_stabilization(
                         hi = FOV_KEEP_CHOICES[k - 1]
                         for _ in range(FOV_KEEP_REFINE_STEPS):
                             mid = round(0.5 * (chosen + hi), 4)
-                            b = build(track, ro, cam, sigma_s=sg0, fov_keep=mid, residual=res)
+                            b = build(track, ro, cam, sigma_s=sg0, fov_keep=mid, residual=res, intent=False)
                             by_fov[mid] = b + (sg0, mid, res)
                             chosen, hi = (mid, hi) if enough(b) else (chosen, mid)
                     break
             if chosen is None:
                 chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")
-            best = steadiest_sigma(track, ro, cam, chosen, res, tried=by_fov[chosen])
+            best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if opts.intent else by_fov[chosen])
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
@@ -902,8 +903,11 @@ def _pairs_in_sync_windows(pairs, info):
 
 def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, sigma_s: float, exposure_s: float,
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
-                    passthrough: bool = False, fov_keep: float | None = None, video_motion=None):
+                    passthrough: bool = False, fov_keep: float | None = None, video_motion=None,
+                    intent: bool | None = None):
     """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``.
+
+    ``intent``: try the intent model's path beside plain smoothing (None: ``opts.intent``).
 
     ``video_motion``: the clip's :class:`~fusedstab.analysis.video_motion.VideoMotion` for the
     hybrid residual (offline; ignored when the track is the video's own motion).
@@ -942,7 +946,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
 
         R_gauss = gaussian_smooth_orientations(R_real, t_centre, sigma_s)
         candidates = [R_gauss]
-        if opts.intent and len(R_real) >= 3:
+        if (opts.intent if intent is None else intent) and len(R_real) >= 3:
             from .filtering.intent import apply_intent
 
             candidates.append(apply_intent(R_real, R_gauss, t_centre)[0])
