@@ -102,12 +102,12 @@ def test_default_crop_policy(walk_clip, walk_result, tmp_path):
     assert min(FOV_KEEP_CHOICES) <= plan.fov_keep <= max(FOV_KEEP_CHOICES) and plan.fov_keep > steady_plan.fov_keep
     assert report.fov_kept > steady_report.fov_kept
     assert plan.predicted["output_px"] <= SHAKE_LEFT_MAX * plan.predicted["input_px"] + 1e-9
-    # the next wider budget tried, planned as the choice tried it (first sigma, no residual),
-    # leaves more than half
+    # the next wider budget tried, planned as the choice tried it (first sigma, plain smoothing,
+    # no residual), leaves more than half
     for f in [f for f in FOV_KEEP_CHOICES if f > plan.fov_keep][-1:]:
         wide = plan_stabilization(f"{walk_clip}.mp4", StabilizeOptions(
             gyro=f"{walk_clip}.gcsv", lens=f"{walk_clip}.lens.json", gyro_offset_ms=truth.gyro_offset_s * 1000.0,
-            fov_keep=f, smoothness_s=AUTO_SMOOTHNESS_S[0], residual="off"))
+            fov_keep=f, smoothness_s=AUTO_SMOOTHNESS_S[0], residual="off", intent=False))
         assert wide.predicted["output_px"] > SHAKE_LEFT_MAX * wide.predicted["input_px"], (f, wide.predicted)
     assert_maps_inside(plan)
     m = evaluate(f"{walk_clip}.mp4", out)
