@@ -170,9 +170,10 @@ def track_frame_pairs(
             if not _in_windows(t, windows):
                 prev = None
                 continue
-            grey = _grey(frame, W, H)
-            if scale < 1.0:
-                grey = cv2.resize(grey, (ws, hs), interpolation=cv2.INTER_AREA)
+            if scale < 1.0:  # resized straight from the decoder's luma buffer
+                grey = cv2.resize(_grey(frame, W, H, view=True), (ws, hs), interpolation=cv2.INTER_AREA)
+            else:
+                grey = _grey(frame, W, H)
             kept = None
             if prev is not None and prev[0] == i - 1 and prev[2] is not None and len(prev[2]) >= 8:
                 p0 = prev[2]
@@ -217,12 +218,16 @@ def track_frame_pairs(
     )
 
 
-def _grey(frame, W: int, H: int) -> np.ndarray:
-    """Luma plane of a decoded frame (no colour conversion for planar YUV)."""
+def _grey(frame, W: int, H: int, *, view: bool = False) -> np.ndarray:
+    """Luma plane of a decoded frame (no colour conversion for 8-bit YUV).
+
+    ``view``: a read-only view of the frame's own luma buffer (no copy; it keeps the frame
+    alive), for a caller that resizes it at once; else a contiguous copy."""
     if frame.format.name in ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"):
-        arr = frame.to_ndarray()
-        if arr.ndim == 2 and arr.shape[0] >= H and arr.shape[1] >= W:
-            return np.ascontiguousarray(arr[:H, :W])
+        plane = frame.planes[0]
+        if plane.height >= H and plane.line_size >= W:
+            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:H, :W]
+            return luma if view else luma.copy()
     grey = frame.to_ndarray(format="gray")
     return np.ascontiguousarray(grey[:H, :W])
 
