@@ -119,7 +119,7 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--fov-keep", type=fov_keep, default=None, metavar="FRACTION|auto|steady",
                    help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
                    "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
-                   "pixels. auto (default, offline): the most picture among 0.98, 0.96, 0.94, 0.92 and 0.88 whose "
+                   "pixels. auto (default, offline): the most picture from 0.98 down to 0.88 (to 0.005) whose "
                    "planned output is predicted to keep at most half of the input's jitter (where none does, the widest "
                    "within 1.25x of the steadiest one's jitter); steady: the steadiest of 0.96, 0.92 and 0.88 unless "
                    "a wider one is within 1.25x of its jitter (more shake removed, less picture); online: 0.92. "
