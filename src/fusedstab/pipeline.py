@@ -31,7 +31,7 @@ from .analysis.sync import SyncResult
 from .analysis.tracking import track_frame_pairs
 from .analysis.verify import GyroCheck
 from .types import ClockMap, ImuSamples, LensMotion
-from .validation import check_stabilize_options
+from .validation import FOV_KEEP_POLICIES, check_stabilize_options
 
 __all__ = ["StabilizeOptions", "StabilizationPlan", "StabilizeReport", "plan_stabilization", "render", "stabilize"]
 
@@ -200,8 +200,6 @@ STEADY_FOV_KEEP_CHOICES = (0.96, 0.92, 0.88)
 CROP_SLACK = 1.25
 #: the video alone stabilizes a clip only where it tracks at least this share of the frame pairs
 MIN_TRACKED_SHARE = 0.5
-#: the crop policies ``--fov-keep`` takes besides a number
-FOV_KEEP_POLICIES = ("auto", "steady")
 
 
 def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None, *, policy: str = "auto") -> float:
@@ -663,11 +661,10 @@ def plan_stabilization(
     from .filtering.crop import DEFAULT_FOV_KEEP
 
     fov_given = opts.fov_keep if isinstance(opts.fov_keep, (int, float)) else None
-    policy = opts.fov_keep if isinstance(opts.fov_keep, str) else "auto"
-    if policy not in FOV_KEEP_POLICIES:
-        raise InputError(f"--fov-keep must be a fraction of the width or one of {', '.join(FOV_KEEP_POLICIES)}, "
-                         f"got {opts.fov_keep!r}", "give e.g. --fov-keep 0.92, or leave it out (auto)")
-    choose_crop = fov_given is None and opts.lookahead_s is None
+    policy = opts.fov_keep if isinstance(opts.fov_keep, str) else "auto"  # checked up front
+    # a crop is chosen per clip offline, and only where plans can be compared (tracked pairs)
+    choose_crop = (fov_given is None and opts.lookahead_s is None and check_pairs is not None
+                   and check_pairs.n_pairs >= 3)
     fov_default = fov_given if fov_given is not None else DEFAULT_FOV_KEEP
 
     residual_possible = vm is not None and opts.lookahead_s is None and opts.residual in ("on", "auto")
@@ -699,12 +696,11 @@ def plan_stabilization(
             best = steadiest_sigma(track, ro, cam, fov_default, res)
         elif policy == "steady":
             best = steadiest_sigma(track, ro, cam, fov_default, res)
-            if best[4] is not None:
-                by_fov = {fov_default: best}
-                for f in STEADY_FOV_KEEP_CHOICES:
-                    if f not in by_fov:
-                        by_fov[f] = build(track, ro, cam, sigma_s=best[5], fov_keep=f, residual=res) + (best[5], f, res)
-                best = by_fov[choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")]
+            by_fov = {fov_default: best}
+            for f in STEADY_FOV_KEEP_CHOICES:
+                if f not in by_fov:
+                    by_fov[f] = build(track, ro, cam, sigma_s=best[5], fov_keep=f, residual=res) + (best[5], f, res)
+            best = by_fov[choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")]
         else:
             # widest first, at the first sigma and with plain smoothing; the first budget that
             # removes enough shake is taken (refined toward the wider one that did not), and only
@@ -719,9 +715,6 @@ def plan_stabilization(
 
             for k, f in enumerate(FOV_KEEP_CHOICES):
                 b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
-                if b[4] is None:  # nothing to predict with: the default budget
-                    b = build(track, ro, cam, sigma_s=sg0, fov_keep=DEFAULT_FOV_KEEP, residual=res)
-                    return b + (sg0, DEFAULT_FOV_KEEP, res)
                 by_fov[f] = b + (sg0, f, res)
                 if enough(b):
                     chosen = f

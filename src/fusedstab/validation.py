@@ -67,8 +67,10 @@ STABILIZE_RANGES: dict[str, NumberRange] = {
     "grid_step_px": NumberRange("grid_step_px", 2, 256, "px", "grid_step_px=16", integer=True),
 }
 
-#: ``fov_keep`` when it is a number (else a crop policy: ``auto``, ``steady``)
+#: ``fov_keep`` when it is a number (else one of :data:`FOV_KEEP_POLICIES`)
 FOV_KEEP_RANGE = NumberRange("--fov-keep", 0.0, 1.0, "", "--fov-keep 0.92", lo_open=True)
+#: the crop policies ``fov_keep`` takes besides a number (:func:`fusedstab.pipeline.choose_fov_keep`)
+FOV_KEEP_POLICIES = ("auto", "steady")
 
 
 def _name(field: str, rng: NumberRange, cli: bool) -> str:
@@ -129,7 +131,7 @@ def check_stabilize_options(opts, *, cli: bool = False) -> None:
             check_number(getattr(opts, field), field, rng, cli=cli)
     fov_keep = getattr(opts, "fov_keep", None)
     if isinstance(fov_keep, str):
-        check_choice(fov_keep, "fov_keep", ("auto", "steady"), "--fov-keep", cli=cli)
+        check_choice(fov_keep, "fov_keep", FOV_KEEP_POLICIES, "--fov-keep", cli=cli)
     else:
         check_number(fov_keep, "fov_keep", FOV_KEEP_RANGE, cli=cli)
     check_choice(opts.preset, "preset", X264_PRESETS, "--preset", cli=cli)

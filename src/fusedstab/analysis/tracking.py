@@ -226,7 +226,8 @@ def _grey(frame, W: int, H: int, *, view: bool = False) -> np.ndarray:
     if frame.format.name in ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"):
         plane = frame.planes[0]
         if plane.height >= H and plane.line_size >= W:
-            luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:H, :W]
+            luma = np.frombuffer(plane, np.uint8, count=plane.height * plane.line_size)
+            luma = luma.reshape(plane.height, plane.line_size)[:H, :W]
             return luma if view else luma.copy()
     grey = frame.to_ndarray(format="gray")
     return np.ascontiguousarray(grey[:H, :W])

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from ..pipeline import DEFAULT_FOV_DEG, StabilizeOptions
-from ..validation import X264_PRESETS, check_stabilize_options
+from ..validation import FOV_KEEP_POLICIES, X264_PRESETS, check_stabilize_options
 
 __all__ = [
     "add_gyro_source_arguments",
@@ -35,7 +35,7 @@ def number(text: str) -> float:
 
 def fov_keep(text: str) -> float | str:
     """Parse ``--fov-keep``: a fraction of the width, or a crop policy (``auto``, ``steady``)."""
-    if text.strip().lower() in ("auto", "steady"):
+    if text.strip().lower() in FOV_KEEP_POLICIES:
         return text.strip().lower()
     try:
         return float(text)
