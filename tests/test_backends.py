@@ -136,6 +136,82 @@ def test_opencv_black_outside_and_nan_nodes():
     assert (out[-1, -1] == 0).all()
 
 
+# ---------------------------------------------------------------------------- 4:2:0 planes
+def _i420(img_bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(img_bgr, cv2.COLOR_BGR2YUV_I420)
+
+
+def test_opencv_yuv420_translation_samples_each_plane_at_its_own_sites():
+    """Ramps in Y, U and V under a known shift: luma moves by (dx, dy) luma pixels, chroma
+    (left-sited, rows between luma rows) by (dx / 2, dy / 2) chroma pixels, exactly."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
+    cy, cx = np.mgrid[0:H // 2, 0:W // 2].astype(np.float64)
+    Y, U, V = 20 + 0.4 * xx + 0.3 * yy, 40 + 0.9 * cx + 0.2 * cy, 200 - 0.4 * cx - 0.7 * cy
+    yuv = np.concatenate([np.round(Y), np.round(U).reshape(-1, W), np.round(V).reshape(-1, W)]).astype(np.uint8)
+    dx, dy = 6.5, -3.25
+    base = _identity_warp().coarse_map_px
+    warp = FrameWarp(base + np.float32([dx, dy]), W, H, W, H)
+    out = OpenCVBackend().warp_yuv420(yuv, warp).astype(np.float64)
+    oy = out[:H]
+    n = (H // 2) * (W // 2)
+    ou = out.reshape(-1)[H * W:H * W + n].reshape(H // 2, W // 2)
+    ov = out.reshape(-1)[H * W + n:].reshape(H // 2, W // 2)
+    m = (slice(8, -8), slice(8, -8))
+    assert np.abs(oy - (20 + 0.4 * (xx + dx) + 0.3 * (yy + dy)))[m].max() <= 1.0
+    assert np.abs(ou - (40 + 0.9 * (cx + dx / 2) + 0.2 * (cy + dy / 2)))[m].max() <= 1.0
+    assert np.abs(ov - (200 - 0.4 * (cx + dx / 2) - 0.7 * (cy + dy / 2)))[m].max() <= 1.0
+    # half a chroma pixel off (centre-sited or row-sited chroma) would be seen
+    assert np.abs(ou - (40 + 0.9 * (cx + dx / 2 + 0.5) + 0.2 * (cy + dy / 2)))[m].mean() > 0.4
+
+
+@pytest.mark.parametrize("lens", ["pinhole", "fisheye"])
+def test_opencv_yuv420_agrees_with_the_bgr_path(texture, lens):
+    """The planes warped directly against BGR -> warp -> I420, which differ by the colour
+    conversion's rounding and by how chroma is resampled (OpenCV's route repeats each chroma
+    sample over its 2 x 2 luma block and averages it back). Chroma half a chroma pixel off
+    measures about 5 levels here, one pixel off about 7."""
+    warp = _real_warp(lens)
+    yuv = _i420(texture)
+    be = OpenCVBackend()
+    direct = be.warp_yuv420(yuv, warp).astype(int)
+    via_bgr = _i420(be.warp(cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR_I420), warp)).astype(int)
+    inside = np.isfinite(warp.coarse_map_px).all() and _i420(be.warp(np.full_like(texture, 255), warp))[:H].min() > 200
+    assert inside  # the test warp sees only the source: no border in either
+    d = np.abs(direct - via_bgr)
+    assert d[:H].mean() < 1.0 and np.percentile(d[:H], 99) <= 6
+    assert d[H:].mean() < 3.0 and np.percentile(d[H:], 99) <= 20  # sharp colour edges
+
+
+def test_opencv_yuv420_odd_chroma_rows():
+    """480x270: each chroma plane has an odd number of rows (135), so V starts mid-row of the
+    stacked (405, 480) array."""
+    rng = np.random.default_rng(3)
+    bgr = cv2.GaussianBlur(rng.integers(0, 256, (270, 480, 3), dtype=np.uint8), (0, 0), 2.0)
+    yuv = _i420(bgr)
+    cam = CameraModel.from_fov(480, 270, 70.0)
+    track = OrientationTrack(np.array([0.0, 1.0]), np.array([[1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    out = OpenCVBackend().warp_yuv420(yuv, WarpPlanner(cam, track).frame_warp(np.eye(3), 1.0, 0.5))
+    assert out.shape == yuv.shape
+    assert np.abs(out.astype(int) - yuv.astype(int))[270:].max() <= 1  # U and V each in place
+
+
+def test_opencv_yuv420_identity_threads_and_borders(texture):
+    yuv = _i420(texture)
+    out = OpenCVBackend(threads=1).warp_yuv420(yuv, _identity_warp())
+    d = np.abs(out.astype(int) - yuv.astype(int))
+    assert d[2:H - 2, 2:-2].max() <= 1 and d[H:].max() <= 1
+    assert np.array_equal(out, OpenCVBackend(threads=3).warp_yuv420(yuv, _identity_warp()))
+    white = np.full_like(yuv, 235)
+    shifted = FrameWarp(_identity_warp().coarse_map_px - np.float32([100.0, 0.0]), W, H, W, H)
+    for full, black in ((False, 16), (True, 0)):
+        o = OpenCVBackend().warp_yuv420(white, shifted, full_range=full)
+        assert (o[:H, :98] == black).all() and (o[:H, 102:] == 235).all()
+        u = o.reshape(-1)[H * W:H * W + (H // 2) * (W // 2)].reshape(H // 2, W // 2)
+        assert (u[:, :48] == 128).all() and (u[:, 52:] == 235).all()
+    with pytest.raises(ValueError, match="even output size"):
+        OpenCVBackend().warp_yuv420(yuv, FrameWarp(_identity_warp().coarse_map_px, W - 1, H, W, H))
+
+
 def test_unknown_backend_and_interpolation():
     with pytest.raises(ValueError):
         get_backend("vulkan")

@@ -59,6 +59,67 @@ def test_concurrent_x264_equals_sequential(small_plan, tmp_path):
     assert max(np.abs(x.astype(int) - y.astype(int)).max() for x, y in zip(fa, fb)) == 0
 
 
+def test_planar_render_agrees_with_bgr_render(small_plan, tmp_path):
+    """The default render warps the decoder's 4:2:0 planes directly; the BGR route (the torch
+    backend's, and 10-bit sources') gives the same picture to colour-conversion rounding."""
+    plan, opts = small_plan
+    opts = StabilizeOptions(**{**opts.__dict__, "codec": "ffv1"})  # lossless: the frames themselves
+    planar, bgr = tmp_path / "planar.mkv", tmp_path / "bgr.mkv"
+    t_planar, t_bgr = {}, {}
+    render(plan, planar, opts, timings=t_planar)
+    render(plan, bgr, opts, planar=False, timings=t_bgr)
+    assert t_planar["planar"] is True and t_bgr["planar"] is False
+    a = [f for _, f in iter_frames(planar, planar=True)]
+    b = [f for _, f in iter_frames(bgr, planar=True)]
+    assert len(a) == len(b) == plan.info.frame_count
+    h = plan.info.height_px
+    d = np.stack([x.astype(int) - y.astype(int) for x, y in zip(a, b)])
+    # the BGR route's decode (swscale's bgr24) darkens Y by about 1 level; the planes do not
+    # go through it (test_planar_write_keeps_levels_and_tags: values kept exactly)
+    assert 0.5 < d[:, :h].mean() < 1.5 and np.abs(d[:, :h]).mean() < 1.5
+    assert np.abs(d[:, h:]).mean() < 3.0
+    # and the picture moved: neither route copied the input
+    src = [f for _, f in iter_frames(plan.info.path, planar=True)]
+    assert np.mean([np.abs(x[:h].astype(int) - y[:h].astype(int)).mean() for x, y in zip(a, src)]) > 3.0
+
+
+def test_planar_write_keeps_levels_and_tags(tmp_path):
+    """Full-range BT.709 planes written as they are: tags kept, values unchanged (lossless)."""
+    src = tmp_path / "full709.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x96:d=0.3:r=10",
+                    "-vf", "scale=out_range=full:out_color_matrix=bt709,format=yuv420p", "-color_range", "pc",
+                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+                    "-c:v", "libx264", "-crf", "4", str(src)], check=True)
+    info = probe_video(src)
+    out = tmp_path / "out.mkv"
+    with VideoWriter(out, info, info.width_px, info.height_px, codec="ffv1") as w:
+        assert w.takes_planar()
+        for pts, f in iter_frames(src, planar=True):
+            assert f.shape == (96 * 3 // 2, 160) and f.dtype == np.uint8
+            w.write_planar(f, pts)
+    st = _ffprobe(out)
+    assert st["color_range"] == "pc" and st["color_space"] == "bt709"
+    a = [f for _, f in iter_frames(src, planar=True)]
+    b = [f for _, f in iter_frames(out, planar=True)]
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_planar_only_where_the_values_keep_their_meaning(tmp_path):
+    """A full-range source the writer would tag limited (``yuvj420p`` without a range tag),
+    10-bit sources and odd sizes go through BGR."""
+    from dataclasses import replace
+
+    src = tmp_path / "s.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x96:d=0.2:r=10",
+                    "-pix_fmt", "yuv420p", "-c:v", "libx264", str(src)], check=True)
+    info = probe_video(src)
+    cases = {"plain": (info, True), "yuvj untagged": (replace(info, pix_fmt="yuvj420p", color_range=0), False),
+             "odd width": (replace(info, width_px=161), False), "10-bit": (replace(info, bit_depth=10), False)}
+    for name, (inf, expected) in cases.items():
+        with VideoWriter(tmp_path / f"{name}.mkv", inf, 160, 96, codec="ffv1") as w:
+            assert w.takes_planar() is expected, name
+
+
 def test_encoder_quality_mapping():
     assert encoder_options("libx264", 18, "medium", 1920, 1080)["crf"] == "18"
     assert encoder_options("libx265", 18, "medium", 1920, 1080)["crf"] == "23"

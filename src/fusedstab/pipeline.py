@@ -1052,18 +1052,19 @@ def _timed(items, timer: dict, key: str):
 
 
 class _EncodeThread:
-    """``writer.write`` in a background thread behind a bounded queue (FFmpeg releases the GIL).
+    """``write(frame, pts)`` (a writer's ``write`` or ``write_planar``) in a background thread
+    behind a bounded queue (FFmpeg releases the GIL).
 
     :meth:`put` re-raises an error the encoder hit; :meth:`close` drains the queue and waits.
     """
 
-    def __init__(self, writer, timer: dict, depth: int):
+    def __init__(self, write: Callable, timer: dict, depth: int):
         import queue
         import threading
 
         self._q: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
-        self._writer, self._timer = writer, timer
+        self._write, self._timer = write, timer
         self._thread = threading.Thread(target=self._run, name="fusedstab-encode", daemon=True)
         self._thread.start()
 
@@ -1076,7 +1077,7 @@ class _EncodeThread:
                 continue  # drain after a failure
             t = time.perf_counter()
             try:
-                self._writer.write(*item)
+                self._write(*item)
             except BaseException as exc:  # noqa: BLE001 - handed to the producer
                 self._error = exc
             self._timer["encode_s"] = self._timer.get("encode_s", 0.0) + time.perf_counter() - t
@@ -1101,8 +1102,15 @@ def render(
     progress: Progress | None = None,
     concurrent: bool = True,
     timings: dict | None = None,
+    planar: bool | None = None,
 ) -> float:
     """Stage 3: stream every frame through its warp and encode. Returns seconds spent.
+
+    ``planar`` (default None: wherever it can): frames go from the decoder through the warp
+    to the encoder as their 4:2:0 planes, each plane warped at its own sample positions, with
+    no conversion to BGR and back (8-bit ``yuv420p`` sources, the OpenCV backend, an 8-bit
+    4:2:0 encoder; see :meth:`VideoWriter.takes_planar`). False: through BGR, as the torch
+    backend and 10-bit sources always go. The two agree to colour-conversion rounding (tests).
 
     ``concurrent`` (default): decoding, warp planning (``PLAN_BATCH`` frames per vectorized
     call), the remap and the encoder run at the same time in four threads joined by bounded
@@ -1133,18 +1141,25 @@ def render(
                 timings.update(render_s=round(seconds, 3), copied=True)
             return seconds
     deep = getattr(info, "bit_depth", 8) > 8 and not plan.passthrough
-    depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * 3 * (2 if deep else 1)))))
-    frames = _timed(iter_frames(info.path, deep=deep), timer, "decode_s")
-    warps = None if plan.passthrough else _planned_warps(plan, timer)
-    if concurrent:
-        frames = prefetch(frames, depth=depth)
-        warps = prefetch(warps, depth=2) if warps is not None else None
     with VideoWriter(
         output_path, info, plan.planner.out_width_px, plan.planner.out_height_px,
         copy_audio_from=info.path, crf=opts.crf, preset=opts.preset, codec=getattr(opts, "codec", "h264"),
         hw_encode=getattr(opts, "hw_encode", False), deep=deep,
     ) as writer:
-        encoder = _EncodeThread(writer, timer, depth) if concurrent else None
+        can_planar = writer.takes_planar() and (plan.passthrough or hasattr(backend, "warp_yuv420"))
+        if planar and not can_planar:
+            raise ValueError("this source, backend or encoder cannot be rendered plane by plane (planar=True)")
+        planar = can_planar if planar is None else bool(planar)
+        bytes_per_px = 1.5 if planar else 3 * (2 if deep else 1)
+        depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * bytes_per_px))))
+        frames = _timed(iter_frames(info.path, deep=deep, planar=planar), timer, "decode_s")
+        warps = None if plan.passthrough else _planned_warps(plan, timer)
+        if concurrent:
+            frames = prefetch(frames, depth=depth)
+            warps = prefetch(warps, depth=2) if warps is not None else None
+        full_range = info.color_range == 2 or info.pix_fmt == "yuvj420p"
+        write = writer.write_planar if planar else writer.write
+        encoder = _EncodeThread(write, timer, depth) if concurrent else None
         try:
             pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
             done = 0
@@ -1162,13 +1177,16 @@ def render(
                         warp = plan.planner.frame_warps(plan.R_virt[i:i + 1], [plan.zoom_at(i)],
                                                         plan.frame_times_s[i:i + 1])[0]
                     t = time.perf_counter()
-                    frame = backend.warp(frame, warp)
+                    if planar:
+                        frame = backend.warp_yuv420(frame, warp, full_range=full_range)
+                    else:
+                        frame = backend.warp(frame, warp)
                     timer["warp_s"] = timer.get("warp_s", 0.0) + time.perf_counter() - t
                 if encoder is not None:
                     encoder.put(frame, pts)
                 else:
                     t = time.perf_counter()
-                    writer.write(frame, pts)
+                    write(frame, pts)
                     timer["encode_s"] = timer.get("encode_s", 0.0) + time.perf_counter() - t
                 done += 1
                 if progress:
@@ -1184,7 +1202,7 @@ def render(
     plan.warnings.extend(writer.notes)  # tracks the output container cannot hold
     seconds = time.perf_counter() - t_start
     if timings is not None:
-        timings.update({k: round(v, 3) for k, v in timer.items()}, render_s=round(seconds, 3))
+        timings.update({k: round(v, 3) for k, v in timer.items()}, render_s=round(seconds, 3), planar=planar)
     return seconds
 
 

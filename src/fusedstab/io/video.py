@@ -234,7 +234,12 @@ def _decode_args(fmt_name: str, color_range: int, colorspace: int, deep: bool) -
 _SWS_MATRIX = {1: "ITU709", 5: "ITU601", 6: "ITU601", 9: "BT2020", 7: "SMPTE240M", 4: "FCC"}
 
 
-def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = True) -> Iterator[tuple[int, np.ndarray]]:
+#: 8-bit 4:2:0 pixel formats whose frames can be warped and encoded plane by plane
+PLANAR_420 = ("yuv420p", "yuvj420p")
+
+
+def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = True,
+                planar: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(pts, frame_bgr)`` for every frame in presentation order.
 
     ``frame_bgr`` is (H, W, 3) uint8 in the coded orientation (display rotation not applied:
@@ -242,6 +247,10 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
     16-bit scale), for sources with more than 8 bits per sample. The YUV -> RGB conversion
     uses the stream's matrix and range tags. ``threads``: FFmpeg's frame + slice decoding
     threads (the same pixels, faster).
+
+    ``planar``: yield the decoder's 4:2:0 planes instead, unconverted: (H * 3 / 2, W) uint8,
+    Y then U then V (for a source in :data:`PLANAR_420`; see :func:`planar_source`). A frame
+    that comes out of the decoder in another format is converted to 4:2:0 in its own range.
     """
     container = _open(Path(path))
     try:
@@ -251,6 +260,12 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
         cc = stream.codec_context
         args = None
         for frame in container.decode(stream):
+            if planar:
+                pts = int(frame.pts if frame.pts is not None else 0)
+                if frame.format.name not in PLANAR_420:  # a mid-stream format change
+                    frame = frame.reformat(format="yuvj420p" if frame.color_range == 2 else "yuv420p")
+                yield pts, frame.to_ndarray()
+                continue
             if args is None:
                 args = _decode_args(frame.format.name, int(cc.color_range or frame.color_range or 0),
                                     int(cc.colorspace or 2), deep)
@@ -264,6 +279,13 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
         raise InputError(f"decoding {path} failed: {exc}", "check that the file is not truncated") from None
     finally:
         container.close()
+
+
+def planar_source(info: "VideoInfo") -> bool:
+    """Whether the source's frames can go through the render as 4:2:0 planes (8-bit
+    ``yuv420p`` / ``yuvj420p``, even width and height): no colour conversion on the way."""
+    return (info.pix_fmt in PLANAR_420 and getattr(info, "bit_depth", 8) == 8
+            and info.width_px % 2 == 0 and info.height_px % 2 == 0)
 
 
 def prefetch(items, depth: int = 4):
@@ -792,6 +814,27 @@ class VideoWriter:
             pkt.stream = self._copy_map[pkt.stream.index]
             self._container.mux(pkt)
 
+    def takes_planar(self) -> bool:
+        """Whether :meth:`write_planar` can take the source's own 4:2:0 planes: an 8-bit 4:2:0
+        encoder format, the source's size (even) and a source range and matrix that this
+        writer tags the output with unchanged (so the values mean what they meant)."""
+        info = self.info
+        if self.deep or self.pix_fmt != "yuv420p" or not planar_source(info):
+            return False
+        if (self.width_px, self.height_px) != (info.width_px, info.height_px):
+            return False
+        full = info.color_range == 2 or info.pix_fmt == "yuvj420p"
+        matrix = int(self.color.get("matrix", 2) or 2)
+        return full == (self._range == 2) and (matrix == 2 or matrix == self._matrix)
+
+    def write_planar(self, yuv: np.ndarray, pts: int) -> None:
+        """Encode one frame given as 4:2:0 planes, (H * 3 / 2, W) uint8 (Y, U, V) in the
+        source's range and matrix (only where :meth:`takes_planar`)."""
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(yuv), format="yuv420p")
+        frame.colorspace = self._vs.codec_context.colorspace
+        frame.color_range = self._range
+        self._encode(frame, pts)
+
     def write(self, frame_bgr: np.ndarray, pts: int) -> None:
         """Encode one (H, W, 3) uint8 BGR frame with presentation timestamp ``pts``."""
         h, w = self.height_px, self.width_px
@@ -814,6 +857,9 @@ class VideoWriter:
                                  interpolation=Interpolation.BILINEAR | Interpolation.ACCURATE_RND)
             frame.colorspace = self._matrix
             frame.color_range = self._range
+        self._encode(frame, pts)
+
+    def _encode(self, frame, pts: int) -> None:
         frame.pts = int(pts)
         frame.time_base = self.info.time_base
         try:

@@ -37,10 +37,14 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _axis(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
-    """Align-corners linear interpolation along one axis: (lower node index, weight of the upper node)."""
+def _axis(n_in: int, n_out: int, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Align-corners linear interpolation along one axis: (lower node index, weight of the upper node).
+
+    ``at``: the output positions to sample (default: the pixels 0 .. n_out - 1), increasing,
+    in output pixels of an axis of ``n_out`` pixels."""
     scale = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
-    src = np.arange(n_out, dtype=np.float64) * scale
+    pos = np.arange(n_out, dtype=np.float64) if at is None else np.asarray(at, dtype=np.float64)
+    src = np.clip(pos * scale, 0.0, n_in - 1.0)
     i0 = np.minimum(np.floor(src).astype(np.intp), max(n_in - 2, 0))
     return i0, (src - i0).astype(np.float32)
 
@@ -54,16 +58,19 @@ class _Upsampler:
     what ``cv2.convertMaps`` reads and keeps numpy's inner loops long.
     """
 
-    def __init__(self, gh: int, gw: int, W: int, H: int):
-        self.gh, self.gw, self.W, self.H = gh, gw, W, H
-        ix, fx = _axis(gw, W)
+    def __init__(self, gh: int, gw: int, W: int, H: int, xs: np.ndarray | None = None, ys: np.ndarray | None = None):
+        # xs, ys: sample the map at these output positions (default: every pixel of W x H)
+        self.gh, self.gw = gh, gw
+        self.W = W if xs is None else len(xs)
+        self.H = H if ys is None else len(ys)
+        ix, fx = _axis(gw, W, xs)
         ix1 = np.minimum(ix + 1, gw - 1)
         # indices into a (gh, gw * 2) interleaved coarse row, and weights, for (W * 2) outputs
         self.cx0 = (2 * ix[:, None] + np.arange(2)).reshape(-1)
         self.cx1 = (2 * ix1[:, None] + np.arange(2)).reshape(-1)
         self.wx1 = np.repeat(fx, 2)
         self.wx0 = (1.0 - self.wx1).astype(np.float32)
-        self.iy, fy = _axis(gh, H)
+        self.iy, fy = _axis(gh, H, ys)
         self.fy = fy[:, None].copy()  # (H, 1): broadcasts along a row
         # first output row of each grid interval (interval j covers rows [start[j], start[j+1]))
         self.start = np.searchsorted(self.iy, np.arange(gh + 1), side="left")
@@ -88,6 +95,16 @@ class _Upsampler:
                 o = out[a - r0 : b - r0]
                 np.multiply(self.fy[a:b], diff[j], out=o)
                 o += tmp[j]
+
+
+def _planes_420(yuv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views of the Y (H, W), U and V (H / 2, W / 2) planes of a contiguous (H * 3 / 2, W)
+    4:2:0 frame (a chroma plane need not start on a row of the stacked array)."""
+    h, w = yuv.shape[0] * 2 // 3, yuv.shape[1]
+    flat = yuv.reshape(-1)
+    n_y, n_c = h * w, (h // 2) * (w // 2)
+    return (flat[:n_y].reshape(h, w), flat[n_y:n_y + n_c].reshape(h // 2, w // 2),
+            flat[n_y + n_c:n_y + 2 * n_c].reshape(h // 2, w // 2))
 
 
 class OpenCVBackend:
@@ -121,7 +138,7 @@ class OpenCVBackend:
         up = self._upsamplers.get(key)
         if up is None:
             up = _Upsampler(gh, gw, warp.out_width_px, warp.out_height_px)
-            self._upsamplers = {key: up}  # one size at a time: keep memory bounded
+            self._upsamplers = {key: up}  # one size at a time: keep memory bounded (chroma's is added beside it)
         return up
 
     def full_map(self, warp: FrameWarp) -> np.ndarray:
@@ -131,6 +148,18 @@ class OpenCVBackend:
         full = np.empty((up.H, up.W, 2), np.float32)
         up.vertical(tmp, diff, full.reshape(up.H, 2 * up.W), 0, up.H)
         return full
+
+    def _chroma_upsampler(self, warp: FrameWarp) -> _Upsampler:
+        """The map at the chroma samples of a 4:2:0 output: chroma pixel (i, j) sits at luma
+        position (2 i, 2 j + 0.5) (left-sited, as H.264 / HEVC / MPEG-2 4:2:0 video)."""
+        gh, gw = warp.coarse_map_px.shape[:2]
+        W, H = warp.out_width_px, warp.out_height_px
+        key = ("chroma", gh, gw, W, H)
+        up = self._upsamplers.get(key)
+        if up is None:
+            up = _Upsampler(gh, gw, W, H, xs=2.0 * np.arange(W // 2), ys=2.0 * np.arange(H // 2) + 0.5)
+            self._upsamplers[key] = up
+        return up
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -154,6 +183,62 @@ class OpenCVBackend:
             out[r0:r1] = res.reshape(out[r0:r1].shape)
 
         edges = list(range(0, H, _STRIP_ROWS)) + [H]
+        if self.threads == 1 or len(edges) <= 2:
+            for r0, r1 in zip(edges[:-1], edges[1:]):
+                strip(r0, r1)
+        else:
+            for f in [self._executor().submit(strip, a, b) for a, b in zip(edges[:-1], edges[1:])]:
+                f.result()
+        return out
+
+    def warp_yuv420(self, yuv: np.ndarray, warp: FrameWarp, *, full_range: bool = False) -> np.ndarray:
+        """Resample a planar 4:2:0 frame through ``warp``, plane by plane, without converting it.
+
+        Parameters
+        ----------
+        yuv : (H * 3 / 2, W) uint8, the Y plane (H, W) followed by U and V (H / 2, W / 2 each),
+            as PyAV's ``VideoFrame.to_ndarray()`` gives a ``yuv420p`` frame; H and W even.
+        warp : the frame's warp (output size even).
+        full_range : the source's range: black is Y = 0 (full) or 16 (limited, default).
+
+        Returns
+        -------
+        (H_out * 3 / 2, W_out) uint8 in the same layout, range and matrix.
+
+        The chroma planes are sampled through the same warp at their own positions
+        (:meth:`_chroma_upsampler`), so no colour conversion happens on the way: the output
+        keeps the source's pixel values where the warp is the identity.
+        """
+        W, H = warp.out_width_px, warp.out_height_px
+        if W % 2 or H % 2:
+            raise ValueError(f"a 4:2:0 warp needs an even output size, got {W}x{H}")
+        out = np.empty((H * 3 // 2, W), dtype=yuv.dtype)
+        planes_in, planes_out = _planes_420(np.ascontiguousarray(yuv)), _planes_420(out)
+        up_y, up_c = self._upsampler(warp), self._chroma_upsampler(warp)
+        tmp_y, diff_y = up_y.horizontal(warp.coarse_map_px)
+        tmp_c, diff_c = up_c.horizontal(warp.coarse_map_px)
+        # luma coordinates -> chroma coordinates: (x / 2, (y - 0.5) / 2), interleaved (x, y)
+        c_scale = np.float32(0.5)
+        c_shift = np.tile(np.array([0.0, -0.25], np.float32), W // 2)
+        black = 0 if full_range else 16
+
+        def strip(r0: int, r1: int) -> None:  # luma rows [r0, r1) and the chroma rows beside them
+            full = np.empty((r1 - r0, W * 2), np.float32)
+            up_y.vertical(tmp_y, diff_y, full, r0, r1)
+            m1, m2 = cv2.convertMaps(full.reshape(r1 - r0, W, 2), None, cv2.CV_16SC2)
+            planes_out[0][r0:r1] = cv2.remap(planes_in[0], m1, m2, self._flag, borderMode=cv2.BORDER_CONSTANT,
+                                             borderValue=black)
+            c0, c1 = r0 // 2, r1 // 2
+            full = np.empty((c1 - c0, W), np.float32)
+            up_c.vertical(tmp_c, diff_c, full, c0, c1)
+            full *= c_scale
+            full += c_shift
+            m1, m2 = cv2.convertMaps(full.reshape(c1 - c0, W // 2, 2), None, cv2.CV_16SC2)
+            for k in (1, 2):
+                planes_out[k][c0:c1] = cv2.remap(planes_in[k], m1, m2, self._flag, borderMode=cv2.BORDER_CONSTANT,
+                                                 borderValue=128)
+
+        edges = list(range(0, H, _STRIP_ROWS)) + [H]  # _STRIP_ROWS is even: chroma rows split with them
         if self.threads == 1 or len(edges) <= 2:
             for r0, r1 in zip(edges[:-1], edges[1:]):
                 strip(r0, r1)
