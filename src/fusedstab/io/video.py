@@ -281,7 +281,7 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
         container.close()
 
 
-def planar_source(info: "VideoInfo") -> bool:
+def planar_source(info: VideoInfo) -> bool:
     """Whether the source's frames can go through the render as 4:2:0 planes (8-bit
     ``yuv420p`` / ``yuvj420p``, even width and height): no colour conversion on the way."""
     return (info.pix_fmt in PLANAR_420 and getattr(info, "bit_depth", 8) == 8
