@@ -122,6 +122,14 @@ def test_planar_only_where_the_values_keep_their_meaning(tmp_path):
 
 def test_encoder_quality_mapping():
     assert encoder_options("libx264", 18, "medium", 1920, 1080)["crf"] == "18"
+    # x264's lookahead capped near 100 MB of frames (and no threaded lookahead on top) where
+    # frames are large; the preset's own where they are small or the preset has none
+    uhd = encoder_options("libx264", 18, "medium", 3840, 2160)
+    assert uhd["rc-lookahead"] == "4" and uhd["x264-params"] == "sync-lookahead=0"
+    assert encoder_options("libx264", 18, "medium", 1920, 1080)["rc-lookahead"] == "16"
+    assert encoder_options("libx264", 18, "medium", 640, 360)["rc-lookahead"] == "40"
+    assert "x264-params" not in encoder_options("libx264", 18, "medium", 640, 360)
+    assert "x264-params" not in encoder_options("libx264", 18, "ultrafast", 3840, 2160)
     assert encoder_options("libx265", 18, "medium", 1920, 1080)["crf"] == "23"
     assert encoder_options("libsvtav1", 18, "medium", 1920, 1080)["crf"] == "30"
     assert encoder_options("prores_ks", 18, "medium", 1920, 1080)["profile"] == "3"

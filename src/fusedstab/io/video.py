@@ -416,21 +416,33 @@ def check_output_path(output: str | os.PathLike, *inputs: str | os.PathLike) -> 
 #: x264's rc-lookahead per preset (frames), and the memory its queue may take [bytes].
 _X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20, "fast": 30, "medium": 40,
                    "slow": 50, "slower": 60, "veryslow": 60, "placebo": 60}
-_LOOKAHEAD_BUDGET_BYTES = 200e6
+_LOOKAHEAD_BUDGET_BYTES = 100e6
 
 
 def x264_lookahead(preset: str, width_px: int, height_px: int) -> int:
-    """x264 rate-control lookahead [frames]: the preset's, capped so the queue stays near 200 MB.
+    """x264 rate-control lookahead [frames]: the preset's, capped so the queue stays near 100 MB.
 
     x264 keeps every lookahead frame in full (about 3 bytes per pixel with its half-resolution
-    planes and macroblock-tree data): 40 frames of 4K (medium's default) are 1.2 GB, most of
-    what a 4K run used (plain ffmpeg at 4K medium: 1.7 GB; 1.0 GB with 12 frames). The cap
-    keeps 32 frames at 1080p (medium's 40 up to about 1280x720) and 8 at 4K (measured: 1.31
-    GB peak for a 4K medium run against 1.41 GB with 12).
+    planes and macroblock-tree data; 8 -> 4 frames of 4K measured 100 MB less): 40 frames of
+    4K (medium's default) are 1.2 GB, most of what a 4K run used (plain ffmpeg at 4K medium:
+    1.7 GB). The cap keeps 36 frames at 1280x720, 16 at 1080p and 4 at 4K. Measured
+    (docs/BENCHMARKS.md): a 4K medium render peaks at 1.16 GB with 8 frames and x264's
+    threaded lookahead, 0.98 GB with 4 and none (:func:`x264_params`), at the same speed; 60
+    4K frames at CRF 18 made a 3.6 % smaller file at SSIM 0.9933 against 0.9935; a 6 s 1080p
+    render took the same time with 16 frames as with 32 (12.5-12.9 s).
     """
     default = _X264_LOOKAHEAD.get(preset, 40)
-    cap = max(8, int(_LOOKAHEAD_BUDGET_BYTES / (3.0 * max(1, width_px * height_px))))
+    cap = max(4, int(_LOOKAHEAD_BUDGET_BYTES / (3.0 * max(1, width_px * height_px))))
     return min(default, cap)
+
+
+def x264_params(preset: str, width_px: int, height_px: int) -> str | None:
+    """``x264-params`` where the lookahead is capped: ``sync-lookahead=0``, no threaded
+    lookahead buffer (its frames come on top of the lookahead's: 80 MB at 4K, and no slower
+    on 2 cores); None where the preset's lookahead is kept (x264's defaults)."""
+    if x264_lookahead(preset, width_px, height_px) < _X264_LOOKAHEAD.get(preset, 40):
+        return "sync-lookahead=0"
+    return None
 
 
 #: ``--codec`` names: (software encoder, hardware encoders tried first with ``hw_encode``).
@@ -458,7 +470,9 @@ def encoder_options(encoder: str, crf: int, preset: str, width_px: int, height_p
     k = _PRESETS.index(preset) if preset in _PRESETS else 5
     crf = int(crf)
     if encoder == "libx264":
-        return {"crf": str(crf), "preset": preset, "rc-lookahead": str(x264_lookahead(preset, width_px, height_px))}
+        opts = {"crf": str(crf), "preset": preset, "rc-lookahead": str(x264_lookahead(preset, width_px, height_px))}
+        params = x264_params(preset, width_px, height_px)
+        return opts if params is None else {**opts, "x264-params": params}
     if encoder == "libx265":
         return {"crf": str(min(51, crf + 5)), "preset": preset, "x265-params": "log-level=error"}
     q63 = str(int(min(63, round(1.2 * crf + 8))))
