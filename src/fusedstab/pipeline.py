@@ -1150,8 +1150,8 @@ def render(
         if planar and not can_planar:
             raise ValueError("this source, backend or encoder cannot be rendered plane by plane (planar=True)")
         planar = can_planar if planar is None else bool(planar)
-        bytes_per_px = 1.5 if planar else 3 * (2 if deep else 1)
-        depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * bytes_per_px))))
+        # sized by BGR frames either way: the planar route's smaller frames save memory, not deepen the queues
+        depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * 3 * (2 if deep else 1)))))
         frames = _timed(iter_frames(info.path, deep=deep, planar=planar), timer, "decode_s")
         warps = None if plan.passthrough else _planned_warps(plan, timer)
         if concurrent:
