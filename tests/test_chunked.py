@@ -124,10 +124,11 @@ def test_crop_fit_check_in_chunks_equals_whole(clip, monkeypatch):
                           crop.fits(plan.planner, plan.R_real, np.full(len(t), 1.02), t, border))
 
 
-def test_pullback_bisects_only_frames_that_do_not_fit(clip):
-    """``min_pullback`` bisects only the frames that do not fit at ``lo`` (most frames, on most
-    clips): the same lambdas as bisecting every frame; and the crop's ``required_zoom``, left
-    out while candidates are compared, is the same measured afterwards."""
+def test_pullback_bisects_only_frames_that_do_not_fit(clip, monkeypatch):
+    """``min_pullback`` searches only the frames that do not fit at ``lo`` (most frames, on most
+    clips), to the width bisecting every frame would leave: the same lambdas to that width,
+    each fitting, in fewer evaluations; and the crop's ``required_zoom``, left out while
+    candidates are compared, is the same measured afterwards."""
     from fusedstab.filtering import crop
     from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 
@@ -138,15 +139,24 @@ def test_pullback_bisects_only_frames_that_do_not_fit(clip):
     R = plan.R_real
     V = crop.slerp_matrix(R, np.broadcast_to(R[len(R) // 2], R.shape), 0.6)  # far from the real camera
     lo = np.linspace(0.0, 0.5, len(t))
+    calls = []
+    slack = crop.slack_px
+    monkeypatch.setattr(crop, "slack_px", lambda *a, **k: calls.append(len(a[1])) or slack(*a, **k))
     lam = crop.min_pullback(p, V, R, 1.03, t, border, lo=lo)
+    monkeypatch.undo()
     a, b = lo.copy(), np.ones(len(t))  # the reference: every frame bisected
     for _ in range(12):
         mid = 0.5 * (a + b)
         ok = crop.fits(p, crop.slerp_matrix(V, R, mid), 1.03, t, border)
         a, b = np.where(ok, a, mid), np.where(ok, mid, b)
     ok_lo = crop.fits(p, crop.slerp_matrix(V, R, lo), 1.03, t, border)
-    assert 0 < ok_lo.sum() < len(t)  # some frames fit at lo, some are bisected
-    assert np.array_equal(lam, np.where(ok_lo, lo, b))
+    assert 0 < ok_lo.sum() < len(t)  # some frames fit at lo, some are searched
+    assert np.array_equal(lam[ok_lo], lo[ok_lo])
+    tol = (1.0 - lo) / 2.0 ** 12
+    assert np.all(np.abs(lam - b)[~ok_lo] <= tol[~ok_lo] + 1e-12)
+    assert crop.fits(p, crop.slerp_matrix(V, R, lam), 1.03, t, border).all()
+    n_chunks = -(-int((~ok_lo).sum()) // 128)
+    assert sum(calls) < 12 * int((~ok_lo).sum()) and len(calls) < 12 * n_chunks  # fewer frame evaluations
     fitted = crop.fit_crop(p, R, V, t, fov_keep=0.97)
     later = crop.with_required_zoom(crop.fit_crop(p, R, V, t, fov_keep=0.97, measure_need=False), p, t)
     assert np.array_equal(fitted.required_zoom, later.required_zoom)
