@@ -257,7 +257,8 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
     ``frame_bgr`` is (H, W, 3) uint8 in the coded orientation (display rotation not applied:
     the writer keeps the rotation as metadata instead); with ``deep`` it is uint16 (full
     16-bit scale), for sources with more than 8 bits per sample. The YUV -> RGB conversion
-    uses the stream's matrix and range tags. ``threads``: FFmpeg's frame + slice decoding
+    uses the stream's matrix and range tags (limited-range BT.601 or untagged 4:2:0:
+    OpenCV's, which :class:`VideoWriter` inverts exactly). ``threads``: FFmpeg's frame + slice decoding
     threads (the same pixels, faster).
 
     ``planar``: yield the decoder's 4:2:0 planes instead, unconverted: (H * 3 / 2, W) uint8,
@@ -281,11 +282,17 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
                 yield pts, frame.to_ndarray()
                 continue
             if args is None:
-                args = _decode_args(frame.format.name, int(cc.color_range or frame.color_range or 0),
-                                    int(cc.colorspace or 2), deep)
+                rng, matrix = int(cc.color_range or frame.color_range or 0), int(cc.colorspace or 2)
+                args = _decode_args(frame.format.name, rng, matrix, deep)
                 plain = args == {"format": "bgr24"}
+                # limited-range BT.601 (or untagged) 8-bit 4:2:0: OpenCV's conversion, the exact
+                # inverse of the writer's (swscale's, every mode tried, darkens Y by ~1 level)
+                bt601 = (not deep and rng != 2 and matrix in (2, 5, 6) and frame.width % 2 == 0
+                         and frame.height % 2 == 0)
             pts = int(frame.pts if frame.pts is not None else 0)
-            if plain:
+            if bt601 and frame.format.name == "yuv420p":
+                yield pts, cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+            elif plain:
                 yield pts, frame.to_ndarray(format="bgr24")
             else:
                 yield pts, frame.reformat(**args).to_ndarray()
