@@ -118,7 +118,7 @@ def main(argv=None) -> int:
                     cmd += ["--gyro-offset-ms", "0"]
                 kb, sec = _child_peak_kb(cmd)
                 rows.append((size, preset, d, frames, kb / 1024.0, sec))
-                print(f"{size} {preset} {d:g} s ({frames} frames): peak {kb / 1024:.0f} MB, {sec:.1f} s", flush=True)
+                print(f"{size} {preset} {d:g} s ({frames} frames): peak {kb / 1024:.0f} MiB, {sec:.1f} s", flush=True)
                 for p in Path(tmp).glob(f"{prefix.name}*"):
                     p.unlink()
     lines = []
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
 - Machine: `{' '.join(platform.uname())}`, {os.cpu_count()} CPUs
 - Each run: `fusedstab stabilize` ({'--gyro-offset-ms 0, no sync' if args.no_sync else 'automatic sync'}, opencv, the preset shown) on a simulated walk clip (sizes above {args.sim_size} simulated at {args.sim_size} and scaled up with ffmpeg{f'; clips longer than {args.loop_s:g} s: {args.loop_s:g} s simulated and repeated, video and gyro log' if args.loop_s else ''}), in a fresh process; peak resident memory of that process.
 
-| size | x264 preset | clip length s | frames | peak RSS MB | wall s |
+| size | x264 preset | clip length s | frames | peak RSS MiB | wall s |
 |---|---|---:|---:|---:|---:|
 {table}
 

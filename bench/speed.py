@@ -81,7 +81,7 @@ def run_size(exe: list[str], tmp: Path, size: str, duration: float, sim_size: st
 
 def render_table(rows: list[dict]) -> str:
     lines = ["| size | clip s | transcode s | fusedstab s | **ratio** | vid.stab s | ratio | sync s | sync / clip s | "
-             "plan s | render s | decode / plan / warp / encode busy s | fusedstab peak MB |",
+             "plan s | render s | decode / plan / warp / encode busy s | fusedstab peak MiB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
     for r in rows:
         t = r["timings"]
