@@ -237,6 +237,30 @@ def test_torch_matches_opencv(texture, device, interpolation, lens):
 
 
 @pytest.mark.parametrize("lens", ["pinhole", "fisheye"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "bicubic"])
+def test_torch_yuv420_matches_opencv(texture, device, interpolation, lens):
+    """The planar warp on the torch backend (what the GPU render uploads: half a BGR frame's
+    bytes) against OpenCV's, plane by plane, and its black outside the picture."""
+    warp = _real_warp(lens)
+    yuv = _i420(texture)
+    a = get_backend("opencv", interpolation=interpolation).warp_yuv420(yuv, warp).astype(np.int16)
+    tch = get_backend("torch", device=device, interpolation=interpolation)
+    b = tch.warp_yuv420(yuv, warp)
+    assert b.shape == a.shape and b.dtype == np.uint8
+    d = np.abs(a - b.astype(np.int16))
+    for plane in (d[:H], d[H:]):
+        assert plane.mean() <= 1.0 and np.percentile(plane, 99) <= 3
+    assert np.abs(a - yuv.astype(np.int16))[:H].mean() > 5.0  # the picture moved
+    white = np.full_like(yuv, 235)
+    shifted = FrameWarp(_identity_warp().coarse_map_px - np.float32([100.0, 0.0]), W, H, W, H)
+    for full, black in ((False, 16), (True, 0)):
+        o = tch.warp_yuv420(white, shifted, full_range=full)
+        assert (o[:H, :98] == black).all() and (o[:H, 102:] == 235).all()
+        u = o.reshape(-1)[H * W:H * W + (H // 2) * (W // 2)].reshape(H // 2, W // 2)
+        assert (u[:, :48] == 128).all() and (u[:, 52:] == 235).all()
+
+
+@pytest.mark.parametrize("lens", ["pinhole", "fisheye"])
 def test_full_maps_agree(device, lens):
     warp = _real_warp(lens)
     a = OpenCVBackend().full_map(warp)

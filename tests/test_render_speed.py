@@ -81,6 +81,22 @@ def test_planar_render_agrees_with_bgr_render(small_plan, tmp_path):
     assert np.mean([np.abs(x[:h].astype(int) - y[:h].astype(int)).mean() for x, y in zip(a, src)]) > 3.0
 
 
+def test_torch_render_takes_the_planes_too(small_plan, tmp_path):
+    """The torch backend (CPU here; the GPU render's route) renders plane by plane as well,
+    to the same frames as OpenCV's within interpolation rounding."""
+    pytest.importorskip("torch", reason="PyTorch not installed: pip install 'fusedstab[gpu]'")
+    plan, opts = small_plan
+    base = {**opts.__dict__, "codec": "ffv1"}
+    t_torch = {}
+    render(plan, tmp_path / "torch.mkv", StabilizeOptions(**{**base, "backend": "torch", "device": "cpu"}),
+           timings=t_torch)
+    render(plan, tmp_path / "opencv.mkv", StabilizeOptions(**base))
+    assert t_torch["planar"] is True
+    a = np.stack([f for _, f in iter_frames(tmp_path / "torch.mkv", planar=True)]).astype(int)
+    b = np.stack([f for _, f in iter_frames(tmp_path / "opencv.mkv", planar=True)]).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).mean() < 0.5 and np.percentile(np.abs(a - b), 99.9) <= 3
+
+
 def test_bgr_route_keeps_levels(tmp_path):
     """A limited-range BT.601 clip decoded to BGR and written back (lossless): the same planes
     to rounding, no level shift (swscale's decode to BGR darkened Y by about 1 level)."""

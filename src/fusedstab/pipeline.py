@@ -1108,9 +1108,10 @@ def render(
 
     ``planar`` (default None: wherever it can): frames go from the decoder through the warp
     to the encoder as their 4:2:0 planes, each plane warped at its own sample positions, with
-    no conversion to BGR and back (8-bit ``yuv420p`` sources, the OpenCV backend, an 8-bit
-    4:2:0 encoder; see :meth:`VideoWriter.takes_planar`). False: through BGR, as the torch
-    backend and 10-bit sources always go. The two agree to colour-conversion rounding (tests).
+    no conversion to BGR and back (8-bit ``yuv420p`` sources and an 8-bit 4:2:0 encoder, see
+    :meth:`VideoWriter.takes_planar`; either backend, which on a GPU also halves the bytes
+    uploaded). False: through BGR, as 10-bit sources always go. The two agree to
+    colour-conversion rounding (tests).
 
     ``concurrent`` (default): decoding, warp planning (``PLAN_BATCH`` frames per vectorized
     call), the remap and the encoder run at the same time in four threads joined by bounded

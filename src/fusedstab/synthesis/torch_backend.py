@@ -149,6 +149,42 @@ class TorchBackend:
             y = y.permute(1, 2, 0)
             return y[..., 0] if squeeze else y
 
+    def _sample(self, plane: "torch.Tensor", grid: "torch.Tensor", black: float) -> "torch.Tensor":
+        """(C, H, W) float plane(s) sampled at ``grid`` (1, h, w, 2), ``black`` outside."""
+        y = F.grid_sample((plane - black).unsqueeze(0), grid, mode=self.interpolation, padding_mode="zeros",
+                          align_corners=True)
+        return (y[0] + black).round_().clamp_(0.0, 255.0).to(torch.uint8)
+
+    def warp_yuv420(self, yuv: np.ndarray, warp: FrameWarp, *, full_range: bool = False) -> np.ndarray:
+        """Resample a planar 4:2:0 frame through ``warp`` without converting it: the same
+        contract as :meth:`~.backends.OpenCVBackend.warp_yuv420` ((H * 3 / 2, W) uint8, Y then
+        U then V, chroma left-sited). Half the bytes of a BGR frame travel to the device."""
+        W, H = warp.out_width_px, warp.out_height_px
+        if W % 2 or H % 2:
+            raise ValueError(f"a 4:2:0 warp needs an even output size, got {W}x{H}")
+        h_in, w_in = yuv.shape[0] * 2 // 3, yuv.shape[1]
+        with torch.inference_mode():
+            flat = self.upload(yuv).reshape(-1).to(torch.float32)
+            n_y, n_c = h_in * w_in, (h_in // 2) * (w_in // 2)
+            y_in = flat[:n_y].reshape(1, h_in, w_in)
+            uv_in = flat[n_y:n_y + 2 * n_c].reshape(2, h_in // 2, w_in // 2)
+            y_out = self._sample(y_in, self.grid(warp), 0.0 if full_range else 16.0)
+            # the map at the chroma sites, luma position (2 i, 2 j + 0.5), in source luma pixels,
+            # then in source chroma pixels (x / 2, (y - 0.5) / 2), normalised for the chroma plane
+            c = self._coarse(warp).permute(2, 0, 1).unsqueeze(0)  # (1, 2, gh, gw)
+            xs = torch.arange(W // 2, dtype=torch.float32, device=self.torch_device) * 2.0
+            ys = torch.arange(H // 2, dtype=torch.float32, device=self.torch_device) * 2.0 + 0.5
+            sites = torch.stack(torch.broadcast_tensors(
+                (xs * (2.0 / max(W - 1, 1)) - 1.0)[None, :], (ys * (2.0 / max(H - 1, 1)) - 1.0)[:, None]), -1)
+            m = F.grid_sample(c, sites.unsqueeze(0), mode="bilinear", padding_mode="border", align_corners=True)
+            scale = torch.tensor([1.0 / max(w_in // 2 - 1, 1), 1.0 / max(h_in // 2 - 1, 1)],
+                                 dtype=torch.float32, device=self.torch_device)
+            shift = torch.tensor([0.0, -0.5], dtype=torch.float32, device=self.torch_device)
+            g_c = ((m[0].permute(1, 2, 0) + shift) * scale - 1.0).unsqueeze(0)  # 2 (x + s) / 2 / (n - 1) - 1
+            uv_out = self._sample(uv_in, g_c, 128.0)
+            out = torch.cat([y_out.reshape(-1), uv_out.reshape(-1)]).reshape(H * 3 // 2, W)
+            return out.cpu().numpy()
+
     def warp(self, frame: np.ndarray, warp: FrameWarp) -> np.ndarray:
         """Resample ``frame`` (H, W, C) uint8 to (H_out, W_out, C) through ``warp``."""
         out = self.warp_tensor(self.upload(frame), warp)
