@@ -117,11 +117,7 @@ def test_bgr_route_keeps_levels(tmp_path):
 
 def test_planar_write_keeps_levels_and_tags(tmp_path):
     """Full-range BT.709 planes written as they are: tags kept, values unchanged (lossless)."""
-    src = tmp_path / "full709.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x96:d=0.3:r=10",
-                    "-vf", "scale=out_range=full:out_color_matrix=bt709,format=yuv420p", "-color_range", "pc",
-                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-                    "-c:v", "libx264", "-crf", "4", str(src)], check=True)
+    src = _full_range_bt709_clip(tmp_path, 0.3)
     info = probe_video(src)
     out = tmp_path / "out.mkv"
     with VideoWriter(out, info, info.width_px, info.height_px, codec="ffv1") as w:
@@ -177,6 +173,16 @@ def test_codec_container_checks(tmp_path):
         check_codec("nosuchcodec", tmp_path / "a.mkv")
 
 
+def _full_range_bt709_clip(folder, duration_s):
+    """A 160x96 full-range BT.709 H.264 clip, every colour tag set."""
+    src = folder / "full709.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"testsrc2=s=160x96:d={duration_s}:r=10",
+                    "-vf", "scale=out_range=full:out_color_matrix=bt709,format=yuv420p", "-color_range", "pc",
+                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+                    "-c:v", "libx264", "-crf", "4", str(src)], check=True)
+    return src
+
+
 def _ffprobe(path):
     out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                           "stream=codec_name,pix_fmt,color_range,color_space,color_primaries,color_transfer",
@@ -186,11 +192,7 @@ def _ffprobe(path):
 
 @pytest.mark.parametrize("codec,ext", [("h264", ".mp4"), ("hevc", ".mkv")])
 def test_full_range_bt709_tags_and_levels_are_kept(tmp_path, codec, ext):
-    src = tmp_path / "full709.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x96:d=0.4:r=10",
-                    "-vf", "scale=out_range=full:out_color_matrix=bt709,format=yuv420p", "-color_range", "pc",
-                    "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-                    "-c:v", "libx264", "-crf", "4", str(src)], check=True)
+    src = _full_range_bt709_clip(tmp_path, 0.4)
     info = probe_video(src)
     assert info.color == {"range": 2, "primaries": 1, "transfer": 1, "matrix": 1}
     out = tmp_path / f"out{ext}"

@@ -239,7 +239,8 @@ _SWS_MATRIX = {1: "ITU709", 5: "ITU601", 6: "ITU601", 9: "BT2020", 7: "SMPTE240M
 LARGE_FRAME_PX = 6_000_000
 
 
-def _cpus() -> int:
+def available_cpus() -> int:
+    """CPU cores this process may run on (honours ``taskset`` / cgroup affinity)."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - non-Linux
@@ -272,7 +273,7 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
         if threads:
             stream.thread_type = "AUTO"
             if cc.width * cc.height >= LARGE_FRAME_PX:  # FFmpeg's auto is one frame thread more
-                cc.thread_count = _cpus()
+                cc.thread_count = available_cpus()
         args = None
         for frame in container.decode(stream):
             if planar:

@@ -14,27 +14,19 @@ a source position far outside the frame, so their pixels come out black.
 
 from __future__ import annotations
 
-import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
 
+from ..io.video import available_cpus  # re-exported: bench/warp.py and the thread count
 from .plan import INTERPOLATIONS, OUTSIDE_PX, FrameWarp
 
 __all__ = ["OpenCVBackend", "get_backend", "INTERPOLATIONS", "available_cpus"]
 
 #: Output rows per work item of the strip-parallel OpenCV warp.
 _STRIP_ROWS = 64
-
-
-def available_cpus() -> int:
-    """CPU cores this process may run on (honours ``taskset`` / cgroup affinity)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _axis(n_in: int, n_out: int, at: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -182,6 +174,12 @@ class OpenCVBackend:
             res = cv2.remap(src, m1, m2, self._flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             out[r0:r1] = res.reshape(out[r0:r1].shape)
 
+        self._in_strips(strip, H)
+        return out
+
+    def _in_strips(self, strip, H: int) -> None:
+        """``strip(r0, r1)`` over output rows [0, H) in :data:`_STRIP_ROWS` pieces, spread over
+        the worker threads (here, in order, with one thread)."""
         edges = list(range(0, H, _STRIP_ROWS)) + [H]
         if self.threads == 1 or len(edges) <= 2:
             for r0, r1 in zip(edges[:-1], edges[1:]):
@@ -189,7 +187,6 @@ class OpenCVBackend:
         else:
             for f in [self._executor().submit(strip, a, b) for a, b in zip(edges[:-1], edges[1:])]:
                 f.result()
-        return out
 
     def warp_yuv420(self, yuv: np.ndarray, warp: FrameWarp, *, full_range: bool = False) -> np.ndarray:
         """Resample a planar 4:2:0 frame through ``warp``, plane by plane, without converting it.
@@ -238,13 +235,7 @@ class OpenCVBackend:
                 planes_out[k][c0:c1] = cv2.remap(planes_in[k], m1, m2, self._flag, borderMode=cv2.BORDER_CONSTANT,
                                                  borderValue=128)
 
-        edges = list(range(0, H, _STRIP_ROWS)) + [H]  # _STRIP_ROWS is even: chroma rows split with them
-        if self.threads == 1 or len(edges) <= 2:
-            for r0, r1 in zip(edges[:-1], edges[1:]):
-                strip(r0, r1)
-        else:
-            for f in [self._executor().submit(strip, a, b) for a, b in zip(edges[:-1], edges[1:])]:
-                f.result()
+        self._in_strips(strip, H)  # _STRIP_ROWS is even: the chroma rows split with the luma rows
         return out
 
     def __del__(self):  # pragma: no cover - best effort
