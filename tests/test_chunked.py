@@ -163,6 +163,39 @@ def test_pullback_bisects_only_frames_that_do_not_fit(clip, monkeypatch):
     assert plan.crop.required_zoom is None  # the plan leaves it to the report's chart
 
 
+@pytest.mark.parametrize("blind_beyond_rad", [None, 0.15])
+def test_pullback_search_finds_a_known_root(monkeypatch, blind_beyond_rad):
+    """The pull-back search on a slack with a known root, ``lambda* = 1 - limit / angle``
+    (slack falls with the virtual camera's angle from the real one), per frame: within the
+    bisection width of the root, fitting, in fewer evaluations than bisection; also where the
+    slack is -inf far from the real camera (rays a fisheye cannot image), which the secant
+    cannot use."""
+    from fusedstab.filtering import crop
+    from fusedstab.rotation import exp_so3, log_so3
+
+    n = 40
+    rng = np.random.default_rng(5)
+    angle = rng.uniform(0.05, 0.3, n)
+    axes = rng.normal(size=(n, 3))
+    axes /= np.linalg.norm(axes, axis=1, keepdims=True)
+    R = np.broadcast_to(np.eye(3), (n, 3, 3)).copy()
+    V = exp_so3(axes * angle[:, None])
+    limit = 0.04
+
+    def slack(planner, V_c, zoom, t, border):
+        a = np.linalg.norm(log_so3(V_c), axis=-1)  # the real camera is the identity
+        s = 100.0 * (limit - a) + 3.0 * (limit - a) ** 2 * 100  # smooth, decreasing in the angle
+        return s if blind_beyond_rad is None else np.where(a > blind_beyond_rad, -np.inf, s)
+
+    calls = []
+    monkeypatch.setattr(crop, "slack_px", lambda *a: calls.append(1) or slack(*a))
+    lo = np.zeros(n)
+    lam = crop._root_in_bracket(None, V, R, np.ones(n), np.zeros(n), None, lo, 12)
+    root = np.clip(1.0 - limit / angle, 0.0, 1.0)
+    assert np.all(lam >= root - 1e-12) and np.all(lam - root <= 1.0 / 4096 + 1e-12)
+    assert len(calls) < 2 + 12
+
+
 def test_gyro_check_in_chunks_equals_whole(clip, monkeypatch):
     """The gyro's predicted track positions (the agreement check) in chunks of pairs: the same."""
     from fusedstab.analysis import verify

@@ -234,9 +234,12 @@ def _root_in_bracket(planner, V, R, z, t, border, a, iters):
         width = bb - aa
         with np.errstate(invalid="ignore", divide="ignore"):
             c = bb - sb * width / (sb - sa)
-        # at least a quarter of the tolerance from either end, so every step shrinks the bracket
+        # at least a quarter of the tolerance from either end, so every step shrinks the bracket;
+        # where an end's slack is not finite (rays the lens cannot image) the secant says
+        # nothing: bisect
         step = 0.25 * tol[act]
-        c = np.where(np.isfinite(c), np.clip(c, aa + step, bb - step), 0.5 * (aa + bb))
+        secant = np.isfinite(c) & np.isfinite(sa) & np.isfinite(sb)
+        c = np.where(secant, np.clip(c, aa + step, bb - step), 0.5 * (aa + bb))
         sc = slack_px(planner, slerp_matrix(V[act], R[act], c), z[act], t[act], border)
         ok = sc >= 0
         # Illinois: the end that did not move for the second time in a row has its slack halved
