@@ -448,8 +448,8 @@ def x264_lookahead(preset: str, width_px: int, height_px: int) -> int:
     planes and macroblock-tree data; 8 -> 4 frames of 4K measured 100 MB less): 40 frames of
     4K (medium's default) are 1.2 GB, most of what a 4K run used (plain ffmpeg at 4K medium:
     1.7 GB). The cap keeps 36 frames at 1280x720, 16 at 1080p and 4 at 4K. Measured
-    (docs/BENCHMARKS.md): a 4K medium render peaks at 1.16 GB with 8 frames and x264's
-    threaded lookahead, 0.98 GB with 4 and none (:func:`x264_params`), at the same speed; 60
+    (docs/BENCHMARKS.md): a 4K medium render peaks at 1164 MiB with 8 frames and x264's
+    threaded lookahead, 977 MiB with 4 and none (:func:`x264_params`), at the same speed; 60
     4K frames at CRF 18 made a 3.6 % smaller file at SSIM 0.9933 against 0.9935; a 6 s 1080p
     render took the same time with 16 frames as with 32 (12.5-12.9 s).
     """
