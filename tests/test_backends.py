@@ -195,6 +195,31 @@ def test_opencv_yuv420_odd_chroma_rows():
     assert np.abs(out.astype(int) - yuv.astype(int))[270:].max() <= 1  # U and V each in place
 
 
+def test_opencv_yuv420_in_place_on_padded_frame_planes(texture):
+    """What the render does: read a decoded frame's planes and write a new encoder frame's
+    planes in place, rows padded (170 px wide: 176-byte luma rows, 96-byte chroma rows):
+    the same pixels as the stacked-array warp, and the padding left alone."""
+    import av
+
+    from fusedstab.io.video import yuv420_planes
+
+    w, h = 170, 96
+    yuv = _i420(cv2.resize(texture, (w, h)))
+    src = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+    assert src.planes[0].line_size > w  # the case under test
+    cam = CameraModel.from_fov(w, h, 70.0)
+    warp = WarpPlanner(cam, _track(), readout_s=0.02).frame_warp(
+        Rotation.from_rotvec([0.01, -0.02, 0.015]).as_matrix(), 1.1, 0.3)
+    be = OpenCVBackend()
+    out = av.VideoFrame(w, h, "yuv420p")
+    for p in out.planes:  # mark the padding
+        np.frombuffer(p, np.uint8)[:] = 7
+    be.warp_yuv420_planes(yuv420_planes(src), yuv420_planes(out), warp)
+    assert np.array_equal(out.to_ndarray(), be.warp_yuv420(yuv, warp))
+    rows = np.frombuffer(out.planes[0], np.uint8).reshape(h, -1)
+    assert (rows[:, w:] == 7).all()
+
+
 def test_opencv_yuv420_identity_threads_and_borders(texture):
     yuv = _i420(texture)
     out = OpenCVBackend(threads=1).warp_yuv420(yuv, _identity_warp())

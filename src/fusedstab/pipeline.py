@@ -24,7 +24,9 @@ from .filtering.gaussian import gaussian_smooth_orientations
 from .io.lens import load_lens_profile
 from .io.lens_motion import find_lens_motion_sidecar, read_lens_motion
 from .io.gyro_source import load_gyro, start_offset_ms
-from .io.video import VideoInfo, VideoWriter, check_codec, check_output_path, iter_frames, prefetch, probe_video
+from .io.video import (
+    VideoInfo, VideoWriter, check_codec, check_output_path, iter_frames, prefetch, probe_video, yuv420_planes,
+)
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
 from .analysis.sync import SyncResult
@@ -1153,7 +1155,9 @@ def render(
         planar = can_planar if planar is None else bool(planar)
         # sized by BGR frames either way: the planar route's smaller frames save memory, not deepen the queues
         depth = int(max(1, min(QUEUE_DEPTH, QUEUE_BYTES // (info.width_px * info.height_px * 3 * (2 if deep else 1)))))
-        frames = _timed(iter_frames(info.path, deep=deep, planar=planar), timer, "decode_s")
+        # the OpenCV backend reads the decoder's planes and writes the encoder frame's in place
+        in_place = planar and hasattr(backend, "warp_yuv420_planes")
+        frames = _timed(iter_frames(info.path, deep=deep, planar=planar, raw=in_place), timer, "decode_s")
         warps = None if plan.passthrough else _planned_warps(plan, timer)
         if concurrent:
             frames = prefetch(frames, depth=depth)
@@ -1178,11 +1182,20 @@ def render(
                         warp = plan.planner.frame_warps(plan.R_virt[i:i + 1], [plan.zoom_at(i)],
                                                         plan.frame_times_s[i:i + 1])[0]
                     t = time.perf_counter()
-                    if planar:
+                    if in_place:
+                        out, planes = writer.planar_frame()
+                        backend.warp_yuv420_planes(yuv420_planes(frame), planes, warp, full_range=full_range)
+                        frame = out
+                    elif planar:
                         frame = backend.warp_yuv420(frame, warp, full_range=full_range)
                     else:
                         frame = backend.warp(frame, warp)
                     timer["warp_s"] = timer.get("warp_s", 0.0) + time.perf_counter() - t
+                elif in_place:  # the input kept, re-encoded: its planes copied into a fresh frame
+                    out, planes = writer.planar_frame()
+                    for dst, src in zip(planes, yuv420_planes(frame)):
+                        np.copyto(dst, src)
+                    frame = out
                 if encoder is not None:
                     encoder.put(frame, pts)
                 else:

@@ -251,8 +251,15 @@ def available_cpus() -> int:
 PLANAR_420 = ("yuv420p", "yuvj420p")
 
 
+def yuv420_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Views (no copy) of the Y (H, W), U and V (H / 2, W / 2) planes of a 4:2:0
+    ``av.VideoFrame``; rows may be padded (the views skip the padding). They are valid while
+    the frame lives, and writable (for a frame made to be filled, :meth:`VideoWriter.planar_frame`)."""
+    return tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in frame.planes)
+
+
 def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = True,
-                planar: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+                planar: bool = False, raw: bool = False) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(pts, frame_bgr)`` for every frame in presentation order.
 
     ``frame_bgr`` is (H, W, 3) uint8 in the coded orientation (display rotation not applied:
@@ -265,6 +272,8 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
     ``planar``: yield the decoder's 4:2:0 planes instead, unconverted: (H * 3 / 2, W) uint8,
     Y then U then V (for a source in :data:`PLANAR_420`; see :func:`planar_source`). A frame
     that comes out of the decoder in another format is converted to 4:2:0 in its own range.
+    ``raw`` (with ``planar``): yield the decoder's ``av.VideoFrame`` itself (read its planes in
+    place with :func:`yuv420_planes`).
     """
     container = _open(Path(path))
     try:
@@ -280,7 +289,7 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
                 pts = int(frame.pts if frame.pts is not None else 0)
                 if frame.format.name not in PLANAR_420:  # a mid-stream format change
                     frame = frame.reformat(format="yuvj420p" if frame.color_range == 2 else "yuv420p")
-                yield pts, frame.to_ndarray()
+                yield pts, (frame if raw else frame.to_ndarray())
                 continue
             if args is None:
                 rng, matrix = int(cc.color_range or frame.color_range or 0), int(cc.colorspace or 2)
@@ -863,10 +872,19 @@ class VideoWriter:
         matrix = int(self.color.get("matrix", 2) or 2)
         return full == (self._range == 2) and (matrix == 2 or matrix == self._matrix)
 
-    def write_planar(self, yuv: np.ndarray, pts: int) -> None:
-        """Encode one frame given as 4:2:0 planes, (H * 3 / 2, W) uint8 (Y, U, V) in the
-        source's range and matrix (only where :meth:`takes_planar`)."""
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(yuv), format="yuv420p")
+    def planar_frame(self):
+        """``(frame, (Y, U, V))``: a new ``yuv420p`` frame of the output's size and its planes
+        as writable views (:func:`yuv420_planes`), to be filled and given to :meth:`write_planar`."""
+        frame = av.VideoFrame(self.width_px, self.height_px, "yuv420p")
+        return frame, yuv420_planes(frame)
+
+    def write_planar(self, yuv, pts: int) -> None:
+        """Encode one frame given as 4:2:0 planes in the source's range and matrix (only where
+        :meth:`takes_planar`): (H * 3 / 2, W) uint8 (Y, U, V), or a frame from :meth:`planar_frame`."""
+        if isinstance(yuv, av.VideoFrame):
+            frame = yuv
+        else:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(yuv), format="yuv420p")
         frame.colorspace = self._vs.codec_context.colorspace
         frame.color_range = self._range
         self._encode(frame, pts)

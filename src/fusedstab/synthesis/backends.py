@@ -210,7 +210,16 @@ class OpenCVBackend:
         if W % 2 or H % 2:
             raise ValueError(f"a 4:2:0 warp needs an even output size, got {W}x{H}")
         out = np.empty((H * 3 // 2, W), dtype=yuv.dtype)
-        planes_in, planes_out = _planes_420(np.ascontiguousarray(yuv)), _planes_420(out)
+        self.warp_yuv420_planes(_planes_420(np.ascontiguousarray(yuv)), _planes_420(out), warp, full_range=full_range)
+        return out
+
+    def warp_yuv420_planes(self, planes_in, planes_out, warp: FrameWarp, *, full_range: bool = False) -> None:
+        """:meth:`warp_yuv420` from and into separate planes: ``planes_in`` (Y, U, V) of the
+        source and ``planes_out`` of the output, (H, W), (H / 2, W / 2) each, uint8; rows may be
+        padded (e.g. an ``av.VideoFrame``'s planes, read and written in place)."""
+        W, H = warp.out_width_px, warp.out_height_px
+        if W % 2 or H % 2:
+            raise ValueError(f"a 4:2:0 warp needs an even output size, got {W}x{H}")
         up_y, up_c = self._upsampler(warp), self._chroma_upsampler(warp)
         tmp_y, diff_y = up_y.horizontal(warp.coarse_map_px)
         tmp_c, diff_c = up_c.horizontal(warp.coarse_map_px)
@@ -236,7 +245,6 @@ class OpenCVBackend:
                                                  borderValue=128)
 
         self._in_strips(strip, H)  # _STRIP_ROWS is even: the chroma rows split with the luma rows
-        return out
 
     def __del__(self):  # pragma: no cover - best effort
         pool = getattr(self, "_pool", None)
