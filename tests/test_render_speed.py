@@ -81,6 +81,22 @@ def test_planar_render_agrees_with_bgr_render(small_plan, tmp_path):
     assert np.mean([np.abs(x[:h].astype(int) - y[:h].astype(int)).mean() for x, y in zip(a, src)]) > 3.0
 
 
+def test_input_kept_and_re_encoded_is_the_input(small_plan, tmp_path):
+    """A plan that keeps the input, written in another codec (so its packets cannot be
+    copied): the decoder's planes go to the encoder as they are; lossless, the frames are
+    the input's exactly."""
+    from dataclasses import replace
+
+    plan, opts = small_plan
+    kept = replace(plan, passthrough=True)
+    t = {}
+    render(kept, tmp_path / "kept.mkv", StabilizeOptions(**{**opts.__dict__, "codec": "ffv1"}), timings=t)
+    assert t["planar"] is True and not t.get("copied")
+    a = [f for _, f in iter_frames(plan.info.path, planar=True)]
+    b = [f for _, f in iter_frames(tmp_path / "kept.mkv", planar=True)]
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
 def test_torch_render_takes_the_planes_too(small_plan, tmp_path):
     """The torch backend (CPU here; the GPU render's route) renders plane by plane as well,
     to the same frames as OpenCV's within interpolation rounding."""
