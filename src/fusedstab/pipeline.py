@@ -204,6 +204,11 @@ CROP_SLACK = 1.25
 MIN_TRACKED_SHARE = 0.5
 
 
+def leaves_little_shake(output_px: float, input_px: float) -> bool:
+    """Whether a plan's predicted output jitter is at most :data:`SHAKE_LEFT_MAX` of the input's."""
+    return output_px <= SHAKE_LEFT_MAX * input_px + 1e-12
+
+
 def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None, *, policy: str = "auto") -> float:
     """The crop budget for a clip from the predicted output jitter of each budget.
 
@@ -230,7 +235,7 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
     if policy not in FOV_KEEP_POLICIES:
         raise ValueError(f"unknown crop policy {policy!r}")
     if policy == "auto" and input_px is not None and np.isfinite(input_px):
-        enough = [f for f, j in output_px.items() if j <= SHAKE_LEFT_MAX * input_px + 1e-12]
+        enough = [f for f, j in output_px.items() if leaves_little_shake(j, input_px)]
         if enough:
             return max(enough)
     best = min(output_px.values())
@@ -710,26 +715,24 @@ def plan_stabilization(
             # depend on the intent model, which at a given budget is kept only where it is steadier
             sg0 = sigmas[0]
             by_fov = {}
-            chosen = None
 
             def enough(b):
-                return b[4]["output_px"] <= SHAKE_LEFT_MAX * b[4]["input_px"] + 1e-12
+                return leaves_little_shake(b[4]["output_px"], b[4]["input_px"])
 
             for k, f in enumerate(FOV_KEEP_CHOICES):
                 b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
                 by_fov[f] = b + (sg0, f, res)
                 if enough(b):
-                    chosen = f
                     if k > 0:  # bisect toward the wider budget that left too much
-                        hi = FOV_KEEP_CHOICES[k - 1]
+                        lo, hi = f, FOV_KEEP_CHOICES[k - 1]
                         for _ in range(FOV_KEEP_REFINE_STEPS):
-                            mid = round(0.5 * (chosen + hi), 4)
+                            mid = round(0.5 * (lo + hi), 4)
                             b = build(track, ro, cam, sigma_s=sg0, fov_keep=mid, residual=res, intent=False)
                             by_fov[mid] = b + (sg0, mid, res)
-                            chosen, hi = (mid, hi) if enough(b) else (chosen, mid)
+                            lo, hi = (mid, hi) if enough(b) else (lo, mid)
                     break
-            if chosen is None:
-                chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")
+            # the widest budget tried that leaves little enough shake; where none does, the steady rule
+            chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, b[4]["input_px"])
             best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if opts.intent else by_fov[chosen])
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
