@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..io.video import plane_view
 
 __all__ = ["FramePairs", "track_frame_pairs", "sync_windows"]
 
@@ -225,9 +226,8 @@ def _grey(frame, W: int, H: int, *, view: bool = False) -> np.ndarray:
     alive), for a caller that resizes it at once; else a contiguous copy."""
     if frame.format.name in ("yuv420p", "yuvj420p", "nv12", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"):
         plane = frame.planes[0]
-        if plane.height >= H and plane.line_size >= W:
-            luma = np.frombuffer(plane, np.uint8, count=plane.height * plane.line_size)
-            luma = luma.reshape(plane.height, plane.line_size)[:H, :W]
+        if plane.height >= H and plane.width >= W:
+            luma = plane_view(plane)[:H, :W]
             return luma if view else luma.copy()
     grey = frame.to_ndarray(format="gray")
     return np.ascontiguousarray(grey[:H, :W])

@@ -251,11 +251,18 @@ def available_cpus() -> int:
 PLANAR_420 = ("yuv420p", "yuvj420p")
 
 
+def plane_view(plane) -> np.ndarray:
+    """(height, width) uint8 view (no copy) of one plane of an 8-bit ``av.VideoFrame``, its
+    rows' padding skipped; valid while the frame lives."""
+    rows = np.frombuffer(plane, np.uint8, count=plane.height * plane.line_size)
+    return rows.reshape(plane.height, plane.line_size)[:, :plane.width]
+
+
 def yuv420_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Views (no copy) of the Y (H, W), U and V (H / 2, W / 2) planes of a 4:2:0
-    ``av.VideoFrame``; rows may be padded (the views skip the padding). They are valid while
-    the frame lives, and writable (for a frame made to be filled, :meth:`VideoWriter.planar_frame`)."""
-    return tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, :p.width] for p in frame.planes)
+    """Views (:func:`plane_view`) of the Y (H, W), U and V (H / 2, W / 2) planes of a 4:2:0
+    ``av.VideoFrame``: valid while the frame lives, and writable (for a frame made to be
+    filled, :meth:`VideoWriter.planar_frame`)."""
+    return tuple(plane_view(p) for p in frame.planes)
 
 
 def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = True,
