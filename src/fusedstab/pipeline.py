@@ -1165,7 +1165,7 @@ def render(
         if concurrent:
             frames = prefetch(frames, depth=depth)
             warps = prefetch(warps, depth=2) if warps is not None else None
-        full_range = info.color_range == 2 or info.pix_fmt == "yuvj420p"
+        full_range = info.full_range
         write = writer.write_planar if planar else writer.write
         encoder = _EncodeThread(write, timer, depth) if concurrent else None
         try:

@@ -77,6 +77,11 @@ class VideoInfo:
                 "matrix": self.colorspace}
 
     @property
+    def full_range(self) -> bool:
+        """Full-range (JPEG) levels: tagged so, or a ``yuvj`` pixel format."""
+        return self.color_range == 2 or self.pix_fmt.startswith("yuvj")
+
+    @property
     def frame_count(self) -> int:
         return int(len(self.pts))
 
@@ -875,9 +880,8 @@ class VideoWriter:
             return False
         if (self.width_px, self.height_px) != (info.width_px, info.height_px):
             return False
-        full = info.color_range == 2 or info.pix_fmt == "yuvj420p"
         matrix = int(self.color.get("matrix", 2) or 2)
-        return full == (self._range == 2) and (matrix == 2 or matrix == self._matrix)
+        return info.full_range == (self._range == 2) and (matrix == 2 or matrix == self._matrix)
 
     def planar_frame(self):
         """``(frame, (Y, U, V))``: a new ``yuv420p`` frame of the output's size and its planes
