@@ -37,8 +37,12 @@ CASES = {
     "pan60-ro8-200Hz-lead250": ("pan", 60, 0.008, 200, 0.25, 5, "pinhole"),
     "walk30-ro16-400Hz-lead123-fisheye": ("walk", 30, 0.016, 400, 0.123, 7, "fisheye"),
     "still30": ("still", 30, 0.016, 400, 0.3, 8, "pinhole"),
+    # 120 fps at 480x270: the walk turns the camera about 0.27 px between neighbouring
+    # frames, below what the sync measures by (0.4 px); it measures over 3 frames instead
+    "walk120-ro4-1000Hz-lead40": ("walk", 120, 0.004, 1000, 0.04, 5, "pinhole"),
 }
-FAST = ["walk30-ro0-200Hz-lead0", "walk30-ro33-1000Hz-lead900", "run60-ro12-400Hz-lead500", "turn30-ro25-500Hz-lead700"]
+FAST = ["walk30-ro0-200Hz-lead0", "walk30-ro33-1000Hz-lead900", "run60-ro12-400Hz-lead500", "turn30-ro25-500Hz-lead700",
+        "walk120-ro4-1000Hz-lead40"]
 SLOW = ["pan60-ro8-200Hz-lead250", "walk30-ro16-400Hz-lead123-fisheye"]
 
 
@@ -89,7 +93,43 @@ def _check(name, sim_clip, readout_known=False):
 
 @pytest.mark.parametrize("name", FAST)
 def test_sync_offset_and_readout(name, sim_clip):
-    _check(name, sim_clip)
+    r = _check(name, sim_clip)
+    if name.startswith("walk120"):  # measured over frames further apart, and says so
+        assert r.scores["stride_frames"] > 1 and "over" in r.message
+    else:
+        assert r.scores["stride_frames"] == 1
+
+
+def test_strided_pairs_compose_tracks():
+    """Pairs ``s`` frames apart from consecutive ones, joined on the track ids: a point is
+    kept only where it was followed through every pair in between; gaps are not bridged."""
+    from fusedstab.analysis.tracking import FramePairs
+
+    # 6 frames, pair j = (j, j+1) except that frame 3 -> 4 is missing (a gap); track k moves
+    # by (k + 1) px per frame in x; track 9 is lost after pair 0, track 10 starts at pair 1
+    frame_a = np.array([0, 1, 2, 4])
+    pid, xa, xb, ids = [], [], [], []
+    for j, f in enumerate(frame_a):
+        tracks = [k for k in range(12) if not (k == 9 and j > 0) and not (k == 10 and j == 0) and k != 11]
+        for k in tracks:
+            pid.append(j)
+            xa.append((10.0 + (k + 1) * f, 5.0 * k))
+            xb.append((10.0 + (k + 1) * (f + 1), 5.0 * k))
+            ids.append(k)
+    pairs = FramePairs(100, 100, frame_a, frame_a / 30.0, (frame_a + 1) / 30.0, np.array(pid), np.array(xa, float),
+                       np.array(xb, float), 6, np.array(ids))
+    two = pairs.strided(2)
+    assert list(two.frame_a) == [0, 1]  # (2, 4) would bridge the missing pair 3 -> 4
+    np.testing.assert_allclose(two.t_b - two.t_a, 2 / 30.0)
+    first = two.pair_index == 0
+    assert sorted(two.track_id[first]) == [k for k in range(9)]  # 9 lost, 10 not yet born
+    np.testing.assert_allclose((two.xb - two.xa)[:, 0], 2.0 * (two.track_id + 1))
+    np.testing.assert_allclose((two.xb - two.xa)[:, 1], 0.0)
+    assert pairs.strided(1) is pairs
+    assert pairs.strided(5).n_pairs == 0
+    with pytest.raises(ValueError, match="track ids"):
+        FramePairs(100, 100, frame_a, frame_a / 30.0, (frame_a + 1) / 30.0, np.array(pid), np.array(xa, float),
+                   np.array(xb, float)).strided(2)
 
 
 @pytest.mark.slow

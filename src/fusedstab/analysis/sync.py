@@ -209,6 +209,12 @@ class SyncResult:
 _unit = unit_vectors
 
 
+#: where the camera turns too little between neighbouring frames to sync by, the pairs are
+#: strided (frames further apart, composed from the tracks) to reach this multiple of the
+#: least motion (``min_motion_px``), but never more than ``SYNC_MAX_STRIDE_S`` apart
+SYNC_STRIDE_MARGIN = 1.5
+SYNC_MAX_STRIDE_S = 0.1
+
 #: cells of :class:`_QuatTrack`'s uniform lookup grid, at most
 _MAX_CELLS = 2_000_000
 
@@ -557,9 +563,7 @@ def _fine_search(
 def _sample_points(pairs: FramePairs, max_points: int, rng: np.random.Generator) -> FramePairs:
     if len(pairs.xa) <= max_points:
         return pairs
-    keep = np.sort(rng.choice(len(pairs.xa), max_points, replace=False))
-    return FramePairs(pairs.width_px, pairs.height_px, pairs.frame_a, pairs.t_a, pairs.t_b,
-                      pairs.pair_index[keep], pairs.xa[keep], pairs.xb[keep], pairs.frames_decoded)
+    return pairs.points(np.sort(rng.choice(len(pairs.xa), max_points, replace=False)))
 
 
 def _clip01(x: float) -> float:
@@ -601,8 +605,9 @@ def estimate_sync(
     window_s, every_s : sync windows on long clips (see :func:`sync_windows`).
     track_width_px : tracking resolution (width).
     max_fine_points : point pairs used by the fine stage (random subset).
-    min_motion_px : below this typical inter-frame rotation (in pixels) the clip is "too
-        still" to sync.
+    min_motion_px : below this typical inter-frame rotation (in pixels) the pairs are strided
+        (frames up to :data:`SYNC_MAX_STRIDE_S` apart: :meth:`FramePairs.strided`); below it
+        even then, the clip is "too still" to sync.
     pairs : tracked points already computed (skips the video).
     lens_motion : OIS shift / focal scale on the LOG clock (the lens-motion CSV as read), or
         None. With OIS the image does not follow the gyro on its own: the lens shift is part of
@@ -636,7 +641,7 @@ def estimate_sync(
         ))
 
     def _with_pairs(res: SyncResult) -> SyncResult:
-        res.pairs_used = pairs
+        res.pairs_used = tracked
         return res
 
     duration = float(info.frame_times_s[-1] + fp)
@@ -644,21 +649,40 @@ def estimate_sync(
     if pairs is None:
         pairs = track_frame_pairs(video, windows=None if len(windows) == 1 else windows,
                                   track_width_px=track_width_px, info=info, progress=progress)
+    tracked = pairs  # neighbouring frames: what the result hands on (pairs_used), even when strided below
     if pairs.n_pairs < 5:
         return fail(f"too few trackable frame pairs ({pairs.n_pairs}): the picture has no texture to track")
 
     f_px = float(np.sqrt(camera.fx_px * camera.fy_px))
-    meas, ya, yb = _pair_rotations(pairs, camera)
-    okp = np.all(np.isfinite(meas), axis=1)
+
+    def motion(pairs):
+        meas, ya, yb = _pair_rotations(pairs, camera)
+        okp = np.all(np.isfinite(meas), axis=1)
+        motion_px = np.linalg.norm(meas[okp], axis=1) * f_px
+        return meas, ya, yb, okp, motion_px, float(np.percentile(motion_px, 75)) if len(motion_px) else 0.0
+
+    meas, ya, yb, okp, motion_px, motion_typ = motion(pairs)
+    stride = 1
+    if motion_typ < min_motion_px and pairs.track_id is not None:
+        # too little motion between neighbouring frames (a high frame rate, a small frame, a
+        # slow camera): measure it over a few frames instead, up to SYNC_MAX_STRIDE_S apart
+        want = int(np.ceil(SYNC_STRIDE_MARGIN * min_motion_px / max(motion_typ, 1e-3)))
+        stride = max(1, min(want, int(SYNC_MAX_STRIDE_S / fp)))
+        if stride > 1:
+            strided = pairs.strided(stride)
+            if strided.n_pairs >= 5:
+                pairs = strided
+                meas, ya, yb, okp, motion_px, motion_typ = motion(pairs)
+            else:
+                stride = 1
+    between = "between frames" if stride == 1 else f"over {stride} frames"
     flow = np.linalg.norm(pairs.xb - pairs.xa, axis=1)
     raw_motion = float(np.median(flow))
-    motion_px = np.linalg.norm(meas[okp], axis=1) * f_px
-    motion_typ = float(np.percentile(motion_px, 75)) if len(motion_px) else 0.0
     moving = okp.copy()
     moving[okp] = motion_px > 0.5 * min_motion_px
     if motion_typ < min_motion_px or moving.sum() < 5:
         return fail(
-            f"too little camera motion to sync (typical rotation between frames {motion_typ:.2f} px, "
+            f"too little camera motion to sync (typical rotation {between} {motion_typ:.2f} px, "
             f"needs {min_motion_px:g} px)", raw_motion_px=raw_motion, pairs=pairs.n_pairs,
         )
 
@@ -713,7 +737,7 @@ def estimate_sync(
             res = estimate_sync(
                 video, imu, cam2, start_offset_ms=start_offset_ms, search_ms=search_ms, readout_ms=readout_ms,
                 imu_orientation=imu_orientation, window_s=window_s, every_s=every_s, track_width_px=track_width_px,
-                max_fine_points=max_fine_points, min_motion_px=min_motion_px, info=info, pairs=pairs,
+                max_fine_points=max_fine_points, min_motion_px=min_motion_px, info=info, pairs=tracked,
                 estimate_focal=True, lens_motion=lens_motion, _focal_rounds=_focal_rounds - 1,
             )
             res.focal_scale = float(ratio * res.focal_scale)
@@ -734,8 +758,7 @@ def estimate_sync(
     scale_px = float(np.clip(np.median(r0), 0.3, 3.0))
     # drop gross outliers (moving objects, bad tracks) once
     inl = r0 < max(10.0 * np.median(r0), 4.0)
-    fine_pairs = FramePairs(fine_pairs.width_px, fine_pairs.height_px, fine_pairs.frame_a, fine_pairs.t_a,
-                            fine_pairs.t_b, fine_pairs.pair_index[inl], fine_pairs.xa[inl], fine_pairs.xb[inl])
+    fine_pairs = fine_pairs.points(inl)
     cost = _FineCost(fine_pairs, camera, track, scale_px, lens=lens_motion)
     ro_known = readout_ms / 1000.0 if readout_ms is not None else None
     delta_f, rho_f, diag = _fine_search(cost, delta_c, ro_guess, ro_known, fp)
@@ -797,6 +820,7 @@ def estimate_sync(
         scores["orientation_ratio"] = round(float(orient_ratio), 4)
     scores["fit_gain"] = round(float(fit_gain), 4)
     scores["motion_px"] = round(motion_typ, 3)
+    scores["stride_frames"] = stride
     scores["_t_mid_s"] = t_mid
     scores["_cost_curve"] = ([float(x) * 1000.0 for x in curve[0]], [float(c) for c in curve[1]])  # [ms], cost
     reliable = confidence >= 0.25 and fit_gain < 0.8
@@ -804,7 +828,8 @@ def estimate_sync(
     offset_ms = float(offset_mid * 1000.0) if reliable else start_offset_ms
     if reliable:
         msg = (f"offset {offset_mid * 1000:.2f} ms" + (f", readout {rho_f * 1000:.2f} ms" if ro_known is None else "")
-               + f", IMU orientation {best_map}, confidence {confidence:.2f}")
+               + f", IMU orientation {best_map}, confidence {confidence:.2f}"
+               + (f" (motion measured over {stride} frames)" if stride > 1 else ""))
     else:
         weakest = min((k for k in scores if k in ("motion", "peak", "fit", "support", "orientation")), key=scores.get)
         msg = (f"sync unreliable (confidence {confidence:.2f}, weakest: {weakest}); best guess was "

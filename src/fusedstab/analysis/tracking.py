@@ -32,10 +32,13 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class FramePairs:
-    """Tracked points between consecutive frames (full-resolution pixel coordinates).
+    """Tracked points between two frames (full-resolution pixel coordinates).
 
-    ``xa[k], xb[k]``: the k-th point in frame ``pair_index[k]`` and in the next frame.
-    ``t_a[j], t_b[j]``: frame times (video clock) of pair j; ``frame_a[j]``: its first frame.
+    ``xa[k], xb[k]``: the k-th point in the first and in the second frame of pair
+    ``pair_index[k]``. ``t_a[j], t_b[j]``: frame times (video clock) of pair j; ``frame_a[j]``:
+    its first frame. As tracked, the second frame is the next one; :meth:`strided` pairs
+    frames further apart. ``track_id[k]``: the KLT track the point belongs to (the same id in
+    every pair the point was followed through; ids are never reused), or None.
     """
 
     width_px: int
@@ -47,6 +50,7 @@ class FramePairs:
     xa: np.ndarray
     xb: np.ndarray
     frames_decoded: int = 0
+    track_id: np.ndarray | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -64,6 +68,7 @@ class FramePairs:
         return FramePairs(
             self.width_px, self.height_px, self.frame_a[start:stop], self.t_a[start:stop], self.t_b[start:stop],
             self.pair_index[lo:hi] - start, self.xa[lo:hi], self.xb[lo:hi], self.frames_decoded,
+            None if self.track_id is None else self.track_id[lo:hi],
         )
 
     def chunks(self, size: int):
@@ -79,6 +84,55 @@ class FramePairs:
         return FramePairs(
             self.width_px, self.height_px, self.frame_a[keep_pairs], self.t_a[keep_pairs], self.t_b[keep_pairs],
             remap[self.pair_index[pm]], self.xa[pm], self.xb[pm], self.frames_decoded,
+            None if self.track_id is None else self.track_id[pm],
+        )
+
+    def points(self, keep: np.ndarray) -> "FramePairs":
+        """The same pairs with only the points ``keep`` (a boolean mask or sorted indices)."""
+        return FramePairs(
+            self.width_px, self.height_px, self.frame_a, self.t_a, self.t_b, self.pair_index[keep], self.xa[keep],
+            self.xb[keep], self.frames_decoded, None if self.track_id is None else self.track_id[keep],
+        )
+
+    def strided(self, stride: int) -> "FramePairs":
+        """Pairs ``stride`` frames apart, composed from the tracks: for every run of ``stride``
+        consecutive pairs, the points followed through all of it, at their place in its first
+        and in its last frame. Where the camera moves less than a tracker can measure between
+        neighbouring frames (high frame rates, small frames, slow motion), the motion over a few
+        frames can still be measured. Pairs overlap (one starts at every frame); needs
+        ``track_id``.
+        """
+        if stride <= 1 or self.n_pairs == 0:
+            return self
+        if self.track_id is None:
+            raise ValueError("strided pairs need the points' track ids")
+        n = self.n_pairs
+        lo = np.searchsorted(self.pair_index, np.arange(n))
+        hi = np.searchsorted(self.pair_index, np.arange(n), side="right")
+        frame_a, t_a, t_b, pidx, xa, xb, ids = [], [], [], [], [], [], []
+        for j in range(n - stride + 1):
+            e = j + stride - 1
+            if self.frame_a[e] - self.frame_a[j] != stride - 1:
+                continue  # a gap (a sync window's edge, or a frame with too few tracks)
+            id_a, id_b = self.track_id[lo[j]:hi[j]], self.track_id[lo[e]:hi[e]]
+            common, ia, ib = np.intersect1d(id_a, id_b, assume_unique=True, return_indices=True)
+            if len(common) < 8:
+                continue
+            k = len(frame_a)
+            frame_a.append(self.frame_a[j])
+            t_a.append(self.t_a[j])
+            t_b.append(self.t_b[e])
+            pidx.append(np.full(len(common), k, dtype=np.int64))
+            xa.append(self.xa[lo[j]:hi[j]][ia])
+            xb.append(self.xb[lo[e]:hi[e]][ib])
+            ids.append(common)
+        if not frame_a:
+            empty2 = np.zeros((0, 2))
+            return FramePairs(self.width_px, self.height_px, np.zeros(0, np.int64), np.zeros(0), np.zeros(0),
+                              np.zeros(0, np.int64), empty2, empty2, self.frames_decoded, np.zeros(0, np.int64))
+        return FramePairs(
+            self.width_px, self.height_px, np.asarray(frame_a, np.int64), np.asarray(t_a), np.asarray(t_b),
+            np.concatenate(pidx), np.concatenate(xa), np.concatenate(xb), self.frames_decoded, np.concatenate(ids),
         )
 
 
@@ -127,8 +181,9 @@ def track_frame_pairs(
     min_dist = max(4.0, ws / 60.0)
     lk = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 0.03))
 
-    frame_a, t_a, t_b, pidx, xa_all, xb_all = [], [], [], [], [], []
-    prev = None  # (index, grey, points)
+    frame_a, t_a, t_b, pidx, xa_all, xb_all, id_all = [], [], [], [], [], [], []
+    prev = None  # (index, grey, points, their track ids)
+    next_id = 0
     decoded = 0
     n = info.frame_count
     try:
@@ -175,7 +230,7 @@ def track_frame_pairs(
                 grey = cv2.resize(_grey(frame, W, H, view=True), (ws, hs), interpolation=cv2.INTER_AREA)
             else:
                 grey = _grey(frame, W, H)
-            kept = None
+            kept = kept_ids = None
             if prev is not None and prev[0] == i - 1 and prev[2] is not None and len(prev[2]) >= 8:
                 p0 = prev[2]
                 p1, st, _ = cv2.calcOpticalFlowPyrLK(prev[1], grey, p0, None, **lk)
@@ -185,7 +240,7 @@ def track_frame_pairs(
                 b = p1.reshape(-1, 2)
                 ok = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < fb_max_px)
                 ok &= (b[:, 0] >= 2) & (b[:, 0] <= ws - 3) & (b[:, 1] >= 2) & (b[:, 1] <= hs - 3)
-                a, b = a[ok], b[ok]
+                a, b, kept_ids = a[ok], b[ok], prev[3][ok]
                 if len(a) >= 8:
                     j = len(frame_a)
                     frame_a.append(i - 1)
@@ -194,6 +249,7 @@ def track_frame_pairs(
                     pidx.append(np.full(len(a), j, dtype=np.int64))
                     xa_all.append(np.stack([(a[:, 0] + 0.5) / kx - 0.5, (a[:, 1] + 0.5) / ky - 0.5], -1))
                     xb_all.append(np.stack([(b[:, 0] + 0.5) / kx - 0.5, (b[:, 1] + 0.5) / ky - 0.5], -1))
+                    id_all.append(kept_ids)
                 kept = b.reshape(-1, 1, 2).astype(np.float32)
             # keep tracking the surviving points; top up with new corners when they thin out
             if kept is None or len(kept) < 0.7 * max_corners:
@@ -206,16 +262,23 @@ def track_frame_pairs(
                 corners = cv2.goodFeaturesToTrack(grey, want, 0.01, min_dist, mask=mask, blockSize=7)
                 if corners is not None:
                     corners = corners.astype(np.float32)
-                    kept = corners if kept is None or not len(kept) else np.concatenate([kept, corners])
-            prev = (i, grey, kept)
+                    new_ids = np.arange(next_id, next_id + len(corners), dtype=np.int64)
+                    next_id += len(corners)
+                    if kept is None or not len(kept):
+                        kept, kept_ids = corners, new_ids
+                    else:
+                        kept, kept_ids = np.concatenate([kept, corners]), np.concatenate([kept_ids, new_ids])
+            prev = (i, grey, kept, kept_ids)
     finally:
         container.close()
     if not frame_a:
         empty2 = np.zeros((0, 2))
-        return FramePairs(W, H, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), empty2, empty2, decoded)
+        return FramePairs(W, H, np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), empty2, empty2,
+                          decoded, np.zeros(0, np.int64))
     return FramePairs(
         W, H, np.asarray(frame_a, np.int64), np.asarray(t_a), np.asarray(t_b), np.concatenate(pidx),
         np.concatenate(xa_all).astype(np.float64), np.concatenate(xb_all).astype(np.float64), decoded,
+        np.concatenate(id_all),
     )
 
 
