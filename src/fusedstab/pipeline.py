@@ -98,6 +98,9 @@ class StabilizeOptions:
         orthogonal to it; hold the camera still where the whole window is still.
     blur_masking : let the output follow the real motion a little on frames the gyro says are
         blurred (:mod:`fusedstab.filtering.blur_mask`).
+    corridor : where the crop pulls the chosen plan back (offline, fixed zoom), also plan the
+        steadiest path inside the crop's room (:mod:`fusedstab.filtering.corridor`), and keep it
+        where the tracks predict at least :data:`CORRIDOR_GAIN` less jitter.
     lookahead_s : None = offline (the filter sees the whole clip); a number = online mode: the
         filter sees at most this far ahead (bounded latency, :mod:`fusedstab.filtering.online`)
         with the same fixed crop budget.
@@ -153,6 +156,7 @@ class StabilizeOptions:
     exposure_ms: float | None = None
     blur_masking: bool = True
     intent: bool = True
+    corridor: bool = True
     residual: str = "auto"
     backend: str = "opencv"
     device: str = "auto"
@@ -246,6 +250,10 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
 #: comes from, so a small gain is not trusted)
 RESIDUAL_GAIN = 0.8
 
+#: the crop-corridor path (``corridor``) replaces the chosen plan only where its predicted
+#: high-frequency jitter is below this share of the plan's
+CORRIDOR_GAIN = 0.97
+
 #: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
 #: the input's by more than this factor (2 %: the spread of the track-based estimate between
 #: two encodes of the same frames)
@@ -293,6 +301,11 @@ class StabilizationPlan:
     residual: bool = False
 
     @property
+    def corridor(self) -> bool:
+        """The virtual path is the steadiest inside the crop's room (:mod:`fusedstab.filtering.corridor`)."""
+        return bool(self.crop.corridor)
+
+    @property
     def zoom(self) -> float:
         return self.crop.zoom
 
@@ -334,6 +347,8 @@ class StabilizeReport:
     predicted_jitter: dict | None = None
     #: the hybrid residual was used (``--residual``)
     residual: bool = False
+    #: the virtual path is the steadiest inside the crop's room (``--no-corridor`` turns it off)
+    corridor: bool = False
     #: the crop budget planned (``--fov-keep``, given or chosen per clip); ``fov_kept`` is the
     #: width the output shows (above the budget where it already leaves room)
     fov_keep: float | None = None
@@ -644,13 +659,14 @@ def plan_stabilization(
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
     def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None, residual=False,
-              intent=None):
+              intent=None, corridor=False):
         planner = WarpPlanner(cam or camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
                               projection=opts.projection)
         R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
                                                    passthrough=passthrough, fov_keep=fov_keep,
-                                                   video_motion=vm if residual else None, intent=intent)
+                                                   video_motion=vm if residual else None, intent=intent,
+                                                   corridor=corridor)
         predicted = None
         if not passthrough and check_pairs is not None and check_pairs.n_pairs >= 3:
             from .analysis.verify import predicted_jitter
@@ -739,6 +755,14 @@ def plan_stabilization(
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
                 log.info("hybrid residual: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
                 best = b + (best[5], best[6], True)
+        if (opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed" and best[4] is not None
+                and np.any(best[2].pullback > 0)):
+            # the crop pulled the chosen plan back: the steadiest path inside its room, kept where
+            # the tracks say it is steadier (the same budget, smoothness and residual)
+            b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=best[7], corridor=True)
+            if b[4] is not None and b[4]["output_px"] < CORRIDOR_GAIN * best[4]["output_px"]:
+                log.info("crop corridor: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
+                best = b + best[5:]
         return best
 
     # --- motion filtering, and the never-worse check ---------------------------------------
@@ -902,10 +926,13 @@ def _pairs_in_sync_windows(pairs, info):
 def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, sigma_s: float, exposure_s: float,
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
                     passthrough: bool = False, fov_keep: float | None = None, video_motion=None,
-                    intent: bool | None = None):
+                    intent: bool | None = None, corridor: bool = False):
     """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``.
 
     ``intent``: try the intent model's path beside plain smoothing (None: ``opts.intent``).
+
+    ``corridor``: where the crop pulls a path back, replace it by the steadiest path inside the
+    crop's room (:func:`~fusedstab.filtering.corridor.corridor_path`; offline, fixed zoom).
 
     ``video_motion``: the clip's :class:`~fusedstab.analysis.video_motion.VideoMotion` for the
     hybrid residual (offline; ignored when the track is the video's own motion).
@@ -953,11 +980,10 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             from .filtering.residual import apply_residual, residual_path
 
             residual_phi = residual_path(video_motion, R_real, frame_times)
-        best = None
-        for R_virt in candidates[::-1]:  # intent first
+
+        def finish(R_virt):
+            """Blur masking, horizon and the crop for one proposed path: (jitter, crop, beta, roll)."""
             beta = np.zeros(n)
-            if residual_phi is not None:
-                R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]
             if opts.blur_masking and exposure_s > 0:
                 from .filtering.blur_mask import apply_blur_masking
 
@@ -974,10 +1000,32 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                 zoom_rate_per_s=opts.zoom_rate_per_s, pull_target=pull_target, measure_need=False,
                 progress=(lambda d, k: progress("crop", d, k)) if progress else None,
             )
-            jit = hf_jitter_deg(c.R_world_virt, t_centre)
+            return hf_jitter_deg(c.R_world_virt, t_centre), c, beta, roll
+
+        best = None
+        room = None  # the crop's room (corridor), at the zoom the real camera fits at
+        if corridor and opts.zoom_mode == "fixed":  # the budget's zoom, raised as fit_crop raises it
+            from .filtering.crop import fits, required_zoom
+
+            zoom_c = budget_zoom(fov_keep, opts.max_zoom)
+            if not np.all(fits(planner, R_real, zoom_c, frame_times, planner.border_points())):
+                z_real = required_zoom(planner, R_real, frame_times, planner.border_points(), lo=zoom_c)
+                zoom_c = float(np.max(z_real[np.isfinite(z_real)], initial=zoom_c))
+        for R_virt in candidates[::-1]:  # intent first
+            if residual_phi is not None:
+                R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]
+            if corridor and opts.zoom_mode == "fixed":  # the steadiest path inside the crop's room
+                from .filtering.corridor import axis_room, corridor_path
+
+                if room is None:  # the same for every proposed path
+                    room = axis_room(planner, R_real, zoom_c, frame_times)
+                R_virt = corridor_path(planner, R_real, R_virt, frame_times, zoom_c, sigma_s, room=room)
+            r = finish(R_virt)
+            if corridor and opts.zoom_mode == "fixed":
+                r = (r[0], replace(r[1], corridor=True)) + r[2:]
             # intent is kept only if the final path is not shakier than plain smoothing
-            if best is None or jit < best[0] - 1e-9:
-                best = (jit, c, beta, roll)
+            if best is None or r[0] < best[0] - 1e-9:
+                best = r
         _, crop, blur_beta, horizon_roll = best
     else:
         if opts.zoom_mode == "adaptive":
@@ -1277,6 +1325,6 @@ def stabilize(
         gyro_agreement=plan.gyro_check.agreement if plan.gyro_check is not None else None,
         gyro_segments=[{k: v for k, v in asdict(sg).items()} for sg in plan.gyro_check.segments]
         if plan.gyro_check is not None else None,
-        predicted_jitter=plan.predicted, residual=plan.residual, timings=timings, encoder=encoder,
+        predicted_jitter=plan.predicted, residual=plan.residual, corridor=plan.corridor, timings=timings, encoder=encoder,
         fov_keep=plan.fov_keep,
     )

@@ -140,6 +140,9 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--no-blur-masking", action="store_true", help="never blend real motion back on blurred frames")
     p.add_argument("--no-intent", action="store_true",
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
+    p.add_argument("--no-corridor", action="store_true",
+                   help="where the crop pulls the smoothed camera back, do not also plan the steadiest path inside the "
+                   "crop's room (offline, fixed zoom; by default it is kept where the tracks predict it steadier)")
     p.add_argument("--residual", choices=["auto", "on", "off"], default="auto",
                    help="hybrid residual (offline, gyro or camera record plus the tracked video): the output is also "
                    "steadied against the high-frequency image motion the rotation does not explain (a drone's "
@@ -180,6 +183,7 @@ def options_from_args(args: argparse.Namespace) -> StabilizeOptions:
         fov_keep=args.fov_keep, zoom_mode=args.zoom_mode, horizon_lock=args.horizon_lock is not None,
         horizon_rate_deg_s=args.horizon_lock or None,
         exposure_ms=args.exposure_ms, blur_masking=not args.no_blur_masking, intent=not args.no_intent,
+        corridor=not args.no_corridor,
         residual=args.residual,
         backend=args.backend,
         device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,

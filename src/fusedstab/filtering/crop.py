@@ -73,6 +73,8 @@ class CropResult:
     required_zoom : (N,) zoom each frame needs with the final orientations (None when not
         measured: ``fit_crop(measure_need=False)``).
     zoom_per_frame : (N,) the zoom of each frame (``adaptive`` mode), None = ``zoom`` everywhere.
+    corridor : the path pulled back was the steadiest inside the crop's room
+        (:mod:`fusedstab.filtering.corridor`), not the smoothed one as proposed.
     """
 
     R_world_virt: np.ndarray
@@ -80,6 +82,7 @@ class CropResult:
     pullback: np.ndarray
     required_zoom: np.ndarray | None
     zoom_per_frame: np.ndarray | None = None
+    corridor: bool = False
 
     def zoom_at(self, i: int) -> float:
         """The output zoom of frame ``i``."""

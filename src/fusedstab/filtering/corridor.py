@@ -1,0 +1,195 @@
+"""Stage 2C': the steadiest path the crop allows (the crop *corridor*).
+
+Where the Gaussian-smoothed camera would leave the source, :func:`~fusedstab.filtering.crop.fit_crop`
+pulls it toward the real camera by slerp: all three axes at once, by the share the tightest
+one needs. On a tight budget that undoes the smoothing of the axes that had room (a clip whose
+tilt has 3 deg of room and whose pan has 12 loses its pan smoothing whenever the tilt runs
+out), and where the real path bends (a turn) the pull follows the real path's corners.
+
+Here the virtual path is found inside the room itself, per axis:
+
+* the real path is unwrapped into ``phi`` (N, 3) [rad]: the cumulative sum of the camera-frame
+  rotation between consecutive frames (the same path :func:`~fusedstab.filtering.blur_mask.hf_jitter_deg`
+  measures), and a virtual path ``V_i = R_i exp(v_i - phi_i)`` is written as ``v`` on it;
+* each frame's room ``[phi - room_neg, phi + room_pos]`` per axis is the largest rotation of
+  the real camera about that camera axis alone that still fits at the crop's zoom
+  (:func:`axis_room`, bisection with the full per-row warp);
+* ``v`` minimizes ``|(I - G) v|^2 + mu |v - g|^2`` inside the room, where ``G`` is the Gaussian
+  of the plan's smoothness (what is left of the path after it is its high-frequency shake) and
+  ``g`` the path proposed (the Gaussian, intent or residual path): the smoothest path within
+  the corridor that stays near the proposal where the corridor leaves it free. The problem is
+  convex with box constraints; it is solved by accelerated projected gradient (FISTA) with
+  two Gaussian filters per step, linear in the clip's length;
+* the single-axis rooms do not add up (a frame using all of its pan room and all of its tilt
+  room can leave the picture at a corner): the crop's hard pull-back
+  (:func:`~fusedstab.filtering.crop.fit_crop`) settles what is left, so no output pixel is ever
+  undefined. (Narrowing the room of the frames that still leave the picture and solving again
+  was tried: steadier on the GoPro MAX clip, shakier on the simulated walk and run and on the
+  phone clip than the gradual pull-back of one solve.)
+
+The pipeline tries this path beside the Gaussian one wherever the Gaussian one needed a
+pull-back, and keeps the steadier (docs/BENCHMARKS.md, "The crop corridor").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from ..rotation import exp_so3, log_so3
+from ..synthesis.plan import WarpPlanner
+
+__all__ = ["unwrap_path", "axis_room", "smoothest_in_corridor", "corridor_path", "CORRIDOR_MU"]
+
+#: weight of the proposal ``g`` against the high-frequency term (see the module docstring);
+#: predicted jitter on the bench clips at 0.003 / 0.03 / 0.3: phone 5.87 / 5.68 / 5.76 px,
+#: simulated walk 3.43 / 3.38 / 3.44, run 8.64 / 8.61 / 8.74, MAX 3.30 / 3.57 / 5.08
+CORRIDOR_MU = 0.03
+#: the largest single-axis room searched [rad] and its precision in bisection steps
+#: (0.3 / 2**9: 0.6 mrad, a pixel at a focal length of 1700 px)
+_ROOM_MAX_RAD = 0.3
+_ROOM_STEPS = 9
+
+
+def unwrap_path(R: np.ndarray, R_ref: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) [rad]: the path of orientations ``R`` (N, 3, 3) on the unwrapped real path of
+    ``R_ref`` (default ``R``): ``phi_i + log(R_ref_i^T R_i)``, with ``phi`` the cumulative
+    camera-frame steps of ``R_ref``."""
+    R = np.asarray(R, dtype=np.float64)
+    R_ref = R if R_ref is None else np.asarray(R_ref, dtype=np.float64)
+    steps = log_so3(np.swapaxes(R_ref[:-1], -1, -2) @ R_ref[1:])
+    phi = np.concatenate([np.zeros((1, 3)), np.cumsum(steps, axis=0)])
+    if R is R_ref:
+        return phi
+    return phi + log_so3(np.swapaxes(R_ref, -1, -2) @ R)
+
+
+def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: np.ndarray) -> np.ndarray:
+    """(N, 3, 2) [rad]: per frame and camera axis, how far the real camera can turn about that
+    axis alone, positive ``[..., 0]`` and negative ``[..., 1]``, and still fit at ``zoom``.
+
+    0 where even the real camera does not fit. Searched as the pull-back from a turn of
+    :data:`_ROOM_MAX_RAD` toward the real camera (:func:`~fusedstab.filtering.crop.min_pullback`,
+    to :data:`_ROOM_STEPS` bisection steps' width), all six directions of all frames at once,
+    on every other border node and the corners: the room only shapes the corridor, the crop's
+    hard pull-back afterwards checks every node.
+    """
+    from .crop import min_pullback
+
+    R_real = np.asarray(R_real, dtype=np.float64)
+    n = len(R_real)
+    g = planner.grid_px
+    border = np.concatenate([planner.border_points()[::2], g[[0, 0, -1, -1], [0, -1, 0, -1]]])
+    axes = np.concatenate([np.eye(3), -np.eye(3)])  # (6, 3): +x +y +z -x -y -z
+    R6 = np.repeat(R_real, 6, axis=0)
+    far = R6 @ exp_so3(np.tile(axes, (n, 1)) * _ROOM_MAX_RAD)
+    t6 = np.repeat(np.asarray(t_frame_s, dtype=np.float64), 6)
+    lam = min_pullback(planner, far, R6, zoom, t6, border, iters=_ROOM_STEPS)
+    return ((1.0 - lam) * _ROOM_MAX_RAD).reshape(n, 2, 3).transpose(0, 2, 1)
+
+
+class _Gaussian:
+    """``G x``: Gaussian smoothing along axis 0 with the edge values repeated, and ``G^T y``
+    exactly (the repeated edge's weight flows back to the first and last sample)."""
+
+    def __init__(self, sigma_frames: float, truncate: float = 4.0):
+        self.sigma = float(sigma_frames)
+        self.truncate = truncate
+        r = int(truncate * self.sigma + 0.5)
+        x = np.arange(-r, r + 1)
+        k = np.exp(-0.5 * (x / self.sigma) ** 2)
+        k /= k.sum()
+        # tail[i]: the kernel's weight that falls before sample 0 for output i (offsets <= -(i + 1))
+        self.tail = np.cumsum(k)[r - 1 - np.arange(r)] if r else np.zeros(0)
+
+    def G(self, x: np.ndarray) -> np.ndarray:
+        return gaussian_filter1d(x, self.sigma, axis=0, mode="nearest", truncate=self.truncate)
+
+    def GT(self, y: np.ndarray) -> np.ndarray:
+        z = gaussian_filter1d(y, self.sigma, axis=0, mode="constant", truncate=self.truncate)
+        m = min(len(self.tail), len(y))
+        w = self.tail[:m]
+        z[0] += np.tensordot(w, y[:m], axes=(0, 0))
+        z[-1] += np.tensordot(w, y[::-1][:m], axes=(0, 0))
+        return z
+
+
+def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, sigma_frames: float, *,
+                          mu: float = CORRIDOR_MU, iters: int = 200) -> np.ndarray:
+    """``argmin |(I - G) v|^2 + mu |v - g|^2`` subject to ``lower <= v <= upper`` (per column).
+
+    Parameters
+    ----------
+    g : (N, K) the proposed path.
+    lower, upper : (N, K) the corridor (``lower <= upper``).
+    sigma_frames : the Gaussian ``G``'s sigma in frames (> 0).
+    mu : weight of staying near ``g``.
+    iters : FISTA iterations (the objective is convex; 200 reach the optimum to ~1e-6 rad on
+        the bench clips).
+
+    Returns
+    -------
+    (N, K) the path, inside the corridor.
+    """
+    g = np.asarray(g, dtype=np.float64)
+    if len(g) < 3 or sigma_frames <= 0:
+        return np.clip(g, lower, upper)
+    op = _Gaussian(sigma_frames)
+
+    def grad(v):
+        r = v - op.G(v)
+        return (r - op.GT(r)) + mu * (v - g)
+
+    # step 1/L with L the gradient's Lipschitz constant, by power iteration (G's columns at
+    # the edges sum to more than 1, so |I - G| can exceed 2 there)
+    q = np.random.default_rng(0).standard_normal(g.shape)
+    L = 4.0 + mu
+    for _ in range(20):
+        r = q - op.G(q)
+        q2 = (r - op.GT(r)) + mu * q
+        L = float(np.linalg.norm(q2) / max(np.linalg.norm(q), 1e-300))
+        q = q2 / max(np.linalg.norm(q2), 1e-300)
+    L *= 1.1
+    x = np.clip(g, lower, upper)
+    y = x.copy()
+    tk = 1.0
+    for _ in range(iters):
+        xn = np.clip(y - grad(y) / L, lower, upper)
+        tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
+        y = xn + ((tk - 1.0) / tn) * (xn - x)
+        x, tk = xn, tn
+    return x
+
+
+def corridor_path(planner: WarpPlanner, R_real: np.ndarray, R_virt: np.ndarray, frame_times_s: np.ndarray,
+                  zoom: float, sigma_s: float, *, mu: float = CORRIDOR_MU, room: np.ndarray | None = None) -> np.ndarray:
+    """The steadiest virtual path within the crop's room (module docstring), near ``R_virt``.
+
+    Parameters
+    ----------
+    planner : the clip's warp planner.
+    R_real : (N, 3, 3) real ``R_world_cam`` at each frame's centre-row time.
+    R_virt : (N, 3, 3) the proposed virtual path (Gaussian, intent, ...).
+    frame_times_s : (N,) frame start times (video clock).
+    zoom : the crop's zoom (the budget's).
+    sigma_s : the plan's smoothness: the Gaussian sigma [s] whose residual is minimized.
+    mu : weight of staying near ``R_virt`` (:data:`CORRIDOR_MU`).
+    room : :func:`axis_room` of ``R_real`` at ``zoom``, if already known (it does not depend on
+        ``R_virt``).
+
+    Returns
+    -------
+    (N, 3, 3) ``R_world_virt``; pass it to :func:`~fusedstab.filtering.crop.fit_crop`, whose
+    hard pull-back makes every frame fit.
+    """
+    R_real = np.asarray(R_real, dtype=np.float64)
+    t = np.asarray(frame_times_s, dtype=np.float64)
+    if len(R_real) < 3:
+        return np.array(R_virt, dtype=np.float64, copy=True)
+    phi = unwrap_path(R_real)
+    g = unwrap_path(R_virt, R_real)
+    if room is None:
+        room = axis_room(planner, R_real, zoom, t)
+    period = float(np.median(np.diff(t)))
+    v = smoothest_in_corridor(g, phi - room[..., 1], phi + room[..., 0], sigma_s / period, mu=mu)
+    return R_real @ exp_so3(v - phi)
