@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import assert_maps_inside
 from scipy.optimize import lsq_linear
 
 from fusedstab.filtering.blur_mask import hf_jitter_deg
-from fusedstab.filtering.corridor import _Gaussian, axis_room, smoothest_in_corridor, unwrap_path
+from fusedstab.filtering.corridor import (
+    _Gaussian,
+    axis_room,
+    smoothest_in_corridor,
+    unwrap_path,
+)
 from fusedstab.filtering.crop import fits
 from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 from fusedstab.rotation import exp_so3
 from fusedstab.types import OrientationTrack
-
-from conftest import assert_maps_inside
 
 
 @pytest.mark.parametrize("n, sigma", [(50, 3.0), (12, 7.0), (200, 0.7), (300, 25.0)])

@@ -39,7 +39,7 @@ from scipy.ndimage import gaussian_filter1d
 from ..rotation import exp_so3, log_so3
 from ..synthesis.plan import WarpPlanner
 
-__all__ = ["unwrap_path", "axis_room", "smoothest_in_corridor", "corridor_path", "CORRIDOR_MU"]
+__all__ = ["CORRIDOR_MU", "axis_room", "corridor_path", "smoothest_in_corridor", "unwrap_path"]
 
 #: weight of the proposal ``g`` against the high-frequency term (see the module docstring);
 #: predicted jitter on the bench clips at 0.003 / 0.03 / 0.3: phone 5.87 / 5.68 / 5.76 px,
