@@ -25,10 +25,15 @@ from fusedstab.rotation import exp_so3
 from fusedstab.types import OrientationTrack
 
 
-@pytest.mark.parametrize("n, sigma", [(50, 3.0), (12, 7.0), (200, 0.7), (300, 25.0)])
+@pytest.mark.parametrize("n, sigma", [(50, 3.0), (12, 7.0), (200, 0.7), (300, 25.0), (40, 30.0)])
 def test_gaussian_transpose_is_exact(n, sigma):
+    """G is SciPy's Gaussian filter with the edges repeated (by FFT above a 32-sample radius),
+    and GT its exact transpose."""
+    from scipy.ndimage import gaussian_filter1d
+
     op = _Gaussian(sigma)
     E = np.eye(n)
+    np.testing.assert_allclose(op.G(E), gaussian_filter1d(E, sigma, axis=0, mode="nearest", truncate=4.0), atol=1e-14)
     np.testing.assert_allclose(op.GT(E), op.G(E).T, atol=1e-14)
 
 

@@ -90,7 +90,14 @@ def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: 
 
 class _Gaussian:
     """``G x``: Gaussian smoothing along axis 0 with the edge values repeated, and ``G^T y``
-    exactly (the repeated edge's weight flows back to the first and last sample)."""
+    exactly (the repeated edge's weight flows back to the first and last sample).
+
+    Wide kernels (sigma of 2 s at 60 fps: 961 taps) are applied by FFT (overlap-add), so a
+    step of the solver costs the same for every smoothness; narrow ones directly.
+    """
+
+    #: kernel radius [samples] above which the convolution runs by FFT
+    FFT_RADIUS = 32
 
     def __init__(self, sigma_frames: float, truncate: float = 4.0):
         self.sigma = float(sigma_frames)
@@ -99,14 +106,27 @@ class _Gaussian:
         x = np.arange(-r, r + 1)
         k = np.exp(-0.5 * (x / self.sigma) ** 2)
         k /= k.sum()
+        self.r, self.k = r, k
         # tail[i]: the kernel's weight that falls before sample 0 for output i (offsets <= -(i + 1))
         self.tail = np.cumsum(k)[r - 1 - np.arange(r)] if r else np.zeros(0)
 
+    def _fft(self, x: np.ndarray, pad_mode: str) -> np.ndarray:
+        from scipy.signal import oaconvolve
+
+        xp = np.pad(x, ((self.r, self.r),) + ((0, 0),) * (x.ndim - 1), mode=pad_mode)
+        k = self.k.reshape((-1,) + (1,) * (x.ndim - 1))
+        return oaconvolve(xp, k, mode="valid", axes=0)
+
     def G(self, x: np.ndarray) -> np.ndarray:
+        if self.r > self.FFT_RADIUS:
+            return self._fft(x, "edge")
         return gaussian_filter1d(x, self.sigma, axis=0, mode="nearest", truncate=self.truncate)
 
     def GT(self, y: np.ndarray) -> np.ndarray:
-        z = gaussian_filter1d(y, self.sigma, axis=0, mode="constant", truncate=self.truncate)
+        if self.r > self.FFT_RADIUS:
+            z = self._fft(y, "constant")
+        else:
+            z = gaussian_filter1d(y, self.sigma, axis=0, mode="constant", truncate=self.truncate)
         m = min(len(self.tail), len(y))
         w = self.tail[:m]
         z[0] += np.tensordot(w, y[:m], axes=(0, 0))
