@@ -43,3 +43,15 @@ def assert_maps_inside(plan) -> None:
         x, y = full[..., 0], full[..., 1]
         outside = ~((x >= 0) & (x <= W) & (y >= 0) & (y <= H))
         assert not outside.any(), f"frame {i}: {int(outside.sum())} output pixels map outside the source"
+
+
+def small_sim(tmp_path_factory, name, **kw):
+    """A simulated clip for the virtual-camera tests: 320x180, 3 s, 10 ms readout, seed 0
+    unless ``kw`` says otherwise. Returns the prefix (``PREFIX.mp4``, ``.gcsv``, ...)."""
+    from fusedstab.measure.simulate import SimConfig, simulate
+
+    prefix = tmp_path_factory.mktemp(name) / name
+    cfg = dict(width_px=320, height_px=180, duration_s=3.0, readout_s=0.01, seed=0)
+    cfg.update(kw)
+    simulate(prefix, SimConfig(**cfg))
+    return prefix

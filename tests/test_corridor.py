@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_maps_inside
+from conftest import assert_maps_inside, small_sim
 from scipy.optimize import lsq_linear
 
 from fusedstab.filtering.blur_mask import hf_jitter_deg
@@ -19,7 +19,7 @@ from fusedstab.filtering.corridor import (
     unwrap_path,
 )
 from fusedstab.filtering.crop import fits
-from fusedstab.measure.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import load_truth
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 from fusedstab.rotation import exp_so3
 from fusedstab.types import OrientationTrack
@@ -71,12 +71,7 @@ def test_smoothest_in_corridor_reaches_the_bounded_least_squares_optimum(mu):
     assert _objective(v200, g, sigma, 0.0) < 0.7 * _objective(phi, g, sigma, 0.0)
 
 
-def _sim(tmp_path_factory, name, **kw):
-    prefix = tmp_path_factory.mktemp(name) / name
-    cfg = dict(width_px=320, height_px=180, duration_s=3.0, readout_s=0.01, seed=0)
-    cfg.update(kw)
-    simulate(prefix, SimConfig(**cfg))
-    return prefix
+_sim = small_sim
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,13 @@ from fusedstab.filtering.crop import (DEFAULT_FOV_KEEP, DEFAULT_PULL_RATE_PER_S,
                                       gradual_pullback)
 from fusedstab.filtering.gaussian import gaussian_smooth_orientations
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
-from fusedstab.measure.simulate import SimConfig, load_truth, simulate
+from fusedstab.measure.simulate import load_truth
 from fusedstab.types import OrientationTrack
 
-from conftest import assert_maps_inside
+from conftest import assert_maps_inside, small_sim
 
 
-def _sim(tmp_path_factory, name, **kw):
-    prefix = tmp_path_factory.mktemp(name) / name
-    cfg = dict(width_px=320, height_px=180, duration_s=3.0, readout_s=0.01, seed=0)
-    cfg.update(kw)
-    simulate(prefix, SimConfig(**cfg))
-    return prefix
+_sim = small_sim
 
 
 def _opts(prefix, **kw):

@@ -931,8 +931,9 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
 
     ``intent``: try the intent model's path beside plain smoothing (None: ``opts.intent``).
 
-    ``corridor``: where the crop pulls a path back, replace it by the steadiest path inside the
-    crop's room (:func:`~fusedstab.filtering.corridor.corridor_path`; offline, fixed zoom).
+    ``corridor``: replace each proposed path by the steadiest path inside the crop's room
+    (:func:`~fusedstab.filtering.corridor.corridor_path`; offline, fixed zoom); the planner asks
+    for it where the chosen plan's crop pulled back, and keeps it where the tracks agree.
 
     ``video_motion``: the clip's :class:`~fusedstab.analysis.video_motion.VideoMotion` for the
     hybrid residual (offline; ignored when the track is the video's own motion).
@@ -1003,8 +1004,9 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             return hf_jitter_deg(c.R_world_virt, t_centre), c, beta, roll
 
         best = None
+        use_corridor = corridor and opts.zoom_mode == "fixed"
         room = None  # the crop's room (corridor), at the zoom the real camera fits at
-        if corridor and opts.zoom_mode == "fixed":  # the budget's zoom, raised as fit_crop raises it
+        if use_corridor:  # the budget's zoom, raised as fit_crop raises it
             from .filtering.crop import fits, required_zoom
 
             zoom_c = budget_zoom(fov_keep, opts.max_zoom)
@@ -1014,14 +1016,14 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
         for R_virt in candidates[::-1]:  # intent first
             if residual_phi is not None:
                 R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]
-            if corridor and opts.zoom_mode == "fixed":  # the steadiest path inside the crop's room
+            if use_corridor:  # the steadiest path inside the crop's room
                 from .filtering.corridor import axis_room, corridor_path
 
                 if room is None:  # the same for every proposed path
                     room = axis_room(planner, R_real, zoom_c, frame_times)
                 R_virt = corridor_path(planner, R_real, R_virt, frame_times, zoom_c, sigma_s, room=room)
             r = finish(R_virt)
-            if corridor and opts.zoom_mode == "fixed":
+            if use_corridor:
                 r = (r[0], replace(r[1], corridor=True)) + r[2:]
             # intent is kept only if the final path is not shakier than plain smoothing
             if best is None or r[0] < best[0] - 1e-9:
