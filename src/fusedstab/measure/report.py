@@ -416,8 +416,8 @@ def render_html(plan, report, plots, videos: dict, metrics: dict | None, metrics
     """The page as a string (see :func:`write_report`)."""
     e = html.escape
     d = report.as_dict() if hasattr(report, "as_dict") else dict(report)
-    summary_keys = ("input", "output", "frames", "width_px", "height_px", "motion_source", "gyro_agreement", "zoom",
-                    "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source", "sync_confidence",
+    summary_keys = ("input", "output", "frames", "width_px", "height_px", "motion_source", "gyro_agreement",
+                    "smoothness_s", "fov_keep", "residual", "corridor", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source", "sync_confidence",
                     "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "gyro_bias_rad_s",
                     "backend", "seconds", "fps")
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(d.get(k)))}</td></tr>" for k in summary_keys if k in d)
