@@ -62,6 +62,8 @@ def test_report_simulated_clip_in_chromium(walk_report, tmp_path):
     assert text.count("data:image/png;base64,") == 7
     assert (rep / "before.mp4").is_file() and (rep / "after.mp4").is_file()
     assert json.loads((rep / "report.json").read_text())["metrics"]["frames"] == 60
+    for key in ("smoothness_s", "fov_keep", "residual", "corridor"):  # the plan's choices are on the page
+        assert f"<th>{key}</th>" in text
     check_page(open_in_chromium(page, tmp_path / "shot.png"), tmp_path / "shot.png")
 
 
