@@ -37,7 +37,7 @@ CASES = {
     "pan60-ro8-200Hz-lead250": ("pan", 60, 0.008, 200, 0.25, 5, "pinhole"),
     "walk30-ro16-400Hz-lead123-fisheye": ("walk", 30, 0.016, 400, 0.123, 7, "fisheye"),
     "still30": ("still", 30, 0.016, 400, 0.3, 8, "pinhole"),
-    # 120 fps at 480x270: the walk turns the camera about 0.27 px between neighbouring
+    # 120 fps at 480x270: the walk turns the camera about 0.28 px between neighbouring
     # frames, below what the sync measures by (0.4 px); it measures over 3 frames instead
     "walk120-ro4-1000Hz-lead40": ("walk", 120, 0.004, 1000, 0.04, 5, "pinhole"),
 }
