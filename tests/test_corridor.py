@@ -119,6 +119,7 @@ def test_corridor_plan_is_steadier_in_truth_and_never_undefined(run_clip):
     on = _plan(run_clip, fov_keep=0.95)
     assert off.crop.pullback.max() > 0 and on.zoom == pytest.approx(off.zoom)
     assert on.predicted["output_px"] < 0.97 * off.predicted["output_px"]  # adopted: the tracks agree
+    assert on.corridor and not off.corridor  # and the plan says so (--json "corridor")
     tr = load_truth(f"{run_clip}.truth.npz")
     T = OrientationTrack(tr.times_s, tr.quat_wxyz)
     tc = on.planner.centre_time_s(on.frame_times_s)
@@ -134,5 +135,5 @@ def test_corridor_plan_is_steadier_in_truth_and_never_undefined(run_clip):
     assert_maps_inside(on)
     # with room to spare nothing is pulled back, and the plan is the Gaussian one
     loose = _plan(run_clip, fov_keep=0.8, max_zoom=1.3)
-    assert not np.any(loose.crop.pullback > 0)
+    assert not np.any(loose.crop.pullback > 0) and not loose.corridor
     np.testing.assert_allclose(loose.R_virt, _plan(run_clip, fov_keep=0.8, max_zoom=1.3, corridor=False).R_virt)
