@@ -1006,13 +1006,11 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
         best = None
         use_corridor = corridor and opts.zoom_mode == "fixed"
         room = None  # the crop's room (corridor), at the zoom the real camera fits at
-        if use_corridor:  # the budget's zoom, raised as fit_crop raises it
-            from .filtering.crop import fits, required_zoom
+        if use_corridor:  # the zoom fit_crop will use
+            from .filtering.crop import fixed_zoom
 
-            zoom_c = budget_zoom(fov_keep, opts.max_zoom)
-            if not np.all(fits(planner, R_real, zoom_c, frame_times, planner.border_points())):
-                z_real = required_zoom(planner, R_real, frame_times, planner.border_points(), lo=zoom_c)
-                zoom_c = float(np.max(z_real[np.isfinite(z_real)], initial=zoom_c))
+            zoom_c = fixed_zoom(planner, R_real, frame_times, budget_zoom(fov_keep, opts.max_zoom),
+                                planner.border_points())
         for R_virt in candidates[::-1]:  # intent first
             if residual_phi is not None:
                 R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]

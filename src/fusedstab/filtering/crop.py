@@ -45,7 +45,7 @@ from ..synthesis.plan import WarpPlanner
 __all__ = [
     "CropResult", "fits", "required_zoom", "min_pullback", "fit_crop", "slerp_matrix", "budget_zoom",
     "DEFAULT_FOV_KEEP", "DEFAULT_ZOOM_RATE_PER_S", "DEFAULT_PULL_RATE_PER_S", "gradual_pullback",
-    "with_required_zoom", "slack_px",
+    "with_required_zoom", "slack_px", "fixed_zoom",
 ]
 
 _CHUNK = 128  # frames per vectorized batch
@@ -152,6 +152,17 @@ def slack_px(planner: WarpPlanner, V: np.ndarray, zoom, t_frame_s, border: np.nd
     W, H = planner.camera.width_px - 1.0, planner.camera.height_px - 1.0
     d = np.minimum(np.minimum(x - m, (W - m) - x), np.minimum(y - m, (H - m) - y))
     return np.min(np.where(np.isnan(d), -np.inf, d), axis=-1)
+
+
+def fixed_zoom(planner: WarpPlanner, R_real: np.ndarray, frame_times_s: np.ndarray, base: float,
+               border: np.ndarray, *, min_zoom: float = 0.5) -> float:
+    """The clip's zoom in ``fixed`` mode: the budget's ``base``, raised only as far as the real
+    camera itself needs to fit on every frame (:func:`fit_crop`, and the corridor's room)."""
+    if np.all(fits(planner, R_real, base, frame_times_s, border)):
+        return float(base)
+    z_real = required_zoom(planner, R_real, frame_times_s, border, lo=min_zoom)
+    finite = z_real[np.isfinite(z_real)]
+    return float(max(base, finite.max() if len(finite) else base))
 
 
 def _chunks(n: int):
@@ -363,16 +374,13 @@ def fit_crop(
     if progress:
         progress(1, 3)
     # if even the real camera does not fit at the budget, the zoom must rise (never undefined)
-    real_ok = fits(planner, R_real, zoom_arg, t, border)
-    if not np.all(real_ok):
+    if zf is None:
+        base = fixed_zoom(planner, R_real, t, base, border, min_zoom=min_zoom)
+        zoom_arg = base
+    elif not np.all(fits(planner, R_real, zf, t, border)):
         z_real = required_zoom(planner, R_real, t, border, lo=min_zoom)
-        if zf is None:
-            finite = z_real[np.isfinite(z_real)]
-            base = float(max(base, finite.max() if len(finite) else base))
-            zoom_arg = base
-        else:
-            zf = np.maximum(zf, _rate_limited_envelope(np.where(np.isfinite(z_real), z_real, zf), t, zoom_rate_per_s))
-            zoom_arg = zf
+        zf = np.maximum(zf, _rate_limited_envelope(np.where(np.isfinite(z_real), z_real, zf), t, zoom_rate_per_s))
+        zoom_arg = zf
     target = R_real
     if pull_target is None and pull_sigma_s > 0 and n > 2:
         from .gaussian import gaussian_smooth_orientations
