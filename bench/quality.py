@@ -3,13 +3,14 @@
 
 Usage (from the repository root, with the package installed)::
 
-    python bench/quality.py            # full set: 3 scenarios x 2 sizes + real clips
+    python bench/quality.py            # full set: 3 scenarios x 2 sizes, 60 fps and turn clips + real clips
     python bench/quality.py --quick    # walk at 1280x720 + the GoPro clip
 
 What it does
 ------------
 1. Simulates clips with ``fusedstab simulate`` (scenarios walk, run, pan; 1280x720 and
-   1920x1080; 4 s; 30 fps; 10 ms rolling-shutter readout; seed 0) into a scratch folder
+   1920x1080; 4 s; 30 fps; 10 ms rolling-shutter readout; seed 0; and at 1280x720 the walk,
+   run and pan at 60 fps and the turn at 30 fps: :data:`EXTRA_SIMS`) into a scratch folder
    outside git (``--scratch``, default ``$TMPDIR/fusedstab-bench-quality``).
 2. Stabilizes every clip (simulated + real clips in ``../shared/data``) with
    * fusedstab: ``fusedstab stabilize IN -o OUT --gyro IN.gcsv --lens IN.lens.json --quiet``
@@ -58,6 +59,8 @@ START, END = "<!-- quality:start -->", "<!-- quality:end -->"
 
 SCENARIOS = ("walk", "run", "pan")
 SIZES = ("1280x720", "1920x1080")
+#: the other simulated clips issue 10 names: (scenario, size, fps), same length, readout and seed
+EXTRA_SIMS = (("walk", "1280x720", 60), ("run", "1280x720", 60), ("pan", "1280x720", 60), ("turn", "1280x720", 30))
 DURATION_S = 4.0
 READOUT_MS = 10.0
 SMOOTH_S = 0.5
@@ -92,26 +95,27 @@ def _run(cmd: list[str], log: Path, timeout_s: float = 1800) -> tuple[bool, str,
 
 # ---------------------------------------------------------------------------- clips
 def simulate_clips(scratch: Path, quick: bool, only: list[str] | None = None) -> list[dict]:
-    combos = [("walk", "1280x720")] if quick else [(s, z) for z in SIZES for s in SCENARIOS]
+    combos = [("walk", "1280x720", 30)] if quick else [(s, z, 30) for z in SIZES for s in SCENARIOS] + list(EXTRA_SIMS)
+    names = {c: f"sim {c[0]} {c[1]}" + (f" {c[2]} fps" if c[2] != 30 else "") for c in combos}
     if only:  # simulate only what will be run
-        combos = [(s, z) for s, z in combos if any(o in f"sim {s} {z}" for o in only)]
+        combos = [c for c in combos if any(o in names[c] for o in only)]
     clips = []
-    for scen, size in combos:
-        prefix = scratch / "sim" / f"{scen}_{size}"
+    for scen, size, fps in combos:
+        prefix = scratch / "sim" / (f"{scen}_{size}" + (f"_{fps}fps" if fps != 30 else ""))
         prefix.parent.mkdir(parents=True, exist_ok=True)
         video = prefix.with_suffix(".mp4")
         truth = prefix.with_name(prefix.name + ".truth.npz")
         if not (video.exists() and truth.exists()):
             ok, err, _ = _run(
-                _fusedstab_cmd() + ["simulate", str(prefix), "--scenario", scen, "--size", size,
+                _fusedstab_cmd() + ["simulate", str(prefix), "--scenario", scen, "--size", size, "--fps", str(fps),
                                     "--duration", str(DURATION_S), "--readout-ms", str(READOUT_MS), "--seed", "0"],
                 scratch / "simulate.log",
             )
             if not ok:
-                print(f"simulate {scen} {size} failed: {err}", file=sys.stderr)
+                print(f"simulate {scen} {size} {fps} fps failed: {err}", file=sys.stderr)
                 continue
         clips.append({
-            "name": f"sim {scen} {size}",
+            "name": names[(scen, size, fps)],
             "video": video,
             "truth": truth,
             "fusedstab": ["--gyro", str(prefix.with_name(prefix.name + ".gcsv")),
@@ -295,8 +299,8 @@ def section(results: list[dict], cmd: str, elapsed_s: float) -> str:
     return f"""Command: `{cmd}` ({elapsed_s / 60:.1f} min)
 Machine: `{uname}`, {os.cpu_count()} CPUs; {ffv}; date {_dt.date.today().isoformat()}.
 
-Clips: `fusedstab simulate` (seed 0, {DURATION_S:g} s, 30 fps, {READOUT_MS:g} ms rolling-shutter
-readout, pinhole 70° HFOV) and real clips from `../shared/data`. Settings: fusedstab
+Clips: `fusedstab simulate` (seed 0, {DURATION_S:g} s, 30 fps unless named, {READOUT_MS:g} ms rolling-shutter
+readout, pinhole 70° HFOV; the turn: one fast intended turn) and real clips from `../shared/data`. Settings: fusedstab
 defaults (crop budget and smoothness chosen per clip: `--fov-keep auto`) with the clip's gcsv and lens json
 (real clips: defaults plus the lens profile where one exists);
 ffmpeg vid.stab `vidstabdetect=shakiness=5:accuracy=15` then
