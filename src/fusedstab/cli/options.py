@@ -109,8 +109,9 @@ def add_stabilize_options(p) -> None:
                    "input. gyro = the gyro only (an error if the output would be shakier than the input, unless "
                    "--force). video = feature tracks only, no gyro needed (default auto)")
     p.add_argument("--projection", choices=["rectilinear", "lens"], default="rectilinear",
-                   help="output lens: rectilinear = the lens distortion removed (straight lines straight), lens = "
-                   "the source's lens model kept (default rectilinear)")
+                   help="output lens: rectilinear = the lens distortion removed (straight lines straight; a "
+                   "fisheye's periphery falls outside the frame), lens = the source's lens model kept (its whole "
+                   "picture; the crop budget is then all the virtual camera's room) (default rectilinear)")
     p.add_argument("--force", action="store_true",
                    help="with --motion gyro: render even when the check predicts an output shakier than the input")
     p.add_argument("--lens-motion", type=Path, default=None, metavar="CSV",
