@@ -975,7 +975,9 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
         if (opts.intent if intent is None else intent) and len(R_real) >= 3:
             from .filtering.intent import apply_intent
 
-            candidates.append(apply_intent(R_real, R_gauss, t_centre)[0])
+            R_intent = apply_intent(R_real, R_gauss, t_centre)[0]
+            if not np.array_equal(R_intent, R_gauss):  # the model acts somewhere (where it does not, it is R_gauss)
+                candidates.append(R_intent)
         residual_phi = None
         if video_motion is not None and video_motion.n_pairs >= 2:
             from .filtering.residual import apply_residual, residual_path
