@@ -749,7 +749,12 @@ def plan_stabilization(
                     break
             # the widest budget tried that leaves little enough shake; where none does, the steady rule
             chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, b[4]["input_px"])
-            best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if opts.intent else by_fov[chosen])
+            # the scan's plan at the chosen budget stands for the first sigma unless the intent
+            # model would act there (the model's path, when it acts, is tried beside it)
+            planner_c = by_fov[chosen][0]
+            t_c = planner_c.centre_time_s(info.frame_times_s)
+            intent_acts = opts.intent and len(_smoothed_paths(by_fov[chosen][1], t_c, sg0, True)) > 1
+            best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if intent_acts else by_fov[chosen])
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
@@ -923,6 +928,22 @@ def _pairs_in_sync_windows(pairs, info):
     return pairs.subset(keep)
 
 
+def _smoothed_paths(R_real: np.ndarray, t_centre: np.ndarray, sigma_s: float, intent: bool) -> list[np.ndarray]:
+    """The paths the virtual camera is proposed from: ``[R_gauss]``, plus the intent model's
+    path where ``intent`` is on and the model acts somewhere (where it does not act,
+    :func:`~fusedstab.filtering.intent.apply_intent` returns ``R_gauss`` exactly, and a second
+    candidate would be the same work twice). Each (N, 3, 3) ``R_world_virt`` at ``t_centre``."""
+    R_gauss = gaussian_smooth_orientations(R_real, t_centre, sigma_s)
+    paths = [R_gauss]
+    if intent and len(R_real) >= 3:
+        from .filtering.intent import apply_intent
+
+        R_intent = apply_intent(R_real, R_gauss, t_centre)[0]
+        if not np.array_equal(R_intent, R_gauss):
+            paths.append(R_intent)
+    return paths
+
+
 def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, sigma_s: float, exposure_s: float,
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
                     passthrough: bool = False, fov_keep: float | None = None, video_motion=None,
@@ -970,14 +991,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     if opts.lookahead_s is None:
         from .filtering.blur_mask import hf_jitter_deg
 
-        R_gauss = gaussian_smooth_orientations(R_real, t_centre, sigma_s)
-        candidates = [R_gauss]
-        if (opts.intent if intent is None else intent) and len(R_real) >= 3:
-            from .filtering.intent import apply_intent
-
-            R_intent = apply_intent(R_real, R_gauss, t_centre)[0]
-            if not np.array_equal(R_intent, R_gauss):  # the model acts somewhere (where it does not, it is R_gauss)
-                candidates.append(R_intent)
+        candidates = _smoothed_paths(R_real, t_centre, sigma_s, opts.intent if intent is None else intent)
         residual_phi = None
         if video_motion is not None and video_motion.n_pairs >= 2:
             from .filtering.residual import apply_residual, residual_path
