@@ -281,32 +281,57 @@ def diagnose_gyro(
 
 
 # ============================================================================ never worse
+def _row_median(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median along axis 1 of rows whose first ``counts[i]`` entries are values and the rest NaN
+    padding (NaN sorts last): (m, k, ...) -> (m, ...), the same numbers as ``np.median``."""
+    s = np.sort(x, axis=1)
+    rows = np.arange(len(x))
+    return 0.5 * (s[rows, (counts - 1) // 2] + s[rows, counts // 2])
+
+
 def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: int) -> np.ndarray:
     """Inter-frame similarity steps (n_pairs, 3): (tx px, ty px, angle deg); NaN without points.
 
     Translation is the median displacement; the angle the least-squares rotation of the
     centred points that move within 3 MAD of the median (outliers, moving objects, left out).
+    A pair needs 6 finite points, and 6 kept. All pairs at once: each pair's points are laid
+    in one row of a NaN-padded (n_pairs, most points, 2) array.
     """
     out = np.full((n_pairs, 3), np.nan)
     ok = np.all(np.isfinite(xa), axis=1) & np.all(np.isfinite(xb), axis=1)
-    order = np.argsort(pair_index, kind="stable")
-    bounds = np.searchsorted(pair_index[order], np.arange(n_pairs + 1))
-    for j in range(n_pairs):
-        idx = order[bounds[j]:bounds[j + 1]]
-        idx = idx[ok[idx]]
-        if len(idx) < 6:
-            continue
-        a, b = xa[idx], xb[idx]
-        d = b - a
-        med = np.median(d, axis=0)
-        r = np.linalg.norm(d - med, axis=1)
-        keep = r <= 3.0 * np.median(r) + 0.5
-        a, b = a[keep], b[keep]
-        if len(a) < 6:
-            continue
-        ac, bc = a - a.mean(0), b - b.mean(0)
-        ang = np.degrees(np.arctan2(np.sum(ac[:, 0] * bc[:, 1] - ac[:, 1] * bc[:, 0]), np.sum(ac * bc)))
-        out[j] = (med[0], med[1], ang)
+    j = np.asarray(pair_index)[ok]
+    if len(j) == 0:
+        return out
+    order = np.argsort(j, kind="stable")
+    j = j[order]
+    a_pts, b_pts = xa[ok][order], xb[ok][order]
+    counts = np.bincount(j, minlength=n_pairs)
+    col = np.arange(len(j)) - np.repeat(np.cumsum(counts) - counts, counts)[: len(j)]
+    width = int(counts.max())
+    A = np.full((n_pairs, width, 2), np.nan)
+    B = np.full((n_pairs, width, 2), np.nan)
+    A[j, col], B[j, col] = a_pts, b_pts
+    D = B - A
+    use = counts >= 6
+    if not use.any():
+        return out
+    A, B, D, c = A[use], B[use], D[use], counts[use]
+    with np.errstate(invalid="ignore"):
+        med = _row_median(D, c)  # (m, 2)
+        r = np.linalg.norm(D - med[:, None, :], axis=2)  # NaN on the padding
+        keep = r <= 3.0 * _row_median(r, c)[:, None] + 0.5
+    n_keep = keep.sum(axis=1)
+    w = keep[..., None]
+    Az, Bz = np.where(w, A, 0.0), np.where(w, B, 0.0)
+    nk = np.maximum(n_keep, 1)[:, None, None]
+    ac = np.where(w, Az - Az.sum(axis=1, keepdims=True) / nk, 0.0)
+    bc = np.where(w, Bz - Bz.sum(axis=1, keepdims=True) / nk, 0.0)
+    cross = np.sum(ac[..., 0] * bc[..., 1] - ac[..., 1] * bc[..., 0], axis=1)
+    dot = np.sum(ac * bc, axis=(1, 2))
+    ang = np.degrees(np.arctan2(cross, dot))
+    rows = np.flatnonzero(use)
+    good = n_keep >= 6
+    out[rows[good]] = np.stack([med[good, 0], med[good, 1], ang[good]], axis=-1)
     return out
 
 
