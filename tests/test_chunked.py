@@ -265,3 +265,33 @@ def test_long_gcsv_read_in_pieces_equals_whole(tmp_path, monkeypatch):
     assert np.array_equal(whole.accel_m_s2, pieces.accel_m_s2)
     assert whole.meta == pieces.meta and pieces.source == whole.source
     assert len(seen) == 1 and not seen[0].exists()  # the pieces' folder is removed
+
+
+def test_remembered_frame_rows_equal_fresh_ones(clip):
+    """The planner keeps the row table of every frame once the clip's frames are named
+    (``remember_frames``): source points for any subset of the frames, one frame, and times
+    that are no frame (these take the old path) are bit-identical to a planner without it."""
+    from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+    from fusedstab.synthesis.plan import WarpPlanner
+
+    prefix, _, _ = clip
+    plan = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json",
+                                                                fov_keep=0.95, residual="off"))
+    p0 = plan.planner
+    assert p0.readout_s > 0
+    fresh = WarpPlanner(p0.camera, p0.track, readout_s=p0.readout_s)
+    kept = WarpPlanner(p0.camera, p0.track, readout_s=p0.readout_s)
+    t = plan.frame_times_s
+    kept.remember_frames(t)
+    border = p0.border_points()
+    rng = np.random.default_rng(3)
+    sub = np.sort(rng.choice(len(t), size=len(t) // 3, replace=False))
+    for idx in (sub, np.arange(len(t))[::-1], np.array([4])):
+        V, tt = plan.R_real[idx], t[idx]
+        assert np.array_equal(kept.source_points(border, V, 1.03, tt), fresh.source_points(border, V, 1.03, tt))
+    assert kept.__dict__["_frames_table"][1] is not None  # the table was used
+    assert np.array_equal(kept.source_points(border, plan.R_real[2], 1.03, t[2]),
+                          fresh.source_points(border, plan.R_real[2], 1.03, t[2]))  # one frame, scalar time
+    off = t[:5] + 1e-4  # not frame times: the direct path
+    assert np.array_equal(kept.source_points(border, plan.R_real[:5], 1.03, off),
+                          fresh.source_points(border, plan.R_real[:5], 1.03, off))

@@ -966,6 +966,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     from .filtering.crop import DEFAULT_FOV_KEEP, budget_zoom
 
     frame_times = info.frame_times_s
+    planner.remember_frames(frame_times)  # the crop fits ask for the frames' row tables many times
     t_centre = planner.centre_time_s(frame_times)
     R_real = planner.track.matrices_at(t_centre)
     n = len(frame_times)

@@ -229,23 +229,54 @@ class WarpPlanner:
     #: linearly (chord error < 1e-6 rad for 100 deg/s and 30 ms readout)
     ROW_SAMPLES = 33
 
+    def remember_frames(self, frame_times_s: np.ndarray) -> None:
+        """Keep the row table (:meth:`_row_rotations`) of every frame of the clip: the crop's
+        searches ask for ever other subsets of its frames (the frames still unsettled), each a
+        new table otherwise. ~2.4 KB per frame with a rolling shutter (72 B without)."""
+        t = np.asarray(frame_times_s, dtype=np.float64)
+        if t.ndim != 1 or len(t) == 0 or np.any(np.diff(t) <= 0):
+            return
+        self.__dict__["_frames_table"] = (t.copy(), None)
+
+    def _rows_of_frames(self, t0: np.ndarray) -> np.ndarray | None:
+        """The remembered frames' rows at ``t0`` when every time is one of them, else None."""
+        known = self.__dict__.get("_frames_table")
+        if known is None or t0.size == 0:
+            return None
+        times, table = known
+        flat = t0.reshape(-1)
+        idx = np.minimum(np.searchsorted(times, flat), len(times) - 1)
+        if not np.array_equal(times[idx], flat):
+            return None
+        if table is None:  # made on first use, from the same times as a direct table
+            table = self._row_table(times)
+            table.setflags(write=False)
+            self.__dict__["_frames_table"] = (times, table)
+        return table[idx].reshape(t0.shape + table.shape[1:])
+
+    def _row_table(self, t0: np.ndarray) -> np.ndarray:
+        if self.readout_s <= 0:
+            return self.track.matrices_at(t0)[..., None, :, :]
+        H = self.camera.height_px
+        y_k = np.linspace(0.0, H - 1.0, self.ROW_SAMPLES)
+        return self.track.matrices_at(t0[..., None] + self.readout_s * y_k / H)
+
     def _row_rotations(self, t0: np.ndarray) -> np.ndarray:
         """``R_world_cam`` at ``ROW_SAMPLES`` row times spanning the frame: (..., K, 3, 3).
 
-        The crop's bisections ask for the same frames' rows thousands of times: the last few
-        tables are kept (keyed by the frame times; the track never changes)."""
+        The crop's bisections ask for the same frames' rows thousands of times: the clip's
+        frames are kept whole once :meth:`remember_frames` names them, and other times' last
+        few tables (keyed by the frame times; the track never changes)."""
         t0 = np.asarray(t0, dtype=np.float64)
         key = (t0.shape, t0.tobytes())
         cache = self.__dict__.setdefault("_rows_cache", {})
         hit = cache.get(key)
         if hit is not None:
             return hit
-        if self.readout_s <= 0:
-            rows = self.track.matrices_at(t0)[..., None, :, :]
-        else:
-            H = self.camera.height_px
-            y_k = np.linspace(0.0, H - 1.0, self.ROW_SAMPLES)
-            rows = self.track.matrices_at(t0[..., None] + self.readout_s * y_k / H)
+        rows = self._rows_of_frames(t0)
+        if rows is not None:
+            return rows
+        rows = self._row_table(t0)
         if len(cache) >= 16:
             cache.pop(next(iter(cache)))
         rows.setflags(write=False)
