@@ -295,3 +295,26 @@ def test_remembered_frame_rows_equal_fresh_ones(clip):
     off = t[:5] + 1e-4  # not frame times: the direct path
     assert np.array_equal(kept.source_points(border, plan.R_real[:5], 1.03, off),
                           fresh.source_points(border, plan.R_real[:5], 1.03, off))
+
+
+def test_row_interpolation_equals_its_formula():
+    """``_rotation_at_rows`` (one flat gather per end) is ``A + w (B - A)`` between the two row
+    samples bracketing each point's source row, for a batch of frames and for one frame."""
+    from fusedstab.camera import CameraModel
+    from fusedstab.synthesis.plan import WarpPlanner
+
+    cam = CameraModel.from_fov(320, 180, 70.0)
+    planner = WarpPlanner.__new__(WarpPlanner)
+    planner.camera = cam
+    rng = np.random.default_rng(5)
+    K = 33
+    for shape in ((6,), ()):
+        rows = rng.normal(size=shape + (K, 3, 3))
+        y = rng.uniform(0, 179, shape + (40,))
+        y[..., 0], y[..., 1] = 0.0, 179.0  # the first and last rows
+        f = y * ((K - 1) / 179.0)
+        i0 = np.clip(np.floor(f).astype(int), 0, K - 2)
+        A = np.take_along_axis(rows, i0[..., None, None], axis=-3)
+        B = np.take_along_axis(rows, (i0 + 1)[..., None, None], axis=-3)
+        want = A + (f - i0)[..., None, None] * (B - A)
+        assert np.array_equal(planner._rotation_at_rows(rows, y), want)
