@@ -47,7 +47,7 @@ class _Upsampler:
     ``full = horizontal pass (cheap, on the grid rows only) + vertical pass per output
     strip``; the vertical pass is ``tmp[j] + fy * (tmp[j + 1] - tmp[j])`` over the rows of
     each grid interval j. Maps are kept interleaved, (rows, W * 2) = (rows, W, 2), which is
-    what ``cv2.convertMaps`` reads and keeps numpy's inner loops long.
+    what ``cv2.remap`` reads and keeps numpy's inner loops long.
     """
 
     def __init__(self, gh: int, gw: int, W: int, H: int, xs: np.ndarray | None = None, ys: np.ndarray | None = None):
@@ -102,8 +102,11 @@ def _planes_420(yuv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class OpenCVBackend:
     """``cv2.remap`` on the CPU.
 
-    The full map is computed exactly (float32) and converted to OpenCV's fixed-point maps
-    (1/32 px), in horizontal strips spread over the available cores.
+    The full map is computed exactly (float32) and handed to ``cv2.remap`` as it is, in
+    horizontal strips spread over the available cores. (Converted to OpenCV's fixed-point maps
+    first, as until 2026-12-07, the bilinear weights were rounded to 1/32 px: 1.1 levels RMS
+    from exact bilinear on random texture, against 0.29 (the output's rounding) with the float
+    map, which is also about 2x faster at 1080p.)
 
     Parameters
     ----------
@@ -170,8 +173,7 @@ class OpenCVBackend:
         def strip(r0: int, r1: int) -> None:
             full = np.empty((r1 - r0, W, 2), np.float32)
             up.vertical(tmp, diff, full.reshape(r1 - r0, 2 * W), r0, r1)
-            m1, m2 = cv2.convertMaps(full, None, cv2.CV_16SC2)
-            res = cv2.remap(src, m1, m2, self._flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            res = cv2.remap(src, full, None, self._flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
             out[r0:r1] = res.reshape(out[r0:r1].shape)
 
         self._in_strips(strip, H)
@@ -231,17 +233,16 @@ class OpenCVBackend:
         def strip(r0: int, r1: int) -> None:  # luma rows [r0, r1) and the chroma rows beside them
             full = np.empty((r1 - r0, W * 2), np.float32)
             up_y.vertical(tmp_y, diff_y, full, r0, r1)
-            m1, m2 = cv2.convertMaps(full.reshape(r1 - r0, W, 2), None, cv2.CV_16SC2)
-            planes_out[0][r0:r1] = cv2.remap(planes_in[0], m1, m2, self._flag, borderMode=cv2.BORDER_CONSTANT,
-                                             borderValue=black)
+            planes_out[0][r0:r1] = cv2.remap(planes_in[0], full.reshape(r1 - r0, W, 2), None, self._flag,
+                                             borderMode=cv2.BORDER_CONSTANT, borderValue=black)
             c0, c1 = r0 // 2, r1 // 2
             full = np.empty((c1 - c0, W), np.float32)
             up_c.vertical(tmp_c, diff_c, full, c0, c1)
             full *= c_scale
             full += c_shift
-            m1, m2 = cv2.convertMaps(full.reshape(c1 - c0, W // 2, 2), None, cv2.CV_16SC2)
+            cmap = full.reshape(c1 - c0, W // 2, 2)
             for k in (1, 2):
-                planes_out[k][c0:c1] = cv2.remap(planes_in[k], m1, m2, self._flag, borderMode=cv2.BORDER_CONSTANT,
+                planes_out[k][c0:c1] = cv2.remap(planes_in[k], cmap, None, self._flag, borderMode=cv2.BORDER_CONSTANT,
                                                  borderValue=128)
 
         self._in_strips(strip, H)  # _STRIP_ROWS is even: the chroma rows split with the luma rows
