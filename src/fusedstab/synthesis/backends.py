@@ -106,7 +106,7 @@ class OpenCVBackend:
     horizontal strips spread over the available cores. (Converted to OpenCV's fixed-point maps
     first, as until 2026-12-07, the bilinear weights were rounded to 1/32 px: 1.1 levels RMS
     from exact bilinear on random texture, against 0.29 (the output's rounding) with the float
-    map, which is also about 2x faster at 1080p.)
+    map, which is also a little faster: 7.6 -> 7.0 ms per 720p 4:2:0 frame on one thread.)
 
     Parameters
     ----------
