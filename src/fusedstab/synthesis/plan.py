@@ -229,12 +229,19 @@ class WarpPlanner:
     #: linearly (chord error < 1e-6 rad for 100 deg/s and 30 ms readout)
     ROW_SAMPLES = 33
 
+    #: clips up to this many frames keep their row table (:meth:`remember_frames`): 48 MB at most
+    REMEMBER_MAX_FRAMES = 20_000
+
     def remember_frames(self, frame_times_s: np.ndarray) -> None:
         """Keep the row table (:meth:`_row_rotations`) of every frame of the clip: the crop's
         searches ask for ever other subsets of its frames (the frames still unsettled), each a
-        new table otherwise. ~2.4 KB per frame with a rolling shutter (72 B without)."""
+        new table otherwise. ~2.4 KB per frame with a rolling shutter (72 B without), made on
+        first use; longer clips than :data:`REMEMBER_MAX_FRAMES` are not kept."""
         t = np.asarray(frame_times_s, dtype=np.float64)
-        if t.ndim != 1 or len(t) == 0 or np.any(np.diff(t) <= 0):
+        if t.ndim != 1 or not 0 < len(t) <= self.REMEMBER_MAX_FRAMES or np.any(np.diff(t) <= 0):
+            return
+        known = self.__dict__.get("_frames_table")
+        if known is not None and np.array_equal(known[0], t):
             return
         self.__dict__["_frames_table"] = (t.copy(), None)
 
@@ -248,8 +255,8 @@ class WarpPlanner:
         idx = np.minimum(np.searchsorted(times, flat), len(times) - 1)
         if not np.array_equal(times[idx], flat):
             return None
-        if table is None:  # made on first use, from the same times as a direct table
-            table = self._row_table(times)
+        if table is None:  # made on first use, from the same times as a direct table (in pieces)
+            table = np.concatenate([self._row_table(times[a:a + 1024]) for a in range(0, len(times), 1024)])
             table.setflags(write=False)
             self.__dict__["_frames_table"] = (times, table)
         return table[idx].reshape(t0.shape + table.shape[1:])
