@@ -91,8 +91,7 @@ def simulate(scratch: Path, name: str, sim_args: str, with_lens_log: bool) -> di
     lens_log = prefix.with_name(prefix.name + ".lens.csv")
     if with_lens_log and lens_log.exists():
         args += ["--lens-motion", str(lens_log)]
-    return {"name": name, "video": video, "truth": truth, "fusedstab": args, "simulate": sim_args,
-            "lens_log": with_lens_log}
+    return {"name": name, "video": video, "truth": truth, "fusedstab": args}
 
 
 def _g(m: dict | None, key: str):
