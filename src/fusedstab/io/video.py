@@ -927,6 +927,9 @@ class VideoWriter:
     def _encode(self, frame, pts: int) -> None:
         frame.pts = int(pts)
         frame.time_base = self.info.time_base
+        # some encoders (ProRes) write each frame's tags, not the stream's
+        frame.color_primaries = self._vs.codec_context.color_primaries
+        frame.color_trc = self._vs.codec_context.color_trc
         try:
             self._mux_copied_until(float((pts - self.info.pts[0]) * self.info.time_base))
             for packet in self._vs.encode(frame):
