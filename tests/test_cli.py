@@ -168,3 +168,15 @@ def test_demo_runs_without_files(tmp_path):
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
     for n in ("walk.mp4", "walk.gcsv", "walk.stabilized.mp4", "walk.side_by_side.mp4"):
         assert n in names
+
+
+def test_sync_and_simulate_show_progress_unless_quiet(tmp_path):
+    # long work shows progress (frames done, fps, ETA); --quiet silences it
+    r = run_cli("simulate", tmp_path / "sim", "--scenario", "run", "--size", "320x180", "--duration", "1.5", "-q")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "" and (tmp_path / "sim.mp4").exists() and (tmp_path / "sim.gcsv").exists()
+    args = ("sync", tmp_path / "sim.mp4", "--lens", tmp_path / "sim.lens.json")
+    loud, quiet = run_cli(*args), run_cli(*args, "-q")
+    assert loud.returncode == 0 and quiet.returncode == 0, loud.stdout + quiet.stdout
+    assert "ETA" in loud.stdout + loud.stderr and "fps" in loud.stdout + loud.stderr
+    assert "ETA" not in quiet.stdout + quiet.stderr and "offset_ms" in quiet.stdout

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-camera-eis", action="store_true", help="render the frames as an in-camera EIS outputs them (smoothed orientation, global shutter); the gyro log still records the body")
     parser.add_argument("--shake-scale", type=float, default=1.0, help="multiplies hand shake and footstep jolts (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for motion, scene and sensor noise (default: 0)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress and no summary")
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -79,6 +80,9 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
 def run(args: argparse.Namespace, console) -> int:
     """Run ``fusedstab simulate``; returns the exit code (errors raise FusedStabError)."""
     cfg = config_from_args(args)
+    if getattr(args, "quiet", False):
+        simulate(args.prefix, cfg)
+        return 0
     try:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 

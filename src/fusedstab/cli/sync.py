@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..io.gyro_source import load_gyro, start_offset_ms
 from .options import add_gyro_source_arguments, add_sync_arguments, number
+from .progress import progress_reporter
 
 __all__ = ["DESCRIPTION", "HELP", "add_arguments", "run"]
 
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="known rolling-shutter readout [ms]; default: lens profile, then file metadata, "
                         "else estimated (0 .. one frame period)")
     add_gyro_source_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON (no progress)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress")
     parser.set_defaults(func=run)
 
 
@@ -70,10 +72,11 @@ def run(args, console) -> int:
     orientation = check_imu_orientation(args.imu_orientation or ("auto" if is_text else "XYZ"))
     start_ms, start_source = start_offset_ms(args.gyro_offset_ms, args.frame_timestamps, args.first_frame,
                                              args.time_units)
-    res = estimate_sync(args.input, imu, camera, start_offset_ms=start_ms, search_ms=args.sync_search_ms,
-                        readout_ms=readout_ms, imu_orientation=orientation, info=info,
-                        estimate_focal=args.lens is None and args.fov is None,
-                        lens_motion=source_lens_motion(args.input))
+    with progress_reporter(console, getattr(args, "quiet", False) or getattr(args, "json", False)) as cb:
+        res = estimate_sync(args.input, imu, camera, start_offset_ms=start_ms, search_ms=args.sync_search_ms,
+                            readout_ms=readout_ms, imu_orientation=orientation, info=info,
+                            estimate_focal=args.lens is None and args.fov is None,
+                            lens_motion=source_lens_motion(args.input), progress=cb)
     hfov_deg = None
     if res.reliable and res.focal_scale != 1.0:
         hfov_deg = math.degrees(2 * math.atan(info.width_px / (2 * camera.fx_px * res.focal_scale)))
