@@ -76,3 +76,25 @@ def test_gopro_data_tracks_are_kept_where_the_container_allows(shared_data, tmp_
             assert "GoPro MET" in back.data_streams
         else:
             assert any("GoPro MET" in n and "left out" in n and ".mov" in n for n in w.notes), w.notes
+
+
+def test_subtitle_tracks_are_kept_where_the_container_allows(source, tmp_path):
+    """An SRT track survives into Matroska; MP4 cannot hold SRT: a warning names the container that can."""
+    d, _ = source
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,100 --> 00:00:00,800\nhello there\n")
+    src = tmp_path / "subs.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "clip.mp4"), "-i", str(srt), "-map", "0:v",
+                    "-map", "1:s", "-c:v", "copy", "-c:s", "srt", "-metadata:s:s:0", "language=deu", str(src)],
+                   check=True)
+    opts = StabilizeOptions(gyro=d / "clip.gcsv", lens=d / "clip.lens.json", gyro_offset_ms=0, preset="ultrafast")
+    out = tmp_path / "out.mkv"
+    rep = stabilize(src, out, opts)
+    assert not any("subtitle" in w for w in rep.warnings), rep.warnings
+    with av.open(str(out)) as c:
+        (s,) = c.streams.subtitles
+        assert s.codec_context.name in ("srt", "subrip") and s.metadata.get("language") == "deu"
+        texts = [bytes(p).decode() for p in c.demux(s) if p.size]
+    assert texts == ["hello there"]
+    rep = stabilize(src, tmp_path / "out.mp4", opts)
+    assert any("subtitle" in w and "left out" in w and ".mkv" in w for w in rep.warnings), rep.warnings

@@ -656,7 +656,7 @@ class VideoWriter:
         QuickTime, ``.mkv`` Matroska).
     info : the source's :class:`VideoInfo` (time base, pts, rate, rotation).
     width_px, height_px : output frame size.
-    copy_audio_from : file whose audio tracks (all of them, with their tags) and data tracks
+    copy_audio_from : file whose audio tracks (all of them, with their tags), subtitle tracks and data tracks
         (timecode, camera metadata) are copied packet by packet; a track the container cannot
         hold is left out and named in :attr:`notes`.
     crf : quality on x264's constant-rate-factor scale (lower is better), mapped per codec
@@ -828,7 +828,8 @@ class VideoWriter:
 
     def _add_copied_streams(self) -> None:
         self._open_copy_source()
-        for s in list(self._copy_in.streams.audio) + list(self._copy_in.streams.data):
+        streams = self._copy_in.streams
+        for s in list(streams.audio) + list(streams.subtitles) + list(streams.data):
             label = f"{s.type} track {s.index} ({s.codec_context.name if s.codec_context else s.metadata.get('handler_name', '').strip() or 'data'})"
             if s.type == "data" and s.name is None:
                 if s.metadata.get("timecode"):  # a timecode track: the muxer rebuilds it from the tag
@@ -837,7 +838,8 @@ class VideoWriter:
                     self.notes.append(f"{label} has a data format FFmpeg cannot copy and was left out")
                 continue
             if not _can_hold(self.format, s):
-                alt = " (a .mov output keeps it)" if self.format != "mov" and _can_hold("mov", s) else ""
+                alt = next((f" (a {ext} output keeps it)" for fmt, ext in (("mov", ".mov"), ("matroska", ".mkv"))
+                            if fmt != self.format and _can_hold(fmt, s)), "")
                 self.notes.append(f"{label} cannot be stored in a {self.output.suffix} file and was left out{alt}")
                 continue
             out = self._container.add_stream_from_template(s)
