@@ -98,3 +98,24 @@ def test_subtitle_tracks_are_kept_where_the_container_allows(source, tmp_path):
     assert texts == ["hello there"]
     rep = stabilize(src, tmp_path / "out.mp4", opts)
     assert any("subtitle" in w and "left out" in w and ".mkv" in w for w in rep.warnings), rep.warnings
+
+
+def test_clip_cut_without_reencoding_counts_the_frames_it_shows(source, tmp_path):
+    """A cut with -c copy keeps the GOP's pre-roll behind an edit list: those frames are on the
+    clock but never shown; the output, the progress and the report count the shown ones."""
+    d, _ = source
+    cut = tmp_path / "cut.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "0.4", "-i", str(d / "clip.mp4"), "-c", "copy", str(cut)],
+                   check=True)
+    info = probe_video(cut)
+    with av.open(str(cut)) as c:
+        shown = sum(1 for _ in c.decode(video=0))
+    assert info.discarded_frames > 0 and info.shown_frame_count == shown < info.frame_count
+    seen = []
+    out = tmp_path / "out.mp4"
+    rep = stabilize(cut, out, StabilizeOptions(gyro=d / "clip.gcsv", lens=d / "clip.lens.json", preset="ultrafast"),
+                    progress=lambda stage, done, total: seen.append((stage, done, total)))
+    with av.open(str(out)) as c:
+        written = sum(1 for _ in c.decode(video=0))
+    assert rep.frames == written == shown
+    assert [x for x in seen if x[0] == "render"][-1] == ("render", shown, shown)

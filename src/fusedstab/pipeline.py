@@ -320,6 +320,7 @@ class StabilizeReport:
 
     input: str
     output: str
+    #: frames written (a clip cut without re-encoding: its edit list's pre-roll is not shown, nor written)
     frames: int
     width_px: int
     height_px: int
@@ -1189,7 +1190,7 @@ def render(
     the same steps one after the other in this thread; the output is the same (the tests
     compare the two). ``timings``: a dict that receives the seconds spent in each stage
     (``decode_s``, ``plan_s``, ``warp_s``, ``encode_s``; busy time of each, which overlap when
-    concurrent) and ``render_s``.
+    concurrent), ``render_s`` and ``frames`` (frames written).
     """
     opts = options or StabilizeOptions()
     check_stabilize_options(opts)
@@ -1197,6 +1198,7 @@ def render(
     info = plan.info
     t_start = time.perf_counter()
     n = info.frame_count
+    n_shown = max(1, info.shown_frame_count)  # what the decoder outputs (an edit list's pre-roll is not)
     timer: dict = {}
     if plan.passthrough:
         copier = VideoWriter(output_path, info, info.width_px, info.height_px, copy_audio_from=info.path,
@@ -1205,11 +1207,11 @@ def render(
             with copier:
                 copier.copy_all()
             if progress:
-                progress("render", n, n)
+                progress("render", n_shown, n_shown)
             plan.warnings.extend(copier.notes)
             seconds = time.perf_counter() - t_start
             if timings is not None:
-                timings.update(render_s=round(seconds, 3), copied=True)
+                timings.update(render_s=round(seconds, 3), copied=True, frames=info.shown_frame_count)
             return seconds
     deep = getattr(info, "bit_depth", 8) > 8 and not plan.passthrough
     with VideoWriter(
@@ -1272,7 +1274,7 @@ def render(
                     timer["encode_s"] = timer.get("encode_s", 0.0) + time.perf_counter() - t
                 done += 1
                 if progress:
-                    progress("render", done, n)
+                    progress("render", done, n_shown)
         finally:
             if encoder is not None:
                 encoder.close()
@@ -1284,7 +1286,8 @@ def render(
     plan.warnings.extend(writer.notes)  # tracks the output container cannot hold
     seconds = time.perf_counter() - t_start
     if timings is not None:
-        timings.update({k: round(v, 3) for k, v in timer.items()}, render_s=round(seconds, 3), planar=planar)
+        timings.update({k: round(v, 3) for k, v in timer.items()}, render_s=round(seconds, 3), planar=planar,
+                       frames=done)
     return seconds
 
 
@@ -1318,6 +1321,7 @@ def stabilize(
     stages: dict = {}
     render(plan, out, opts, progress=progress, concurrent=opts.concurrent, timings=stages)
     seconds = time.perf_counter() - t0
+    frames = int(stages.pop("frames", plan.info.shown_frame_count))
     timings = {"plan_s": round(t_plan, 3),
                "sync_s": round(float(plan.sync.seconds), 3) if plan.sync is not None else None,
                "render_s": stages.pop("render_s", None), "render": stages}
@@ -1325,7 +1329,7 @@ def stabilize(
         on_plan(plan)
     cam = plan.camera
     return StabilizeReport(
-        input=str(input_path), output=str(out), frames=plan.info.frame_count,
+        input=str(input_path), output=str(out), frames=frames,
         width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
         zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4),
         gyro_source=plan.imu.source or "none", gyro_rate_hz=round(plan.imu.rate_hz, 2),
@@ -1333,7 +1337,7 @@ def stabilize(
         readout_source=plan.readout_source, lens=cam.name,
         lens_motion=str(opts.lens_motion) if plan.lens_motion is not None and opts.lens_motion else (
             "sidecar .lens.csv" if plan.lens_motion is not None else None),
-        backend=opts.backend, seconds=round(seconds, 3), fps=round(plan.info.frame_count / max(seconds, 1e-9), 2),
+        backend=opts.backend, seconds=round(seconds, 3), fps=round(frames / max(seconds, 1e-9), 2),
         warnings=plan.warnings, offset_source=plan.offset_source,
         sync_confidence=plan.sync.confidence if plan.sync is not None else None,
         imu_orientation=plan.imu_orientation,

@@ -69,6 +69,10 @@ class VideoInfo:
     colorspace: int = 2
     #: bits per colour sample of the coded frames (8, 10, 12)
     bit_depth: int = 8
+    #: frames a decoder does not output: the pre-roll before an edit list's start (a clip
+    #: cut without re-encoding keeps the frames from the keyframe before the cut). They stay
+    #: on the video clock (``pts``) but are never written.
+    discarded_frames: int = 0
 
     @property
     def color(self) -> dict:
@@ -86,6 +90,11 @@ class VideoInfo:
         return int(len(self.pts))
 
     @property
+    def shown_frame_count(self) -> int:
+        """Frames a decoder outputs (and a render writes): ``frame_count`` less the pre-roll."""
+        return self.frame_count - int(self.discarded_frames)
+
+    @property
     def duration_s(self) -> float:
         if self.frame_count == 0:
             return 0.0
@@ -96,7 +105,7 @@ class VideoInfo:
         return 1.0 / self.fps
 
     def as_dict(self) -> dict:
-        return {
+        d = {
             "path": str(self.path),
             "width_px": self.width_px,
             "height_px": self.height_px,
@@ -113,6 +122,9 @@ class VideoInfo:
             "bit_depth": self.bit_depth,
             "color": {k: COLOR_NAMES[k].get(v, str(v)) for k, v in self.color.items()},
         }
+        if self.discarded_frames:
+            d["frames_shown"] = self.shown_frame_count  # the rest: an edit list's pre-roll
+        return d
 
 
 #: names of the FFmpeg colour codes that occur in camera files (others print as numbers)
@@ -168,9 +180,11 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             raise InputError(f"cannot read {path} as a video: it has no video stream", "give a video file")
         vs = container.streams.video[0]
         pts_list = []
+        discarded = 0
         for packet in container.demux(vs):
             if packet.pts is not None and packet.size > 0:
                 pts_list.append(packet.pts)
+                discarded += bool(packet.is_discard)
         if not pts_list:
             raise InputError(f"cannot read {path} as a video: it has no video frames", "give a video with frames")
         pts = np.sort(np.asarray(pts_list, dtype=np.int64))
@@ -210,7 +224,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                            for a in container.streams.audio],
             color_range=int(cc.color_range or 0), color_primaries=int(cc.color_primaries or 2),
             color_trc=int(cc.color_trc or 2), colorspace=int(cc.colorspace or 2),
-            bit_depth=_bit_depth(cc.format),
+            bit_depth=_bit_depth(cc.format), discarded_frames=discarded,
         )
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot read {path}: {exc}", "check that the file is a complete video") from None
