@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import stat
 import subprocess
@@ -105,6 +106,16 @@ def _readonly(ctx: Ctx, name: str) -> Path:
     p.write_bytes(b"keep me")
     p.chmod(0o444)
     return p
+
+
+def _garbled(ctx: Ctx) -> Path:
+    """The clip with the payload of its media data box replaced by noise (headers intact)."""
+    data = bytearray(ctx.video.read_bytes())
+    start, end = data.find(b"mdat") + 4 + 64, data.find(b"moov")
+    if end < start:
+        end = len(data)
+    data[start:end - 64] = random.Random(5).randbytes(end - 64 - start)
+    return ctx.write("garbled.mp4", bytes(data))
 
 
 def _textlog(ctx: Ctx, body: str) -> Path:
@@ -223,6 +234,11 @@ CASES = [
     # ---- input videos ---------------------------------------------------------------------------
     Case("video-not-a-video", lambda c: _stab(c, video=c.write("junk.mp4", b"not a video" * 50)), 2, "cannot read"),
     Case("video-empty-file", lambda c: _stab(c, video=c.write("empty.mp4", b"")), 2, "cannot read"),
+    # the container is sound, every frame's data is noise: the decoder refuses the packets
+    Case("video-frames-garbled", lambda c: _stab(c, video=_garbled(c)), 2, "decoding", "re-encode it",
+         not_in="[h264 @", subprocess=True),
+    Case("video-frames-garbled-no-gyro", lambda c: _stab(c, "--motion", "video", video=_garbled(c), offset=False), 2,
+         "decoding", subprocess=True),
     Case("video-is-dev-zero", lambda c: _stab(c, video="/dev/zero"), 2, "is a character device", subprocess=True),
     Case("video-is-folder", lambda c: _stab(c, video=c.inp), 2, "is a folder, not a video"),
     Case("video-missing", lambda c: _stab(c, video=c.inp / "nope.mp4"), 2, "not found"),

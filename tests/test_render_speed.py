@@ -6,7 +6,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from fusedstab.io.video import VideoWriter, check_codec, encoder_options, iter_frames, probe_video
+from fusedstab.io.video import VideoWriter, check_codec, chroma_layout, encoder_options, iter_frames, probe_video
 from fusedstab.errors import OutputError
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization, render
 from fusedstab.measure.simulate import SimConfig, simulate
@@ -237,3 +237,45 @@ def test_ten_bit_source_stays_ten_bit(tmp_path):
             assert f.dtype == np.uint16
             w.write(f, pts)
     assert _ffprobe(out)["pix_fmt"] == "yuv420p10le"
+
+
+def test_chroma_layout_names_the_colour_sampling():
+    assert [chroma_layout(f) for f in ("yuv420p", "nv12", "p010le", "yuvj420p")] == ["420"] * 4
+    assert [chroma_layout(f) for f in ("yuv422p10le", "yuvj422p", "nv16")] == ["422"] * 3
+    assert [chroma_layout(f) for f in ("yuv444p", "yuv444p12le", "gbrp")] == ["444"] * 3
+    assert chroma_layout("gray") == "420" and chroma_layout("no-such-format") == "420"
+
+
+@pytest.mark.parametrize("src_fmt, src_codec, codec, ext, want_fmt, want_profile", [
+    ("yuv422p10le", "prores_ks", "h264", ".mkv", "yuv422p10le", "High 4:2:2"),
+    ("yuv422p10le", "prores_ks", "hevc", ".mkv", "yuv422p10le", None),
+    ("yuv444p", "libx264", "h264", ".mp4", "yuv444p", "High 4:4:4 Predictive"),
+    ("yuv444p", "libx264", "prores", ".mov", "yuv444p12le", "4444"),  # FFmpeg's decoder reads 4444 as 12-bit
+    ("yuv444p", "libx264", "av1", ".mkv", "yuv420p", None),  # SVT-AV1 takes 4:2:0 only
+])
+def test_colour_sampling_is_carried_where_the_encoder_takes_it(tmp_path, src_fmt, src_codec, codec, ext, want_fmt,
+                                                               want_profile):
+    # a 4:2:2 or 4:4:4 source (ProRes, pro cameras, screen captures) keeps its colour resolution
+    src = tmp_path / ("src.mov" if src_codec == "prores_ks" else "src.mp4")
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=s=160x96:d=0.3:r=10",
+                    "-pix_fmt", src_fmt, "-c:v", src_codec, str(src)], check=True)
+    info = probe_video(src)
+    deep = info.bit_depth > 8
+    out = tmp_path / f"out{ext}"
+    with VideoWriter(out, info, info.width_px, info.height_px, crf=4, codec=codec, preset="ultrafast",
+                     deep=deep) as w:
+        for pts, f in iter_frames(src, deep=deep):
+            w.write(f, pts)
+    st = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=pix_fmt,profile",
+                         "-of", "json", str(out)], capture_output=True, text=True, check=True)
+    st = json.loads(st.stdout)["streams"][0]
+    assert st["pix_fmt"] == want_fmt
+    if want_profile:
+        assert st["profile"] == want_profile
+    a = [f for _, f in iter_frames(src)]
+    b = [f for _, f in iter_frames(out)]
+    err = np.mean([np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b)])
+    # the same picture, to the encoder's loss on testsrc2's sharp colour edges (measured 0.3-0.7
+    # levels; x264's 10-bit 4:2:2 3.3, as from the ffmpeg command itself; 4:4:4 -> 4:2:0 4.7);
+    # the range and matrix are checked tightly by the full-range BT.709 test above
+    assert len(a) == len(b) and err < 7.0

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..io.video import plane_view
+from ..io.video import decode_error, plane_view
 
 __all__ = ["FramePairs", "track_frame_pairs", "sync_windows"]
 
@@ -269,6 +269,8 @@ def track_frame_pairs(
                     else:
                         kept, kept_ids = np.concatenate([kept, corners]), np.concatenate([kept_ids, new_ids])
             prev = (i, grey, kept, kept_ids)
+    except av.error.FFmpegError as exc:
+        raise decode_error(video, exc) from None
     finally:
         container.close()
     if not frame_a:

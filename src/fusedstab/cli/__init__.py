@@ -8,12 +8,14 @@ never the other way round.
 
 One ``rich`` console is passed around so ``--quiet`` and tests control all output. Errors
 derived from :class:`~fusedstab.errors.FusedStabError` print one message with its fix and
-exit non-zero, without a traceback.
+exit non-zero, without a traceback; anything else (a bug) prints one line and exits 1
+(``FUSEDSTAB_DEBUG=1`` re-raises it). FFmpeg's own log lines are off.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -89,6 +91,17 @@ def _stop_signals_raise():
             signal.signal(num, old if old is not None else signal.SIG_DFL)
 
 
+def _quiet_ffmpeg() -> None:
+    """FFmpeg's own log lines (a damaged packet's ``[h264 @ 0x...] ...``) off the terminal: the
+    CLI says what went wrong once, in its own words."""
+    try:
+        import av.logging
+
+        av.logging.set_libav_level(av.logging.FATAL)
+    except Exception:  # noqa: BLE001 - an older PyAV: FFmpeg keeps its default level
+        pass
+
+
 def main(argv: list[str] | None = None, *, console: Console | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -97,6 +110,7 @@ def main(argv: list[str] | None = None, *, console: Console | None = None) -> in
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    _quiet_ffmpeg()
     try:
         with _stop_signals_raise():
             return int(args.func(args, console) or 0)
@@ -121,4 +135,11 @@ def main(argv: list[str] | None = None, *, console: Console | None = None) -> in
         err.print(f"[bold red]error:[/] stopped by {name}; the unfinished output was removed", highlight=False)
         err.print("[bold]fix:[/] run the command again to completion", highlight=False)
         return exc.exit_code if isinstance(exc, Interrupted) else 130
+    except Exception as exc:  # noqa: BLE001 - the last resort: one message, no traceback
+        if os.environ.get("FUSEDSTAB_DEBUG"):
+            raise
+        err.print(f"[bold red]error:[/] unexpected {escape(type(exc).__name__)}: {escape(str(exc))}", highlight=False)
+        err.print("[bold]fix:[/] this is a fusedstab bug: please report it with the command line; "
+                  "FUSEDSTAB_DEBUG=1 shows the traceback", highlight=False)
+        return 1
 

@@ -333,9 +333,17 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
             else:
                 yield pts, frame.reformat(**args).to_ndarray()
     except av.error.FFmpegError as exc:
-        raise InputError(f"decoding {path} failed: {exc}", "check that the file is not truncated") from None
+        raise decode_error(path, exc) from None
     finally:
         container.close()
+
+
+def decode_error(path, exc: Exception) -> InputError:
+    """The :class:`InputError` for a video FFmpeg fails to decode (damaged, truncated, or a
+    stream this FFmpeg cannot read)."""
+    return InputError(f"decoding {path} failed: {exc}",
+                      "check that the file plays (ffplay) and is not truncated; if FFmpeg plays it with errors, "
+                      "re-encode it first: ffmpeg -i IN -c:v libx264 -crf 16 -c:a copy OUT.mp4")
 
 
 def planar_source(info: VideoInfo) -> bool:
@@ -554,16 +562,34 @@ def encoder_options(encoder: str, crf: int, preset: str, width_px: int, height_p
 _PIX_FMT_CACHE: dict = {}
 
 
-def _encoder_pix_fmt(encoder: str, deep: bool) -> str:
-    """The pixel format fed to ``encoder``: 10-bit 4:2:0 for a deep source where the encoder
-    takes it (else 8-bit 4:2:0); ProRes is always 10-bit 4:2:2."""
-    key = (encoder, deep)
+def chroma_layout(pix_fmt: str) -> str:
+    """``'420'``, ``'422'`` or ``'444'``: how a pixel format samples colour (RGB formats: 444;
+    grey and unknown formats: 420)."""
+    try:
+        comps = av.VideoFormat(str(pix_fmt), 16, 16).components
+    except Exception:  # noqa: BLE001 - a format this FFmpeg does not name
+        return "420"
+    if len(comps) < 3:
+        return "420"
+    w, h = comps[1].width, comps[1].height
+    return "444" if (w, h) == (16, 16) else "422" if (w, h) == (8, 16) else "420"
+
+
+def _encoder_pix_fmt(encoder: str, deep: bool, chroma: str = "420") -> str:
+    """The pixel format fed to ``encoder``: the source's colour sampling (``chroma``: 4:2:0,
+    4:2:2 or 4:4:4) and depth (10-bit for a ``deep`` source) where the encoder takes them, else
+    10-bit 4:2:0 for a deep source, else 8-bit 4:2:0; ProRes is 10-bit 4:2:2, or 4:4:4 from a
+    4:4:4 source."""
+    key = (encoder, deep, chroma)
     if key not in _PIX_FMT_CACHE:
         try:
             fmts = [f.name for f in (av.codec.Codec(encoder, "w").video_formats or [])]
         except Exception:  # noqa: BLE001 - unknown encoder: let opening it say so
             fmts = []
-        wanted = (["yuv420p10le", "p010le", "yuv422p10le"] if deep else []) + ["yuv420p", "nv12", "yuv422p10le"]
+        same = [] if chroma == "420" else ([f"yuv{chroma}p10le"] if deep else []) + [f"yuv{chroma}p"]
+        if encoder == "prores_ks":
+            same = ["yuv444p10le"] if chroma == "444" else []
+        wanted = same + (["yuv420p10le", "p010le", "yuv422p10le"] if deep else []) + ["yuv420p", "nv12", "yuv422p10le"]
         _PIX_FMT_CACHE[key] = next((f for f in wanted if f in fmts), "yuv420p")
     return _PIX_FMT_CACHE[key]
 
@@ -740,7 +766,7 @@ class VideoWriter:
             self.notes.append(note)
         check_codec(self.encoder, self.output)
         self.codec_name = av.codec.Codec(self.encoder, "w").canonical_name
-        self.pix_fmt = _encoder_pix_fmt(self.encoder, self.deep)
+        self.pix_fmt = _encoder_pix_fmt(self.encoder, self.deep, chroma_layout(info.pix_fmt))
         self.bit_depth = 10 if "10" in self.pix_fmt else 8
 
     def __enter__(self) -> "VideoWriter":
@@ -784,6 +810,8 @@ class VideoWriter:
         cc.thread_type = "AUTO"
         cc.thread_count = self.threads  # 0 = as many as the encoder likes; 1 = one (see ``threads``)
         vs.options = encoder_options(self.encoder, self.crf, self.preset, self.width_px, self.height_px)
+        if self.encoder == "prores_ks" and self.pix_fmt.startswith("yuv444"):
+            vs.options = {**vs.options, "profile": "4"}  # ProRes 4444 (HQ and below are 4:2:2 profiles)
         if self.codec_name == "hevc" and self.format in ("mp4", "mov"):
             cc.codec_tag = "hvc1"  # what Apple players expect
         col = self.color
