@@ -119,3 +119,17 @@ def test_clip_cut_without_reencoding_counts_the_frames_it_shows(source, tmp_path
         written = sum(1 for _ in c.decode(video=0))
     assert rep.frames == written == shown
     assert [x for x in seen if x[0] == "render"][-1] == ("render", shown, shown)
+
+
+def test_a_second_video_track_is_named_when_left_out(source, tmp_path):
+    d, _ = source
+    src = tmp_path / "two.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "clip.mp4"), "-f", "lavfi", "-i",
+                    "testsrc2=s=64x48:d=1:r=10", "-map", "0:v", "-map", "1:v", "-c:v:0", "copy", "-c:v:1", "mpeg4",
+                    str(src)], check=True)
+    out = tmp_path / "out.mkv"
+    rep = stabilize(src, out, StabilizeOptions(gyro=d / "clip.gcsv", lens=d / "clip.lens.json", gyro_offset_ms=0,
+                                               preset="ultrafast"))
+    assert any("video track 1 (mpeg4)" in w and "left out" in w for w in rep.warnings), rep.warnings
+    with av.open(str(out)) as c:
+        assert len(c.streams.video) == 1 and c.streams.video[0].codec_context.width == 160

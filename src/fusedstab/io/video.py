@@ -871,6 +871,10 @@ class VideoWriter:
     def _add_copied_streams(self) -> None:
         self._open_copy_source()
         streams = self._copy_in.streams
+        for s in list(streams.video)[1:]:  # a second angle, a preview, a cover picture
+            name = s.codec_context.name if s.codec_context else "video"
+            self.notes.append(f"video track {s.index} ({name}) was left out: the first video track is the one "
+                              "stabilized and written")
         for s in list(streams.audio) + list(streams.subtitles) + list(streams.data):
             label = f"{s.type} track {s.index} ({s.codec_context.name if s.codec_context else s.metadata.get('handler_name', '').strip() or 'data'})"
             if s.type == "data" and s.name is None:
