@@ -9,6 +9,7 @@ checked against the measured one, and the phone capture (real data) is judged to
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -501,3 +502,25 @@ def test_pair_steps_matches_the_per_pair_definition():
         assert np.array_equal(np.isnan(ref), np.isnan(got))
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-9)
     assert np.isnan(pair_steps(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, np.int64), 3)).all()
+
+
+def test_gyro_log_with_a_gap_is_named_and_the_plan_stays_steadier(clips, tmp_path):
+    """0.6 s of dropped gyro samples inside the clip: a warning names the gap, and the plan
+    (the gyro checked against the video) still predicts less jitter than the input."""
+    prefix = clips("walk")
+    imu = read_imu(f"{prefix}.gcsv")
+    t, g = imu.times_s, imu.gyro_rad_s
+    keep = (t < 0.9) | (t >= 1.5)
+    gap = tmp_path / "gap.txt"
+    np.savetxt(gap, np.column_stack([t[keep], g[keep]]), delimiter=",", fmt="%.8f")
+    full = tmp_path / "full.txt"
+    np.savetxt(full, np.column_stack([t, g]), delimiter=",", fmt="%.8f")
+    common = dict(gyro_columns="t,x,y,z", imu_orientation="XYZ", lens=f"{prefix}.lens.json", gyro_offset_ms=0.0,
+                  auto_sync=False)
+    plan = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=gap, **common))
+    (w,) = [w for w in plan.warnings if "gap" in w]
+    longest = float(re.search(r"the longest ([0-9.]+) s", w).group(1))
+    assert "1 gap(s)" in w and abs(longest - 0.6) <= 0.02, w
+    assert plan.predicted["output_px"] < 0.8 * plan.predicted["input_px"], plan.predicted
+    plan = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=full, **common))
+    assert not any("gap" in w for w in plan.warnings), plan.warnings

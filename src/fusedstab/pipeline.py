@@ -385,6 +385,30 @@ def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], 
         )
 
 
+#: a pause between gyro samples counts as a gap (dropped samples) when it is this many times the
+#: log's usual sample interval and at least ``GYRO_GAP_MIN_S``
+GYRO_GAP_FACTOR = 5.0
+GYRO_GAP_MIN_S = 0.02
+
+
+def _check_gaps(imu: ImuSamples, t0: float, t1: float, warnings: list[str]) -> None:
+    """Warn about gaps in the gyro log inside the video's span (video clock): the angular
+    velocity is interpolated across them, which the check against the video then judges."""
+    t = imu.times_s
+    if len(t) < 3:
+        return
+    dt = np.diff(t)
+    usual = float(np.median(dt))
+    gap = (dt > max(GYRO_GAP_FACTOR * usual, GYRO_GAP_MIN_S)) & (t[1:] > t0) & (t[:-1] < t1)
+    if not np.any(gap):
+        return
+    k = int(np.argmax(np.where(gap, dt, 0.0)))
+    warnings.append(
+        f"the gyro log has {int(gap.sum())} gap(s) in the clip, {float(dt[gap].sum()):.2f} s in all (the longest "
+        f"{dt[k]:.2f} s at video time {t[k]:.2f} s): the rotation is interpolated across them and checked against "
+        "the video, whose motion replaces it where it does not fit")
+
+
 def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg: float | None = None,
                   readout_ms: float | None = None) -> tuple[CameraModel, float, str]:
     """The source lens at the video's size and its readout: ``(camera, readout_s, source)``.
@@ -553,6 +577,7 @@ def plan_stabilization(
             clock = ClockMap(offset_s, sync.drift_ppm * 1e-6, float(sync.scores.get("_t_mid_s", 0.0)))
         imu_v = imu.on_clock(clock)
         _check_coverage(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings, info.frame_period_s)
+        _check_gaps(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings)
         bias = estimate_gyro_bias(imu_v)
         if sync is not None and sync.reliable:
             bias = bias + np.asarray(sync.gyro_bias_rad_s)  # what the video shows is left (drift, horizon)
