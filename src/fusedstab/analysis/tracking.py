@@ -227,7 +227,7 @@ def track_frame_pairs(
                 prev = None
                 continue
             if scale < 1.0:  # resized straight from the decoder's luma buffer
-                grey = cv2.resize(_grey(frame, W, H, view=True), (ws, hs), interpolation=cv2.INTER_AREA)
+                grey = _shrink(_grey(frame, W, H, view=True), ws, hs)
             else:
                 grey = _grey(frame, W, H)
             kept = kept_ids = None
@@ -282,6 +282,16 @@ def track_frame_pairs(
         np.concatenate(xa_all).astype(np.float64), np.concatenate(xb_all).astype(np.float64), decoded,
         np.concatenate(id_all),
     )
+
+
+def _shrink(grey: np.ndarray, ws: int, hs: int) -> np.ndarray:
+    """``grey`` area-averaged to (hs, ws). A non-integer factor above 2 (1280 -> 480) is halved
+    first: OpenCV's exact 2x2 average is 20x faster than its general area resampling, which
+    then runs on a quarter of the pixels (the result differs from one area step by rounding)."""
+    H, W = grey.shape
+    if W >= 2 * ws and H >= 2 * hs and (W % ws or H % hs) and W % 2 == 0 and H % 2 == 0:
+        grey = cv2.resize(grey, (W // 2, H // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(grey, (ws, hs), interpolation=cv2.INTER_AREA)
 
 
 def _grey(frame, W: int, H: int, *, view: bool = False) -> np.ndarray:
