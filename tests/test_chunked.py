@@ -55,6 +55,42 @@ def test_predicted_jitter_in_chunks_equals_whole(clip, monkeypatch):
     assert verify.predicted_jitter(track_frame_pairs(f"{prefix}.mp4"), *args) == whole
 
 
+def test_similarity_steps_in_blocks_equal_one_block(clip, monkeypatch):
+    from fusedstab.analysis import verify
+
+    _, pairs, _ = clip
+    xa = pairs.xa.copy()
+    xa[::5] = np.nan  # pairs with fewer points than the widest, and some below 6
+    xa[pairs.pair_index == 3] = np.nan
+    whole = verify.pair_steps(xa, pairs.xb, pairs.pair_index, pairs.n_pairs)
+    width = np.bincount(pairs.pair_index).max()
+    monkeypatch.setattr(verify, "_STEP_BLOCK_VALUES", 3 * width)  # three pairs per block
+    blocks = verify.pair_steps(xa, pairs.xb, pairs.pair_index, pairs.n_pairs)
+    assert np.isnan(whole[3]).all() and np.isfinite(whole).sum() > 30
+    assert np.array_equal(whole, blocks, equal_nan=True)
+
+
+def test_candidate_plans_share_one_planner_per_real_camera(clip, monkeypatch):
+    """The budget scan's candidates (budgets, sigmas, the corridor) use one planner per real
+    camera, so its row tables (2.4 KB per frame) are made once, not once per candidate kept."""
+    from fusedstab import pipeline
+    from fusedstab.synthesis.plan import WarpPlanner
+
+    prefix, _, _ = clip
+    made = []
+
+    class Counting(WarpPlanner):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append((id(self.track), self.readout_s))
+
+    monkeypatch.setattr(pipeline, "WarpPlanner", Counting)
+    opts = pipeline.StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json", motion="gyro")
+    plan = pipeline.plan_stabilization(f"{prefix}.mp4", opts)
+    assert len(made) == len(set(made)) and len(made) <= 2, made  # the gyro's camera (and the check's)
+    assert isinstance(plan.planner, Counting)
+
+
 def test_candidate_plans_share_world_directions_only_for_the_same_real_camera(clip, monkeypatch):
     """The world directions kept on the tracks for the next candidate plan: the same numbers
     as computed afresh for another virtual camera, and recomputed for another real camera."""

@@ -684,10 +684,23 @@ def plan_stabilization(
     exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
+    planners: dict = {}
+
+    def planner_for(track, ro, cam):
+        """One planner per real camera (track, readout, lens), shared by its candidate plans:
+        its row tables (2.4 KB per frame with a rolling shutter) are made once, not once per
+        candidate kept for comparison."""
+        key = (id(track), float(ro), id(cam))
+        hit = planners.get(key)
+        if hit is None or hit[0] is not track or hit[1] is not cam:
+            hit = (track, cam, WarpPlanner(cam, track, readout_s=ro, lens_motion=lens_motion,
+                                           grid_step_px=opts.grid_step_px, projection=opts.projection))
+            planners[key] = hit
+        return hit[2]
+
     def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None, residual=False,
               intent=None, corridor=False):
-        planner = WarpPlanner(cam or camera, track, readout_s=ro, lens_motion=lens_motion, grid_step_px=opts.grid_step_px,
-                              projection=opts.projection)
+        planner = planner_for(track, ro, cam or camera)
         R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
                                                    passthrough=passthrough, fov_keep=fov_keep,

@@ -308,13 +308,31 @@ def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: 
     counts = np.bincount(j, minlength=n_pairs)
     col = np.arange(len(j)) - np.repeat(np.cumsum(counts) - counts, counts)[: len(j)]
     width = int(counts.max())
-    A = np.full((n_pairs, width, 2), np.nan)
-    B = np.full((n_pairs, width, 2), np.nan)
+    starts = np.cumsum(counts) - counts
+    # pairs in blocks: the padded work arrays stay a few MB on a long clip; every block is laid
+    # at the clip's widest pair, so each pair's numbers are the same as in one block
+    block = max(1, _STEP_BLOCK_VALUES // max(width, 1))
+    for lo in range(0, n_pairs, block):
+        hi = min(n_pairs, lo + block)
+        a, b = starts[lo], starts[hi - 1] + counts[hi - 1]
+        _pair_steps_block(out, lo, j[a:b] - lo, col[a:b], a_pts[a:b], b_pts[a:b], counts[lo:hi], width)
+    return out
+
+
+#: padded values per block of :func:`pair_steps` (pairs x the widest pair's points)
+_STEP_BLOCK_VALUES = 65_536
+
+
+def _pair_steps_block(out, lo, j, col, a_pts, b_pts, counts, width) -> None:
+    """:func:`pair_steps` for pairs ``lo .. lo + len(counts)`` (``j`` relative to ``lo``)."""
+    n = len(counts)
+    A = np.full((n, width, 2), np.nan)
+    B = np.full((n, width, 2), np.nan)
     A[j, col], B[j, col] = a_pts, b_pts
     D = B - A
     use = counts >= 6
     if not use.any():
-        return out
+        return
     A, B, D, c = A[use], B[use], D[use], counts[use]
     with np.errstate(invalid="ignore"):
         med = _row_median(D, c)  # (m, 2)
@@ -329,10 +347,10 @@ def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: 
     cross = np.sum(ac[..., 0] * bc[..., 1] - ac[..., 1] * bc[..., 0], axis=1)
     dot = np.sum(ac * bc, axis=(1, 2))
     ang = np.degrees(np.arctan2(cross, dot))
-    rows = np.flatnonzero(use)
+    rows = lo + np.flatnonzero(use)
     good = n_keep >= 6
-    out[rows[good]] = np.stack([med[good, 0], med[good, 1], ang[good]], axis=-1)
-    return out
+    if good.any():
+        out[rows[good]] = np.stack([med[good, 0], med[good, 1], ang[good]], axis=-1)
 
 
 #: tracked points mapped through the planned warp at once
@@ -358,8 +376,11 @@ def _world_directions(pairs: FramePairs, planner, frame_times_s: np.ndarray):
             and np.array_equal(hit[2], frame_times_s)):
         return hit[3]
     fa = pairs.frame_a[pairs.pair_index]
-    da = planner.world_directions(pairs.xa, frame_times_s[fa])
-    db = planner.world_directions(pairs.xb, frame_times_s[fa + 1])
+    da, db = np.empty((len(fa), 3)), np.empty((len(fa), 3))
+    for lo in range(0, len(fa), _CHUNK_POINTS):  # bounded work arrays while building
+        sl = slice(lo, lo + _CHUNK_POINTS)
+        da[sl] = planner.world_directions(pairs.xa[sl], frame_times_s[fa[sl]])
+        db[sl] = planner.world_directions(pairs.xb[sl], frame_times_s[fa[sl] + 1])
     pairs._world_dirs = (objects, readout_s, np.array(frame_times_s, copy=True), (da, db))
     return da, db
 
