@@ -242,8 +242,9 @@ def test_ten_bit_source_stays_ten_bit(tmp_path):
 def test_chroma_layout_names_the_colour_sampling():
     assert [chroma_layout(f) for f in ("yuv420p", "nv12", "p010le", "yuvj420p")] == ["420"] * 4
     assert [chroma_layout(f) for f in ("yuv422p10le", "yuvj422p", "nv16")] == ["422"] * 3
-    assert [chroma_layout(f) for f in ("yuv444p", "yuv444p12le", "gbrp")] == ["444"] * 3
-    assert chroma_layout("gray") == "420" and chroma_layout("no-such-format") == "420"
+    assert [chroma_layout(f) for f in ("yuv444p", "yuv444p12le", "yuvj444p")] == ["444"] * 3
+    # RGB sources go to 4:2:0 YUV (every player decodes it); grey and unknown formats too
+    assert [chroma_layout(f) for f in ("gbrp", "bgr0", "rgb24", "gray", "no-such-format")] == ["420"] * 5
 
 
 @pytest.mark.parametrize("src_fmt, src_codec, codec, ext, want_fmt, want_profile", [

@@ -563,13 +563,15 @@ _PIX_FMT_CACHE: dict = {}
 
 
 def chroma_layout(pix_fmt: str) -> str:
-    """``'420'``, ``'422'`` or ``'444'``: how a pixel format samples colour (RGB formats: 444;
-    grey and unknown formats: 420)."""
+    """``'420'``, ``'422'`` or ``'444'``: how a YUV pixel format samples colour. RGB, grey and
+    unknown formats give ``'420'``: an RGB source (a screen capture, a PNG sequence) is written
+    as 4:2:0 YUV, which every player decodes."""
     try:
-        comps = av.VideoFormat(str(pix_fmt), 16, 16).components
+        fmt = av.VideoFormat(str(pix_fmt), 16, 16)
     except Exception:  # noqa: BLE001 - a format this FFmpeg does not name
         return "420"
-    if len(comps) < 3:
+    comps = fmt.components
+    if len(comps) < 3 or fmt.is_rgb:
         return "420"
     w, h = comps[1].width, comps[1].height
     return "444" if (w, h) == (16, 16) else "422" if (w, h) == (8, 16) else "420"
