@@ -193,3 +193,22 @@ def test_blur_masking_improves_sharpness_consistency_within_the_jitter_cap(tmp_p
 
     assert consistency(V1) < 0.99 * consistency(V0)
     assert hf_jitter_deg(V1, tc) <= 1.3 * hf_jitter_deg(V0, tc) + 1e-9
+
+
+def test_width_kept_is_the_share_of_the_source_width_shown():
+    """A pinhole keeps 1/zoom of its width; a fisheye drawn rectilinear keeps less (its
+    periphery is magnified out of the frame), with its own lens kept about 1/zoom; the number
+    is where the output's edge lands in the source (checked against the mapping itself)."""
+    from fusedstab.camera import CameraModel
+    from fusedstab.synthesis.plan import WarpPlanner
+
+    still = OrientationTrack(np.array([0.0, 1.0]), np.array([[1.0, 0, 0, 0], [1.0, 0, 0, 0]]))
+    pin = CameraModel.from_fov(1280, 720, 70)
+    assert WarpPlanner(pin, still).width_kept(1 / 0.92) == pytest.approx(0.92, abs=1e-12)
+    fish = CameraModel(1280, 720, 560.0, 560.0, 639.5, 359.5, model="opencv_fisheye", coeffs=(0.05, 0.01, 0.0, 0.0))
+    rect, lens = WarpPlanner(fish, still), WarpPlanner(fish, still, projection="lens")
+    assert rect.width_kept(1 / 0.98) < 0.9 < lens.width_kept(1 / 0.98) == pytest.approx(0.98, abs=1e-9)
+    R = np.eye(3)
+    for p in (rect, lens):
+        edge = p.source_points(np.array([[0.0, 359.5], [1279.0, 359.5]]), R, 1 / 0.98, 0.0)
+        assert (edge[1, 0] - edge[0, 0]) / 1279.0 == pytest.approx(p.width_kept(1 / 0.98), abs=1e-9)

@@ -326,6 +326,10 @@ class StabilizeReport:
     height_px: int
     zoom: float
     fov_kept: float
+    #: share of the source's width the output shows at rest (:meth:`WarpPlanner.width_kept`):
+    #: ``fov_kept`` for a pinhole lens, less for a fisheye drawn rectilinear (its magnified
+    #: periphery falls outside the frame)
+    width_kept: float | None
     gyro_source: str
     gyro_rate_hz: float
     offset_ms: float
@@ -1203,6 +1207,13 @@ class _EncodeThread:
             raise self._error
 
 
+def _width_kept(plan) -> float | None:
+    """:attr:`StabilizeReport.width_kept` of a plan (at its mean zoom), rounded; None where the
+    lens cannot image the output's edge."""
+    w = plan.planner.width_kept(1.0 / plan.crop.fov_kept)
+    return round(w, 4) if np.isfinite(w) else None
+
+
 def render(
     plan: StabilizationPlan,
     output_path: str | os.PathLike,
@@ -1369,7 +1380,7 @@ def stabilize(
     return StabilizeReport(
         input=str(input_path), output=str(out), frames=frames,
         width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
-        zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4),
+        zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4), width_kept=_width_kept(plan),
         gyro_source=plan.imu.source or "none", gyro_rate_hz=round(plan.imu.rate_hz, 2),
         offset_ms=round(plan.offset_s * 1000.0, 3), readout_ms=round(plan.readout_s * 1000.0, 3),
         readout_source=plan.readout_source, lens=cam.name,

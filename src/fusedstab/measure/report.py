@@ -417,7 +417,7 @@ def render_html(plan, report, plots, videos: dict, metrics: dict | None, metrics
     e = html.escape
     d = report.as_dict() if hasattr(report, "as_dict") else dict(report)
     summary_keys = ("input", "output", "frames", "width_px", "height_px", "motion_source", "gyro_agreement",
-                    "smoothness_s", "fov_keep", "residual", "corridor", "zoom", "fov_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source", "sync_confidence",
+                    "smoothness_s", "fov_keep", "residual", "corridor", "zoom", "fov_kept", "width_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source", "sync_confidence",
                     "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "gyro_bias_rad_s",
                     "backend", "seconds", "fps")
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(str(d.get(k)))}</td></tr>" for k in summary_keys if k in d)
@@ -516,12 +516,12 @@ def report_after_stabilize(plan, report, outdir, opts, progress=None, *, console
 
 def report_from_plan(plan, input_path, output_path, opts, seconds: float):
     """A :class:`~fusedstab.pipeline.StabilizeReport` for a plan that was not rendered here."""
-    from ..pipeline import StabilizeReport
+    from ..pipeline import StabilizeReport, _width_kept
 
     return StabilizeReport(
-        input=str(input_path), output=str(output_path), frames=plan.info.frame_count,
+        input=str(input_path), output=str(output_path), frames=plan.info.shown_frame_count,
         width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px, zoom=round(plan.zoom, 4),
-        fov_kept=round(plan.crop.fov_kept, 4), gyro_source=plan.imu.source or "none",
+        fov_kept=round(plan.crop.fov_kept, 4), width_kept=_width_kept(plan), gyro_source=plan.imu.source or "none",
         gyro_rate_hz=round(plan.imu.rate_hz, 2), offset_ms=round(plan.offset_s * 1000.0, 3),
         readout_ms=round(plan.readout_s * 1000.0, 3), readout_source=plan.readout_source, lens=plan.camera.name,
         lens_motion=None if plan.lens_motion is None else "yes", backend=opts.backend, seconds=round(seconds, 3),

@@ -125,6 +125,16 @@ class WarpPlanner:
         xn = np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f), axis=-1)
         return self._unit_out_camera().unproject(xn)
 
+    def width_kept(self, zoom: float) -> float:
+        """Share of the source's width that the output's middle row shows at ``zoom`` with the
+        virtual camera on the real one: ``1 / zoom`` for a pinhole lens and for
+        ``projection='lens'``; less for a wide lens drawn rectilinear, whose periphery is
+        magnified out of the frame (NaN where the lens cannot image the output's edge)."""
+        cy = (self.out_height_px - 1) / 2.0
+        u = np.array([[0.0, cy], [self.out_width_px - 1.0, cy]])
+        x = self.camera.project(self._out_rays(u, np.asarray(float(zoom))))
+        return float((x[1, 0] - x[0, 0]) / (self.camera.width_px - 1.0))
+
     def row_time_s(self, t_frame_s: float, y_px) -> np.ndarray:
         """Capture time of source row(s) ``y_px`` of the frame starting at ``t_frame_s``."""
         return t_frame_s + self.readout_s * np.asarray(y_px, dtype=np.float64) / self.camera.height_px
