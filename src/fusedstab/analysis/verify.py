@@ -289,13 +289,16 @@ def _row_median(x: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return 0.5 * (s[rows, (counts - 1) // 2] + s[rows, counts // 2])
 
 
-def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: int) -> np.ndarray:
+def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: int,
+               width: int | None = None) -> np.ndarray:
     """Inter-frame similarity steps (n_pairs, 3): (tx px, ty px, angle deg); NaN without points.
 
     Translation is the median displacement; the angle the least-squares rotation of the
     centred points that move within 3 MAD of the median (outliers, moving objects, left out).
-    A pair needs 6 finite points, and 6 kept. All pairs at once: each pair's points are laid
-    in one row of a NaN-padded (n_pairs, most points, 2) array.
+    A pair needs 6 finite points, and 6 kept. Pairs in blocks: each pair's points are laid in
+    one row of a NaN-padded (pairs, ``width``, 2) array; ``width`` (default: the most points
+    of a pair here) at least that, the same numbers for any (a caller taking a clip's pairs in
+    pieces passes the clip's widest, and gets the numbers of one call).
     """
     out = np.full((n_pairs, 3), np.nan)
     ok = np.all(np.isfinite(xa), axis=1) & np.all(np.isfinite(xb), axis=1)
@@ -307,7 +310,7 @@ def pair_steps(xa: np.ndarray, xb: np.ndarray, pair_index: np.ndarray, n_pairs: 
     a_pts, b_pts = xa[ok][order], xb[ok][order]
     counts = np.bincount(j, minlength=n_pairs)
     col = np.arange(len(j)) - np.repeat(np.cumsum(counts) - counts, counts)[: len(j)]
-    width = int(counts.max())
+    width = max(int(counts.max()), int(width or 0))
     starts = np.cumsum(counts) - counts
     # pairs in blocks: the padded work arrays stay a few MB on a long clip; every block is laid
     # at the clip's widest pair, so each pair's numbers are the same as in one block
@@ -400,18 +403,31 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
     n_frames = len(frame_times_s)
     j = pairs.pair_index
     z = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (n_frames,))  # scalar or per frame
-    ua, ub = np.empty_like(pairs.xa), np.empty_like(pairs.xb)
     dirs = _world_directions(pairs, planner, frame_times_s)
-    for lo in range(0, len(j), _CHUNK_POINTS):  # bounded work arrays on a long clip
-        sl = slice(lo, lo + _CHUNK_POINTS)
+    # pairs in pieces of about _CHUNK_POINTS points (a pair's points are consecutive): mapped
+    # and reduced to steps piece by piece, so no array of the whole clip's points is made; the
+    # steps are laid at the clip's widest pair, the numbers of one call
+    counts = np.bincount(j, minlength=pairs.n_pairs)
+    ends = np.cumsum(counts)
+    width = int(counts.max()) if len(counts) else 0
+    grouped = bool(np.all(np.diff(j) >= 0))
+    out = np.full((pairs.n_pairs, 3), np.nan)
+    p0 = 0
+    while p0 < pairs.n_pairs:
+        start = int(ends[p0 - 1]) if p0 else 0
+        p1 = int(np.searchsorted(ends, start + _CHUNK_POINTS, side="right")) if grouped else pairs.n_pairs
+        p1 = max(p1, p0 + 1)
+        sl = slice(start, int(ends[p1 - 1]))
         fa = pairs.frame_a[j[sl]]
         if dirs is None:
             da = planner.world_directions(pairs.xa[sl], frame_times_s[fa])
             db = planner.world_directions(pairs.xb[sl], frame_times_s[fa + 1])
         else:
             da, db = dirs[0][sl], dirs[1][sl]
-        ua[sl] = planner.project_world(da, R_world_virt[fa], z[fa])
-        ub[sl] = planner.project_world(db, R_world_virt[fa + 1], z[fa + 1])
+        ua = planner.project_world(da, R_world_virt[fa], z[fa])
+        ub = planner.project_world(db, R_world_virt[fa + 1], z[fa + 1])
+        out[p0:p1] = pair_steps(ua, ub, j[sl] - p0, p1 - p0, width=width)
+        p0 = p1
     steps_in = np.full((n_frames - 1, 3), np.nan)
     steps_out = np.full((n_frames - 1, 3), np.nan)
     cached = getattr(pairs, "_input_steps", None)  # the input's steps: the same for every candidate plan
@@ -419,7 +435,7 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
         cached = pair_steps(pairs.xa, pairs.xb, j, pairs.n_pairs)
         pairs._input_steps = cached
     steps_in[pairs.frame_a] = cached
-    steps_out[pairs.frame_a] = pair_steps(ua, ub, j, pairs.n_pairs)
+    steps_out[pairs.frame_a] = out
     ji = high_pass_jitter(steps_in, fps, sigma_s)
     jo = high_pass_jitter(steps_out, fps, sigma_s)
     return {
