@@ -118,7 +118,9 @@ def add_stabilize_options(p) -> None:
                    help="OIS shift / focus breathing log (docs/LENS_MOTION_CSV.md); default: INPUT.lens.csv if present")
     p.add_argument("--ignore-lens-motion", action="store_true", help="do not use any OIS / focus log")
     p.add_argument("--fov-keep", type=fov_keep, default=None, metavar="FRACTION|auto|steady",
-                   help="crop budget: the fraction of the width to keep (zoom 1/FRACTION); where the smoothed camera "
+                   help="crop budget: the fraction of the width to keep (zoom 1/FRACTION; a fisheye drawn rectilinear "
+                   "shows less, its periphery magnified out of the frame: the report's width_kept says how much); "
+                   "where the smoothed camera "
                    "would leave the picture it is pulled toward the real one, gradually, never showing undefined "
                    "pixels. auto (default, offline): the most picture from 0.98 down to 0.88 (to 0.005) whose "
                    "planned output is predicted to keep at most half of the input's jitter (where none does, the widest "
