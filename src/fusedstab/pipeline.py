@@ -694,13 +694,11 @@ def plan_stabilization(
         """One planner per real camera (track, readout, lens), shared by its candidate plans:
         its row tables (2.4 KB per frame with a rolling shutter) are made once, not once per
         candidate kept for comparison."""
-        key = (id(track), float(ro), id(cam))
-        hit = planners.get(key)
-        if hit is None or hit[0] is not track or hit[1] is not cam:
-            hit = (track, cam, WarpPlanner(cam, track, readout_s=ro, lens_motion=lens_motion,
-                                           grid_step_px=opts.grid_step_px, projection=opts.projection))
-            planners[key] = hit
-        return hit[2]
+        key = (id(track), float(ro), id(cam))  # the planner holds both: the ids stay theirs
+        if key not in planners:
+            planners[key] = WarpPlanner(cam, track, readout_s=ro, lens_motion=lens_motion,
+                                        grid_step_px=opts.grid_step_px, projection=opts.projection)
+        return planners[key]
 
     def build(track, ro, cam=None, passthrough=False, sigma_s=DEFAULT_SMOOTHNESS_S, fov_keep=None, residual=False,
               intent=None, corridor=False):
