@@ -357,7 +357,7 @@ def _pair_steps_block(out, lo, j, col, a_pts, b_pts, counts, width) -> None:
 
 
 #: tracked points mapped through the planned warp at once
-_CHUNK_POINTS = 100_000
+_CHUNK_POINTS = 25_000
 
 
 #: tracked points up to which the world directions of a clip's tracks are kept between
@@ -412,6 +412,8 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
     width = int(counts.max()) if len(counts) else 0
     grouped = bool(np.all(np.diff(j) >= 0))
     out = np.full((pairs.n_pairs, 3), np.nan)
+    cached = getattr(pairs, "_input_steps", None)  # the input's steps: the same for every candidate plan
+    steps_input = np.full((pairs.n_pairs, 3), np.nan) if cached is None else None
     p0 = 0
     while p0 < pairs.n_pairs:
         start = int(ends[p0 - 1]) if p0 else 0
@@ -427,13 +429,13 @@ def predicted_jitter(pairs: FramePairs, planner, R_world_virt: np.ndarray, zoom,
         ua = planner.project_world(da, R_world_virt[fa], z[fa])
         ub = planner.project_world(db, R_world_virt[fa + 1], z[fa + 1])
         out[p0:p1] = pair_steps(ua, ub, j[sl] - p0, p1 - p0, width=width)
+        if steps_input is not None:
+            steps_input[p0:p1] = pair_steps(pairs.xa[sl], pairs.xb[sl], j[sl] - p0, p1 - p0, width=width)
         p0 = p1
+    if cached is None:
+        cached = pairs._input_steps = steps_input
     steps_in = np.full((n_frames - 1, 3), np.nan)
     steps_out = np.full((n_frames - 1, 3), np.nan)
-    cached = getattr(pairs, "_input_steps", None)  # the input's steps: the same for every candidate plan
-    if cached is None:
-        cached = pair_steps(pairs.xa, pairs.xb, j, pairs.n_pairs)
-        pairs._input_steps = cached
     steps_in[pairs.frame_a] = cached
     steps_out[pairs.frame_a] = out
     ji = high_pass_jitter(steps_in, fps, sigma_s)

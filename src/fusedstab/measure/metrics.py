@@ -398,7 +398,7 @@ def similarity_params(pm: PairMotion, width_px: int, height_px: int) -> tuple[fl
 
 
 #: rows per chunk of :func:`gaussian_smooth`
-_SMOOTH_CHUNK_ROWS = 2048
+_SMOOTH_CHUNK_ROWS = 512
 
 
 def gaussian_smooth(y: np.ndarray, sigma_frames: float, truncate: float = 4.0) -> np.ndarray:
