@@ -354,3 +354,81 @@ def test_row_interpolation_equals_its_formula():
         B = np.take_along_axis(rows, (i0 + 1)[..., None, None], axis=-3)
         want = A + (f - i0)[..., None, None] * (B - A)
         assert np.array_equal(planner._rotation_at_rows(rows, y), want)
+
+
+def test_kept_tracks_keep_a_share_of_whole_tracks():
+    from fusedstab.analysis.tracking import kept_tracks
+
+    ids = np.arange(100_000)
+    for share in (0.25, 0.37, 0.8):
+        keep = kept_tracks(ids, share)
+        assert abs(keep.mean() - share) < 1e-3
+        # any run of consecutive ids (the tracks of one pair) keeps about the share too
+        runs = keep[: 150 * 600].reshape(600, 150).mean(axis=1)
+        assert np.all(np.abs(runs - share) < 0.05), (share, np.abs(runs - share).max())
+    # a track is kept or dropped whole: the same answer wherever its id is asked
+    shuffled = np.random.default_rng(0).permutation(ids)
+    assert np.array_equal(kept_tracks(shuffled, 0.3), kept_tracks(ids, 0.3)[shuffled])
+
+
+def test_a_points_budget_keeps_whole_tracks_of_the_same_tracking(clip):
+    """Under ``max_points`` every point is still tracked; a share of the tracks is kept, each
+    whole and at exactly the places the full tracking found; pairs are the same."""
+    from fusedstab.analysis.tracking import MIN_KEPT_POINTS, MIN_KEPT_SHARE
+
+    prefix, full, _ = clip
+    n_points = len(full.xa)
+    budget = n_points // 3
+    thin = track_frame_pairs(f"{prefix}.mp4", max_points=budget)
+    assert np.array_equal(thin.frame_a, full.frame_a) and np.array_equal(thin.t_b, full.t_b)
+    assert 0.2 * n_points < len(thin.xa) < 0.5 * n_points  # about the budget, not all
+    for j in range(full.n_pairs):
+        f, t = full.pair_index == j, thin.pair_index == j
+        assert t.sum() >= min(MIN_KEPT_POINTS, f.sum())
+        common, i_f, i_t = np.intersect1d(full.track_id[f], thin.track_id[t], return_indices=True)
+        assert len(common) == t.sum()  # only tracks the full tracking has, at the same places
+        assert np.array_equal(full.xa[f][i_f], thin.xa[t][i_t]) and np.array_equal(full.xb[f][i_f], thin.xb[t][i_t])
+    # a track kept in one pair is kept in the next one it reaches (strided pairs still find it)
+    assert thin.strided(3).n_pairs == full.strided(3).n_pairs
+    assert MIN_KEPT_SHARE <= 0.5
+    # no budget, or one the clip fits in: every point
+    roomy = track_frame_pairs(f"{prefix}.mp4", max_points=10 * n_points)
+    assert np.array_equal(roomy.xa, full.xa) and np.array_equal(roomy.track_id, full.track_id)
+
+
+def test_a_plan_from_kept_tracks_predicts_about_the_same(clip, monkeypatch):
+    """A long clip's plan reads a share of its tracks: the check's prediction and the chosen
+    plan stay those of all the tracks (here a short clip with the budget forced down)."""
+    from fusedstab import pipeline
+
+    prefix, full, _ = clip
+    opts = pipeline.StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json")
+    whole = pipeline.plan_stabilization(f"{prefix}.mp4", opts)
+    monkeypatch.setattr(pipeline, "TRACKED_POINTS_MAX", len(full.xa) // 4)
+    kept = pipeline.plan_stabilization(f"{prefix}.mp4", opts)
+    assert kept.motion_source == whole.motion_source and kept.fov_keep == whole.fov_keep
+    assert kept.predicted["input_px"] == pytest.approx(whole.predicted["input_px"], rel=0.1)
+    assert kept.predicted["output_px"] == pytest.approx(whole.predicted["output_px"], rel=0.15)
+    assert kept.predicted["pairs"] == whole.predicted["pairs"]
+    assert kept.predicted != whole.predicted  # the check did read fewer points
+
+
+def test_kept_tracks_keep_at_least_the_least_number_nested():
+    from fusedstab.analysis.tracking import kept_tracks
+
+    ids = np.arange(500, 540)  # a pair with 40 tracks
+    few = kept_tracks(ids, 0.1, at_least=24)
+    assert few.sum() == 24 and np.all(kept_tracks(ids, 0.1) <= few)  # the share's tracks among them
+    assert kept_tracks(ids[:10], 0.1, at_least=24).all()  # fewer than that: all
+    assert kept_tracks(ids, 0.9, at_least=24).sum() > 24
+
+
+def test_intent_probabilities_in_chunks_equal_whole(monkeypatch):
+    from fusedstab.filtering import intent
+
+    model = intent.load_model()
+    F = np.random.default_rng(3).normal(size=(50, len(intent.feature_names(tuple(model["windows_s"])))))
+    whole = intent.predict_proba(F, model)
+    monkeypatch.setattr(intent, "_PROBA_CHUNK_ROWS", 7)
+    np.testing.assert_allclose(intent.predict_proba(F, model), whole, rtol=0, atol=1e-15)
+    assert intent.predict_proba(F[:0], model).shape == (0, whole.shape[1])

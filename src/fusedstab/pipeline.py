@@ -206,6 +206,11 @@ STEADY_FOV_KEEP_CHOICES = (0.96, 0.92, 0.88)
 CROP_SLACK = 1.25
 #: the video alone stabilizes a clip only where it tracks at least this share of the frame pairs
 MIN_TRACKED_SHARE = 0.5
+#: points the whole-clip tracking pass keeps (about 48 bytes each, and as much again for the
+#: check's world directions): a clip with more pairs than this over the tracker's 150 corners
+#: per frame (about 44 s at 30 fps) keeps a share of its tracks, at least a quarter, so the
+#: plan's memory stays bounded as clips grow (:func:`~fusedstab.analysis.tracking.track_frame_pairs`)
+TRACKED_POINTS_MAX = 200_000
 
 
 def leaves_little_shake(output_px: float, input_px: float) -> bool:
@@ -559,7 +564,7 @@ def plan_stabilization(
     # --- motion analysis: the video ----------------------------------------------------
     pairs = None
     if opts.motion != "gyro":
-        pairs = track_frame_pairs(video, info=info, progress=progress, stage="track")
+        pairs = track_frame_pairs(video, info=info, progress=progress, stage="track", max_points=TRACKED_POINTS_MAX)
 
     gyro = None  # (imu on the video clock, bias-corrected), track, sync facts
     sync = None

@@ -152,6 +152,7 @@ def track_frame_pairs(
     info=None,
     progress: Progress | None = None,
     stage: str = "sync",
+    max_points: int | None = None,
 ) -> FramePairs:
     """KLT feature tracks between consecutive frames, streaming over the video.
 
@@ -165,6 +166,13 @@ def track_frame_pairs(
     max_corners : corners detected per frame.
     fb_max_px : forward-backward error limit at the tracking resolution.
     progress : ``(stage, done, total)`` callback; ``stage`` names it.
+    max_points : about how many points to keep in all (None: every one). Where the clip's
+        pairs times ``max_corners`` exceed it, every point is still tracked, but only a share
+        of the tracks is kept, at least :data:`MIN_KEPT_SHARE`: each track whole or not at
+        all, chosen by its id (:func:`kept_tracks`), so the kept points of a pair are spread
+        like all of them and strided pairs still find them; a pair whose kept tracks would be
+        fewer than :data:`MIN_KEPT_POINTS` keeps that many. Memory then stays bounded on
+        long clips.
     """
     import av
 
@@ -178,6 +186,10 @@ def track_frame_pairs(
     pts_to_index = {int(p): i for i, p in enumerate(info.pts)}
     times = info.frame_times_s
     last_needed = times[-1] if windows is None else max(b for _, b in windows)
+    share = 1.0
+    if max_points is not None:
+        in_windows = len(times) if windows is None else sum(_in_windows(float(t), windows) for t in times)
+        share = min(1.0, max(MIN_KEPT_SHARE, max_points / max(1, in_windows * max_corners)))
     min_dist = max(4.0, ws / 60.0)
     lk = dict(winSize=(15, 15), maxLevel=3, criteria=(cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 20, 0.03))
 
@@ -241,15 +253,19 @@ def track_frame_pairs(
                 ok = (st.ravel() == 1) & (st2.ravel() == 1) & (fb < fb_max_px)
                 ok &= (b[:, 0] >= 2) & (b[:, 0] <= ws - 3) & (b[:, 1] >= 2) & (b[:, 1] <= hs - 3)
                 a, b, kept_ids = a[ok], b[ok], prev[3][ok]
+                a_s, b_s, ids_s = a, b, kept_ids
+                if share < 1.0:
+                    stored = kept_tracks(kept_ids, share, at_least=MIN_KEPT_POINTS)
+                    a_s, b_s, ids_s = a[stored], b[stored], kept_ids[stored]
                 if len(a) >= 8:
                     j = len(frame_a)
                     frame_a.append(i - 1)
                     t_a.append(float(times[i - 1]))
                     t_b.append(t)
-                    pidx.append(np.full(len(a), j, dtype=np.int64))
-                    xa_all.append(np.stack([(a[:, 0] + 0.5) / kx - 0.5, (a[:, 1] + 0.5) / ky - 0.5], -1))
-                    xb_all.append(np.stack([(b[:, 0] + 0.5) / kx - 0.5, (b[:, 1] + 0.5) / ky - 0.5], -1))
-                    id_all.append(kept_ids)
+                    pidx.append(np.full(len(a_s), j, dtype=np.int64))
+                    xa_all.append(np.stack([(a_s[:, 0] + 0.5) / kx - 0.5, (a_s[:, 1] + 0.5) / ky - 0.5], -1))
+                    xb_all.append(np.stack([(b_s[:, 0] + 0.5) / kx - 0.5, (b_s[:, 1] + 0.5) / ky - 0.5], -1))
+                    id_all.append(ids_s)
                 kept = b.reshape(-1, 1, 2).astype(np.float32)
             # keep tracking the surviving points; top up with new corners when they thin out
             if kept is None or len(kept) < 0.7 * max_corners:
@@ -282,6 +298,26 @@ def track_frame_pairs(
         np.concatenate(xa_all).astype(np.float64), np.concatenate(xb_all).astype(np.float64), decoded,
         np.concatenate(id_all),
     )
+
+
+#: the least share of the tracks :func:`track_frame_pairs` keeps under ``max_points``
+MIN_KEPT_SHARE = 0.25
+#: the least points a pair keeps under ``max_points`` (all where it has fewer)
+MIN_KEPT_POINTS = 24
+
+
+def kept_tracks(track_ids: np.ndarray, share: float, *, at_least: int = 0) -> np.ndarray:
+    """Which tracks a share of them keeps: ``frac(id * golden ratio) < share``, (P,) bool. The
+    golden-ratio sequence spreads any run of ids evenly over [0, 1), so every pair keeps about
+    ``share`` of its tracks, and a track is kept in every pair or in none. Where that keeps
+    fewer than ``at_least`` (a pair with few tracks), the ``at_least`` lowest keys are kept:
+    a superset of the share's, so its tracks go on."""
+    key = np.modf(np.asarray(track_ids, dtype=np.float64) * 0.6180339887498949)[0]
+    keep = key < share
+    need = min(int(at_least), len(key))
+    if need and np.count_nonzero(keep) < need:
+        keep = key <= np.partition(key, need - 1)[need - 1]
+    return keep
 
 
 def _shrink(grey: np.ndarray, ws: int, hs: int) -> np.ndarray:

@@ -184,14 +184,24 @@ def load_model(path: str | Path | None = None) -> dict:
     return _load_cached(str(path or WEIGHTS_PATH))
 
 
+#: frames per step of :func:`predict_proba` (its design matrix is ~2.6 KB per frame)
+_PROBA_CHUNK_ROWS = 2048
+
+
 def predict_proba(F: np.ndarray, model: dict) -> np.ndarray:
-    """Softmax probabilities (N, C) for raw features ``F`` (N, D) under ``model``."""
-    X = expand_features(F) if model.get("expand", "quadratic") == "quadratic" else F
-    Z = (X - model["_mean"]) / model["_scale"]
-    logits = Z @ model["_W"] + model["_b"]
-    logits -= logits.max(axis=1, keepdims=True)
-    e = np.exp(logits)
-    return e / e.sum(axis=1, keepdims=True)
+    """Softmax probabilities (N, C) for raw features ``F`` (N, D) under ``model`` (rows
+    :data:`_PROBA_CHUNK_ROWS` at a time: the work arrays stay bounded on long clips)."""
+    F = np.asarray(F, dtype=np.float64)
+    out = np.empty((len(F), len(model["_b"])))
+    for lo in range(0, len(F), _PROBA_CHUNK_ROWS):
+        part = F[lo:lo + _PROBA_CHUNK_ROWS]
+        X = expand_features(part) if model.get("expand", "quadratic") == "quadratic" else part
+        Z = (X - model["_mean"]) / model["_scale"]
+        logits = Z @ model["_W"] + model["_b"]
+        logits -= logits.max(axis=1, keepdims=True)
+        e = np.exp(logits)
+        out[lo:lo + len(part)] = e / e.sum(axis=1, keepdims=True)
+    return out
 
 
 def intent_probabilities(R: np.ndarray, times_s: np.ndarray, *, model: dict | None = None) -> np.ndarray:
