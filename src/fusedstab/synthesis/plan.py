@@ -239,9 +239,10 @@ class WarpPlanner:
     #: linearly (chord error < 1e-6 rad for 100 deg/s and 30 ms readout)
     ROW_SAMPLES = 33
 
-    #: clips up to this many frames keep their row table (:meth:`remember_frames`): 9.6 MB at
-    #: most (a 120 s 30 fps clip planned as fast without it: 16.2 against 16.0 s)
-    REMEMBER_MAX_FRAMES = 4_000
+    #: clips up to this many frames keep their row table (:meth:`remember_frames`): 48 MB at
+    #: most (without it a 10-minute clip's crop fits took 1.5-3x as long: 13-20 s against 5-10 s
+    #: per candidate plan)
+    REMEMBER_MAX_FRAMES = 20_000
 
     def remember_frames(self, frame_times_s: np.ndarray) -> None:
         """Keep the row table (:meth:`_row_rotations`) of every frame of the clip: the crop's
