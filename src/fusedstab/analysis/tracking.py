@@ -311,7 +311,8 @@ def kept_tracks(track_ids: np.ndarray, share: float, *, at_least: int = 0) -> np
     golden-ratio sequence spreads any run of ids evenly over [0, 1), so every pair keeps about
     ``share`` of its tracks, and a track is kept in every pair or in none. Where that keeps
     fewer than ``at_least`` (a pair with few tracks), the ``at_least`` lowest keys are kept:
-    a superset of the share's, so its tracks go on."""
+    a superset of the share's, so the share's tracks go on through such a pair (the others it
+    adds may be dropped again in the next)."""
     key = np.modf(np.asarray(track_ids, dtype=np.float64) * 0.6180339887498949)[0]
     keep = key < share
     need = min(int(at_least), len(key))
