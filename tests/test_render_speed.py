@@ -174,7 +174,15 @@ def test_encoder_quality_mapping():
     assert encoder_options("libx264", 18, "medium", 640, 360)["rc-lookahead"] == "40"
     assert "x264-params" not in encoder_options("libx264", 18, "medium", 640, 360)
     assert "x264-params" not in encoder_options("libx264", 18, "ultrafast", 3840, 2160)
+    # a 10-bit encode keeps 16-bit samples: half the frames in the same bytes
+    assert encoder_options("libx264", 18, "medium", 1920, 1080, deep=True)["rc-lookahead"] == "8"
     assert encoder_options("libx265", 18, "medium", 1920, 1080)["crf"] == "23"
+    # x265's lookahead capped the same way, never below its preset's B-frame run + 1
+    assert encoder_options("libx265", 18, "medium", 1280, 720)["x265-params"] == "log-level=error"
+    assert "rc-lookahead=15" in encoder_options("libx265", 18, "medium", 1920, 1080)["x265-params"]
+    assert "rc-lookahead=5" in encoder_options("libx265", 18, "medium", 3840, 2160, deep=True)["x265-params"]
+    assert "rc-lookahead=9" in encoder_options("libx265", 18, "slower", 3840, 2160)["x265-params"]
+    assert "rc-lookahead=4" in encoder_options("libx265", 18, "ultrafast", 3840, 2160)["x265-params"]  # B-frames 3
     assert encoder_options("libsvtav1", 18, "medium", 1920, 1080)["crf"] == "30"
     assert encoder_options("prores_ks", 18, "medium", 1920, 1080)["profile"] == "3"
     assert encoder_options("h264_nvenc", 18, "medium", 1920, 1080)["cq"] == "18"
