@@ -81,6 +81,37 @@ def test_planar_render_agrees_with_bgr_render(small_plan, tmp_path):
     assert np.mean([np.abs(x[:h].astype(int) - y[:h].astype(int)).mean() for x, y in zip(a, src)]) > 3.0
 
 
+def test_ten_bit_planar_render_agrees_with_bgr_render(small_plan, tmp_path):
+    """A 10-bit 4:2:0 source goes through the render as its 16-bit planes (no BGR48 frames:
+    a quarter of the bytes) and comes out 10-bit, the same picture as the BGR route to
+    colour-conversion rounding (the 8-bit bounds, x4 for 10-bit levels)."""
+    plan, opts = small_plan
+    src10 = tmp_path / "walk10.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(plan.info.path), "-c:v", "ffv1", "-pix_fmt", "yuv420p10le",
+                    str(src10)], check=True)
+    info10 = probe_video(src10)
+    assert (info10.pix_fmt, info10.bit_depth) == ("yuv420p10le", 10)
+    from dataclasses import replace
+
+    plan10 = replace(plan, info=info10)  # the same plan, the 10-bit copy of its frames
+    opts = StabilizeOptions(**{**opts.__dict__, "codec": "ffv1"})
+    planar, bgr = tmp_path / "planar10.mkv", tmp_path / "bgr10.mkv"
+    t_planar, t_bgr = {}, {}
+    render(plan10, planar, opts, timings=t_planar)
+    render(plan10, bgr, opts, planar=False, timings=t_bgr)
+    assert t_planar["planar"] is True and t_bgr["planar"] is False
+    assert probe_video(planar).pix_fmt == "yuv420p10le" and probe_video(planar).bit_depth == 10
+    a = np.stack([f for _, f in iter_frames(planar, deep=True, planar=True)]).astype(int)
+    b = np.stack([f for _, f in iter_frames(bgr, deep=True, planar=True)]).astype(int)
+    assert a.shape == b.shape and a.shape[0] == plan.info.frame_count and a.max() > 255  # 10-bit values
+    h = plan.info.height_px
+    d = a - b
+    assert abs(d[:, :h].mean()) < 0.8 and np.abs(d[:, :h]).mean() < 4.0
+    assert np.abs(d[:, h:]).mean() < 12.0
+    src = np.stack([f for _, f in iter_frames(src10, deep=True, planar=True)]).astype(int)
+    assert np.abs(a[:, :h] - src[:, :h]).mean() > 12.0  # the picture moved
+
+
 def test_input_kept_and_re_encoded_is_the_input(small_plan, tmp_path):
     """A plan that keeps the input, written in another codec (so its packets cannot be
     copied): the decoder's planes go to the encoder as they are; lossless, the frames are

@@ -1271,7 +1271,9 @@ def render(
         copy_audio_from=info.path, crf=opts.crf, preset=opts.preset, codec=getattr(opts, "codec", "h264"),
         hw_encode=getattr(opts, "hw_encode", False), deep=deep,
     ) as writer:
-        can_planar = writer.takes_planar() and (plan.passthrough or hasattr(backend, "warp_yuv420"))
+        # 10-bit planes go only where they are read and written in place (the OpenCV backend)
+        can_planar = writer.takes_planar() and (
+            plan.passthrough or hasattr(backend, "warp_yuv420_planes" if deep else "warp_yuv420"))
         if planar and not can_planar:
             raise ValueError("this source, backend or encoder cannot be rendered plane by plane (planar=True)")
         planar = can_planar if planar is None else bool(planar)

@@ -268,20 +268,26 @@ def available_cpus() -> int:
 
 #: 8-bit 4:2:0 pixel formats whose frames can be warped and encoded plane by plane
 PLANAR_420 = ("yuv420p", "yuvj420p")
+#: the 10-bit 4:2:0 format that travels as its planes too (16-bit little-endian samples)
+PLANAR_420_10 = "yuv420p10le"
 
 
-def plane_view(plane) -> np.ndarray:
-    """(height, width) uint8 view (no copy) of one plane of an 8-bit ``av.VideoFrame``, its
-    rows' padding skipped; valid while the frame lives."""
-    rows = np.frombuffer(plane, np.uint8, count=plane.height * plane.line_size)
-    return rows.reshape(plane.height, plane.line_size)[:, :plane.width]
+def plane_view(plane, dtype=np.uint8) -> np.ndarray:
+    """(height, width) view (no copy) of one plane of an ``av.VideoFrame`` (``dtype``: uint8
+    for 8-bit formats, uint16 for 10-bit little-endian ones), its rows' padding skipped;
+    valid while the frame lives."""
+    dtype = np.dtype(dtype)
+    per_row = plane.line_size // dtype.itemsize
+    rows = np.frombuffer(plane, dtype, count=plane.height * per_row)
+    return rows.reshape(plane.height, per_row)[:, :plane.width]
 
 
 def yuv420_planes(frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Views (:func:`plane_view`) of the Y (H, W), U and V (H / 2, W / 2) planes of a 4:2:0
-    ``av.VideoFrame``: valid while the frame lives, and writable (for a frame made to be
-    filled, :meth:`VideoWriter.planar_frame`)."""
-    return tuple(plane_view(p) for p in frame.planes)
+    ``av.VideoFrame`` (uint8, or uint16 for ``yuv420p10le``): valid while the frame lives,
+    and writable (for a frame made to be filled, :meth:`VideoWriter.planar_frame`)."""
+    dtype = np.uint16 if frame.format.name == PLANAR_420_10 else np.uint8
+    return tuple(plane_view(p, dtype) for p in frame.planes)
 
 
 def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = True,
@@ -296,8 +302,9 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
     threads (the same pixels, faster).
 
     ``planar``: yield the decoder's 4:2:0 planes instead, unconverted: (H * 3 / 2, W) uint8,
-    Y then U then V (for a source in :data:`PLANAR_420`; see :func:`planar_source`). A frame
-    that comes out of the decoder in another format is converted to 4:2:0 in its own range.
+    Y then U then V (for a source in :data:`PLANAR_420`; see :func:`planar_source`; with
+    ``deep``, a :data:`PLANAR_420_10` source's, uint16). A frame that comes out of the decoder
+    in another format is converted to 4:2:0 in its own range.
     ``raw`` (with ``planar``): yield the decoder's ``av.VideoFrame`` itself (read its planes in
     place with :func:`yuv420_planes`).
     """
@@ -313,7 +320,9 @@ def iter_frames(path: str | os.PathLike, *, deep: bool = False, threads: bool = 
         for frame in container.decode(stream):
             if planar:
                 pts = int(frame.pts if frame.pts is not None else 0)
-                if frame.format.name not in PLANAR_420:  # a mid-stream format change
+                if deep and frame.format.name != PLANAR_420_10:  # a mid-stream format change
+                    frame = frame.reformat(format=PLANAR_420_10)
+                elif not deep and frame.format.name not in PLANAR_420:
                     frame = frame.reformat(format="yuvj420p" if frame.color_range == 2 else "yuv420p")
                 yield pts, (frame if raw else frame.to_ndarray())
                 continue
@@ -348,9 +357,11 @@ def decode_error(path, exc: Exception) -> InputError:
 
 def planar_source(info: VideoInfo) -> bool:
     """Whether the source's frames can go through the render as 4:2:0 planes (8-bit
-    ``yuv420p`` / ``yuvj420p``, even width and height): no colour conversion on the way."""
-    return (info.pix_fmt in PLANAR_420 and getattr(info, "bit_depth", 8) == 8
-            and info.width_px % 2 == 0 and info.height_px % 2 == 0)
+    ``yuv420p`` / ``yuvj420p`` or 10-bit ``yuv420p10le``, even width and height): no colour
+    conversion on the way."""
+    depth = getattr(info, "bit_depth", 8)
+    fmt_ok = (info.pix_fmt in PLANAR_420 and depth == 8) or (info.pix_fmt == PLANAR_420_10 and depth == 10)
+    return fmt_ok and info.width_px % 2 == 0 and info.height_px % 2 == 0
 
 
 def prefetch(items, depth: int = 4):
@@ -954,7 +965,8 @@ class VideoWriter:
         encoder format, the source's size (even) and a source range and matrix that this
         writer tags the output with unchanged (so the values mean what they meant)."""
         info = self.info
-        if self.deep or self.pix_fmt != "yuv420p" or not planar_source(info):
+        wanted = PLANAR_420_10 if self.deep else "yuv420p"
+        if self.pix_fmt != wanted or not planar_source(info) or (info.pix_fmt == PLANAR_420_10) != self.deep:
             return False
         if (self.width_px, self.height_px) != (info.width_px, info.height_px):
             return False
@@ -962,9 +974,10 @@ class VideoWriter:
         return info.full_range == (self._range == 2) and (matrix == 2 or matrix == self._matrix)
 
     def planar_frame(self):
-        """``(frame, (Y, U, V))``: a new ``yuv420p`` frame of the output's size and its planes
-        as writable views (:func:`yuv420_planes`), to be filled and given to :meth:`write_planar`."""
-        frame = av.VideoFrame(self.width_px, self.height_px, "yuv420p")
+        """``(frame, (Y, U, V))``: a new ``yuv420p`` (``yuv420p10le`` for a 10-bit encode) frame
+        of the output's size and its planes as writable views (:func:`yuv420_planes`), to be
+        filled and given to :meth:`write_planar`."""
+        frame = av.VideoFrame(self.width_px, self.height_px, self.pix_fmt)
         return frame, yuv420_planes(frame)
 
     def write_planar(self, yuv, pts: int) -> None:
@@ -973,7 +986,7 @@ class VideoWriter:
         if isinstance(yuv, av.VideoFrame):
             frame = yuv
         else:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(yuv), format="yuv420p")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(yuv), format=self.pix_fmt)
         frame.colorspace = self._vs.codec_context.colorspace
         frame.color_range = self._range
         self._encode(frame, pts)

@@ -217,8 +217,9 @@ class OpenCVBackend:
 
     def warp_yuv420_planes(self, planes_in, planes_out, warp: FrameWarp, *, full_range: bool = False) -> None:
         """:meth:`warp_yuv420` from and into separate planes: ``planes_in`` (Y, U, V) of the
-        source and ``planes_out`` of the output, (H, W), (H / 2, W / 2) each, uint8; rows may be
-        padded (e.g. an ``av.VideoFrame``'s planes, read and written in place)."""
+        source and ``planes_out`` of the output, (H, W), (H / 2, W / 2) each, uint8 (or uint16:
+        10-bit samples, black and neutral chroma scaled by 4); rows may be padded (e.g. an
+        ``av.VideoFrame``'s planes, read and written in place)."""
         W, H = warp.out_width_px, warp.out_height_px
         if W % 2 or H % 2:
             raise ValueError(f"a 4:2:0 warp needs an even output size, got {W}x{H}")
@@ -228,7 +229,9 @@ class OpenCVBackend:
         # luma coordinates -> chroma coordinates: (x / 2, (y - 0.5) / 2), interleaved (x, y)
         c_scale = np.float32(0.5)
         c_shift = np.tile(np.array([0.0, -0.25], np.float32), W // 2)
-        black = 0 if full_range else 16
+        shift = 2 if planes_in[0].dtype == np.uint16 else 0  # 10-bit samples in 16-bit words
+        black = 0 if full_range else 16 << shift
+        neutral = 128 << shift
 
         def strip(r0: int, r1: int) -> None:  # luma rows [r0, r1) and the chroma rows beside them
             full = np.empty((r1 - r0, W * 2), np.float32)
@@ -243,7 +246,7 @@ class OpenCVBackend:
             cmap = full.reshape(c1 - c0, W // 2, 2)
             for k in (1, 2):
                 planes_out[k][c0:c1] = cv2.remap(planes_in[k], cmap, None, self._flag, borderMode=cv2.BORDER_CONSTANT,
-                                                 borderValue=128)
+                                                 borderValue=neutral)
 
         self._in_strips(strip, H)  # _STRIP_ROWS is even: the chroma rows split with the luma rows
 
