@@ -870,6 +870,14 @@ def plan_stabilization(
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
         name, passthrough = keep_input, True
     blur_beta, horizon_roll = blur_beta
+    if (opts.lens is None and opts.fov_deg is None and predicted is not None and predicted["input_px"] > 0
+            and (keep_input is None or "rejected" in keep_input)
+            and predicted["output_px"] > SHAKE_LEFT_MAX * predicted["input_px"]):
+        # a wide or fisheye lens drawn as a pinhole: rotations do not explain its picture
+        share = max(0.0, 1.0 - predicted["output_px"] / predicted["input_px"])
+        warnings.append(f"no lens profile ({planner.camera.name}): the plan removes {100 * share:.0f} % of the "
+                        "high-frequency jitter; if this is a wide or fisheye lens (action cameras, drones), give its "
+                        "Gyroflow lens profile with --lens PROFILE.json")
     from .filtering.crop import budget_zoom
 
     budget = budget_zoom(fov_used, opts.max_zoom)
