@@ -495,6 +495,13 @@ _X264_LOOKAHEAD = {"ultrafast": 0, "superfast": 0, "veryfast": 10, "faster": 20,
 _LOOKAHEAD_BUDGET_BYTES = 100e6
 
 
+def _capped_lookahead(default: int, least: int, bytes_per_px: float, width_px: int, height_px: int) -> int:
+    """An encoder's lookahead [frames]: ``default``, capped so its frames (``bytes_per_px``
+    each pixel) stay near :data:`_LOOKAHEAD_BUDGET_BYTES`, never below ``least``."""
+    cap = max(least, int(_LOOKAHEAD_BUDGET_BYTES / (bytes_per_px * max(1, width_px * height_px))))
+    return min(default, cap)
+
+
 def x264_lookahead(preset: str, width_px: int, height_px: int, deep: bool = False) -> int:
     """x264 rate-control lookahead [frames]: the preset's, capped so the queue stays near 100 MB.
 
@@ -508,10 +515,7 @@ def x264_lookahead(preset: str, width_px: int, height_px: int, deep: bool = Fals
     render took the same time with 16 frames as with 32 (12.5-12.9 s). ``deep`` (a 10-bit
     encode, 16-bit samples inside x264): twice the bytes per frame, half the frames.
     """
-    default = _X264_LOOKAHEAD.get(preset, 40)
-    per_px = 6.0 if deep else 3.0
-    cap = max(4, int(_LOOKAHEAD_BUDGET_BYTES / (per_px * max(1, width_px * height_px))))
-    return min(default, cap)
+    return _capped_lookahead(_X264_LOOKAHEAD.get(preset, 40), 4, 6.0 if deep else 3.0, width_px, height_px)
 
 
 def x264_params(preset: str, width_px: int, height_px: int, deep: bool = False) -> str | None:
@@ -536,9 +540,7 @@ def x265_lookahead(preset: str, width_px: int, height_px: int, deep: bool = Fals
     5 frames at 1.74 GB (~53 MB a frame: ~6.3 bytes a pixel at 10 bits, taken as 3.2 at 8),
     and encoded faster (29 against 35 s), the file 11 % smaller at the same CRF."""
     default, bframes = _X265_LOOKAHEAD.get(preset, (20, 4))
-    per_px = 6.3 if deep else 3.2
-    cap = max(bframes + 1, int(_LOOKAHEAD_BUDGET_BYTES / (per_px * max(1, width_px * height_px))))
-    return min(default, cap)
+    return _capped_lookahead(default, bframes + 1, 6.3 if deep else 3.2, width_px, height_px)
 
 
 #: ``--codec`` names: (software encoder, hardware encoders tried first with ``hw_encode``).
