@@ -38,6 +38,10 @@ class CameraModel:
     readout_s : rolling-shutter frame readout time [s] (top row to bottom row), or ``None``
         when unknown.
     name : human-readable origin (profile name).
+    pixel_aspect : width / height of one pixel in the scene (1 = square pixels; 4/3 for a
+        1440x1080 HDV frame shown 1920 wide; an anamorphic lens profile's horizontal /
+        vertical stretch). The output keeps it: its focal lengths are ``f / sqrt(a)`` across
+        and ``f * sqrt(a)`` down, so a squeezed source gives an output squeezed the same way.
     """
 
     width_px: int
@@ -50,19 +54,25 @@ class CameraModel:
     coeffs: tuple[float, ...] = field(default_factory=tuple)
     readout_s: float | None = None
     name: str = ""
+    pixel_aspect: float = 1.0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"unknown lens model {self.model!r}; expected one of {MODELS}")
+        if not (math.isfinite(self.pixel_aspect) and 0.1 <= self.pixel_aspect <= 10.0):
+            raise ValueError(f"pixel aspect must be in [0.1, 10], got {self.pixel_aspect}")
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_fov(cls, width_px: int, height_px: int, hfov_deg: float, **kw) -> "CameraModel":
-        """Pinhole camera with horizontal field of view ``hfov_deg`` and centred principal point."""
+    def from_fov(cls, width_px: int, height_px: int, hfov_deg: float, *, pixel_aspect: float = 1.0,
+                 **kw) -> "CameraModel":
+        """Pinhole camera with horizontal field of view ``hfov_deg`` and centred principal point;
+        pixels ``pixel_aspect`` times as wide as they are tall (``fy = fx * pixel_aspect``)."""
         if not 1.0 < hfov_deg < 179.0:
             raise ValueError(f"horizontal FOV must be in (1, 179) degrees, got {hfov_deg}")
         f = (width_px / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
-        return cls(width_px, height_px, f, f, (width_px - 1) / 2.0, (height_px - 1) / 2.0, **kw)
+        return cls(width_px, height_px, f, f * pixel_aspect, (width_px - 1) / 2.0, (height_px - 1) / 2.0,
+                   pixel_aspect=pixel_aspect, **kw)
 
     @property
     def K(self) -> np.ndarray:

@@ -426,11 +426,15 @@ def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg
     Readout: ``readout_ms``, else the profile's (for this size and frame rate), else the file's
     metadata (GoPro SROT), else 0 with source ``"unknown ..."`` (the sync may estimate it).
     """
+    sar = float(info.sample_aspect)
     if lens is not None:
         camera = load_lens_profile(lens, info.width_px, info.height_px, info.fps)
+        if camera.pixel_aspect == 1.0 and sar != 1.0:
+            camera = replace(camera, pixel_aspect=sar)  # the file's pixels are not square
     else:
         fov = fov_deg if fov_deg is not None else DEFAULT_FOV_DEG
-        camera = CameraModel.from_fov(info.width_px, info.height_px, fov, name=f"pinhole {fov:g} deg")
+        camera = CameraModel.from_fov(info.width_px, info.height_px, fov, pixel_aspect=sar,
+                                      name=f"pinhole {fov:g} deg")
     if readout_ms is not None:
         readout_s, source = readout_ms / 1000.0, "--readout-ms"
     elif camera.readout_s:
@@ -604,7 +608,7 @@ def plan_stabilization(
 
             hfov, _ = estimate_focal_from_video(pairs, camera, readout_s=readout_s)
             if hfov is not None:
-                camera = CameraModel.from_fov(info.width_px, info.height_px, hfov,
+                camera = CameraModel.from_fov(info.width_px, info.height_px, hfov, pixel_aspect=camera.pixel_aspect,
                                               name=f"pinhole, focal estimated from the video: hfov {hfov:.1f} deg")
         if eis or (gyro is None and readout_source.startswith("unknown")):
             video_readout_s = 0.0  # in-camera EIS renders rolling-shutter-corrected frames

@@ -288,7 +288,8 @@ def estimate_focal_from_video(
     (hfov_deg or None, diagnostics with ``grid_deg``, ``cost``, ``contrast``).
     """
     grid = np.arange(40.0, 125.0, 5.0) if hfov_grid_deg is None else np.asarray(hfov_grid_deg, float)
-    base = CameraModel.from_fov(pairs.width_px, pairs.height_px, 75.0)
+    a = float(camera.pixel_aspect)  # the file's pixel aspect: only the focal length is searched
+    base = CameraModel.from_fov(pairs.width_px, pairs.height_px, 75.0, pixel_aspect=a)
     vm = estimate_video_motion(pairs, base, readout_s=readout_s)
     score = np.where(np.isfinite(vm.rotation_px()) & (vm.confidence > 0.3), vm.rotation_px(), -1.0)
     top = np.argsort(-score)[:max_pairs]
@@ -301,7 +302,7 @@ def estimate_focal_from_video(
     sub = pairs.subset(mask)
     costs = []
     for hfov in grid:
-        cam = CameraModel.from_fov(pairs.width_px, pairs.height_px, float(hfov))
+        cam = CameraModel.from_fov(pairs.width_px, pairs.height_px, float(hfov), pixel_aspect=a)
         ra, rb, dt = _bearings(sub, cam, readout_s, None)
         _, err, valid = _solve_rotations(sub, ra, rb, dt, float(cam.fx_px))
         e = np.where(valid, err, np.nan)  # image-plane error [px]: comparable across focal lengths

@@ -132,6 +132,13 @@ def load_lens_profile(
     calib = _dims(data.get("calib_dimension"))
     if calib is None:
         raise LensError(f"lens profile {path} has no valid calib_dimension ({{\"w\": width, \"h\": height}} in pixels)", hint)
+    # an anamorphic profile: calibrated on frames stretched by these factors to square pixels
+    # (Gyroflow's input_horizontal_stretch / input_vertical_stretch); back to the video's pixels
+    hs, vs = _stretch(data, "input_horizontal_stretch"), _stretch(data, "input_vertical_stretch")
+    if (hs, vs) != (1.0, 1.0):
+        calib = (int(round(calib[0] / hs)), int(round(calib[1] / vs)))
+        fx, cx = fx / hs, (cx + 0.5) / hs - 0.5
+        fy, cy = fy / vs, (cy + 0.5) / vs - 0.5
     readout_ms = data.get("frame_readout_time")
     readout_s = (float(readout_ms) / 1000.0 if isinstance(readout_ms, (int, float)) and not isinstance(readout_ms, bool)
                  and math.isfinite(readout_ms) and 0 < readout_ms < 1000 else None)
@@ -141,6 +148,7 @@ def load_lens_profile(
         coeffs=coeffs if model != "pinhole" else (),
         readout_s=readout_s,
         name=str(data.get("name") or path.stem)[:200],
+        pixel_aspect=hs / vs,
     )
     if width_px is None or height_px is None:
         return cam
@@ -151,6 +159,15 @@ def load_lens_profile(
             "use a profile calibrated for this aspect ratio (e.g. 16:9 vs 4:3 modes differ)",
         )
     return replace(cam.scaled(width_px, height_px), readout_s=_readout_for(data, calib, readout_s, width_px, height_px, fps))
+
+
+def _stretch(data: dict, key: str) -> float:
+    """A profile's input stretch factor: a number in [0.1, 10], else 1 (Gyroflow reads 0 and
+    missing as 1)."""
+    v = data.get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.1 <= v <= 10.0:
+        return float(v)
+    return 1.0
 
 
 def _same_fps(a, b) -> bool:
@@ -197,10 +214,16 @@ def lens_profile_dict(
         coeffs = [0.0] * 5
     else:
         coeffs = list(camera.coeffs)
-    params = {"RMS_error": 0.0, "camera_matrix": camera.K.tolist(), "distortion_coeffs": coeffs,
+    # non-square pixels are written as Gyroflow writes an anamorphic profile: the camera matrix
+    # and size of the frames stretched across to square pixels, and the stretch
+    a = float(camera.pixel_aspect)
+    K = camera.K
+    if a != 1.0:
+        K[0, 0], K[0, 2] = K[0, 0] * a, (K[0, 2] + 0.5) * a - 0.5
+    params = {"RMS_error": 0.0, "camera_matrix": K.tolist(), "distortion_coeffs": coeffs,
               "radial_distortion_limit": None}
     empty = {"RMS_error": 0.0, "camera_matrix": [], "distortion_coeffs": [], "radial_distortion_limit": None}
-    dim = {"w": camera.width_px, "h": camera.height_px}
+    dim = {"w": int(round(camera.width_px * a)), "h": camera.height_px}
     name = name or camera.name or "fusedstab"
     return {
         "name": name,
@@ -215,7 +238,7 @@ def lens_profile_dict(
         "output_dimension": dim,
         "frame_readout_time": (camera.readout_s or 0.0) * 1000.0,
         "frame_readout_direction": "TopToBottom",
-        "input_horizontal_stretch": 1.0,
+        "input_horizontal_stretch": a,
         "num_images": 0,
         "fps": fps,
         "official": False,

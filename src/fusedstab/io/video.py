@@ -73,6 +73,9 @@ class VideoInfo:
     #: cut without re-encoding keeps the frames from the keyframe before the cut). They stay
     #: on the video clock (``pts``) but are never written.
     discarded_frames: int = 0
+    #: width / height of one pixel as the file declares it (its sample aspect ratio: 4/3 for
+    #: 1440x1080 HDV shown 1920 wide; 1 when square or not stated). Kept on the output.
+    sample_aspect: Fraction = Fraction(1)
 
     @property
     def color(self) -> dict:
@@ -120,6 +123,7 @@ class VideoInfo:
             "audio_streams": [dict(a) for a in self.audio_streams],
             "data_streams": list(self.data_streams),
             "bit_depth": self.bit_depth,
+            "sample_aspect": f"{self.sample_aspect.numerator}:{self.sample_aspect.denominator}",
             "color": {k: COLOR_NAMES[k].get(v, str(v)) for k, v in self.color.items()},
         }
         if self.discarded_frames:
@@ -225,11 +229,22 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             color_range=int(cc.color_range or 0), color_primaries=int(cc.color_primaries or 2),
             color_trc=int(cc.color_trc or 2), colorspace=int(cc.colorspace or 2),
             bit_depth=_bit_depth(cc.format), discarded_frames=discarded,
+            sample_aspect=_sample_aspect(vs),
         )
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot read {path}: {exc}", "check that the file is a complete video") from None
     finally:
         container.close()
+
+
+def _sample_aspect(vs) -> Fraction:
+    """The stream's sample aspect ratio (the container's, else the codec's), 1 where unstated
+    or outside [1/10, 10] (a damaged tag)."""
+    for sar in (vs.sample_aspect_ratio, vs.codec_context.sample_aspect_ratio):
+        if sar is not None and sar.numerator > 0 and sar.denominator > 0:
+            sar = Fraction(sar)
+            return sar if Fraction(1, 10) <= sar <= 10 else Fraction(1)
+    return Fraction(1)
 
 
 def _decode_args(fmt_name: str, color_range: int, colorspace: int, deep: bool) -> dict:
@@ -871,6 +886,8 @@ class VideoWriter:
             cc.color_trc = int(col["transfer"])
         if self.info.rotation_deg:
             vs.set_display_rotation(self.info.rotation_deg)
+        if self.info.sample_aspect != 1:
+            cc.sample_aspect_ratio = self.info.sample_aspect
         self._vs = vs
 
     def can_copy_video(self) -> bool:

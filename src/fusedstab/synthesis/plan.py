@@ -102,13 +102,19 @@ class WarpPlanner:
         self.grid_px = np.stack([gx, gy], axis=-1)  # (gh, gw, 2)
         # reference focal length of the virtual camera at zoom 1: the source's
         self.base_focal_px = float(np.sqrt(camera.fx_px * camera.fy_px))
+        # the output keeps the source's pixel aspect: focal f / sqrt(a) across, f * sqrt(a) down
+        # (both exactly 1 for square pixels)
+        a = float(camera.pixel_aspect)
+        self.focal_xy = (1.0, 1.0) if a == 1.0 else (1.0 / np.sqrt(a), np.sqrt(a))
 
     # ------------------------------------------------------------------ virtual camera
     def virtual_K(self, zoom: float) -> np.ndarray:
         """(3, 3) intrinsics of the output (pinhole, centred, focal = base focal * zoom)."""
         f = self.base_focal_px * zoom
+        ax, ay = self.focal_xy
         return np.array(
-            [[f, 0.0, (self.out_width_px - 1) / 2.0], [0.0, f, (self.out_height_px - 1) / 2.0], [0.0, 0.0, 1.0]]
+            [[f * ax, 0.0, (self.out_width_px - 1) / 2.0], [0.0, f * ay, (self.out_height_px - 1) / 2.0],
+             [0.0, 0.0, 1.0]]
         )
 
     def _unit_out_camera(self) -> CameraModel:
@@ -119,10 +125,11 @@ class WarpPlanner:
     def _out_rays(self, u: np.ndarray, zoom: np.ndarray) -> np.ndarray:
         """Rays (..., P, 3) of output pixels u (..., P, 2) at zoom (...)."""
         f = self.base_focal_px * zoom[..., None]
+        fx, fy = f * self.focal_xy[0], f * self.focal_xy[1]
         cx, cy = (self.out_width_px - 1) / 2.0, (self.out_height_px - 1) / 2.0
         if self.projection == "rectilinear":
-            return np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f, 1.0), axis=-1)
-        xn = np.stack(np.broadcast_arrays((u[..., 0] - cx) / f, (u[..., 1] - cy) / f), axis=-1)
+            return np.stack(np.broadcast_arrays((u[..., 0] - cx) / fx, (u[..., 1] - cy) / fy, 1.0), axis=-1)
+        xn = np.stack(np.broadcast_arrays((u[..., 0] - cx) / fx, (u[..., 1] - cy) / fy), axis=-1)
         return self._unit_out_camera().unproject(xn)
 
     def width_kept(self, zoom: float) -> float:
@@ -232,8 +239,8 @@ class WarpPlanner:
         v = np.einsum("...ji,...j->...i", V, d_world)
         xn = self._unit_out_camera().project(v)
         f = self.base_focal_px * np.broadcast_to(np.asarray(zoom, dtype=np.float64), shape)
-        return np.stack([f * xn[..., 0] + (self.out_width_px - 1) / 2.0,
-                         f * xn[..., 1] + (self.out_height_px - 1) / 2.0], axis=-1)
+        return np.stack([f * self.focal_xy[0] * xn[..., 0] + (self.out_width_px - 1) / 2.0,
+                         f * self.focal_xy[1] * xn[..., 1] + (self.out_height_px - 1) / 2.0], axis=-1)
 
     #: rows at which the real orientation is sampled per frame; in between it is interpolated
     #: linearly (chord error < 1e-6 rad for 100 deg/s and 30 ms readout)
