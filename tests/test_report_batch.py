@@ -75,6 +75,15 @@ def test_report_after_the_fact(walk_sim, walk_report):
     assert main(["report", str(vid), str(out), "--lens", lens, "--no-metrics", "-q"]) == 0
     page = Path(str(out) + ".report") / "index.html"
     assert page.is_file() and "metrics skipped" in page.read_text()
+    # the plan made again is described as the run described it (one constructor for both)
+    _, _, rep = walk_report
+    before = json.loads((rep / "report.json").read_text())["run"]
+    after = json.loads((page.parent / "report.json").read_text())["run"]
+    assert set(after) == set(before)
+    for key in ("frames", "zoom", "fov_kept", "fov_keep", "smoothness_s", "residual", "corridor", "motion_source",
+                "gyro_bias_rad_s", "offset_ms", "lens", "lens_motion", "predicted_jitter"):
+        assert after[key] == before[key], key
+    assert after["fps"] == 0.0 and after["timings"] is None and before["timings"]["render_s"] > 0
 
 
 def test_report_without_matplotlib_says_how(monkeypatch, tmp_path, capsys):

@@ -370,6 +370,41 @@ class StabilizeReport:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_plan(cls, plan: StabilizationPlan, input_path, output_path, opts: StabilizeOptions, *,
+                  seconds: float, frames: int | None = None, timings: dict | None = None,
+                  encoder: str | None = None) -> StabilizeReport:
+        """The report of ``plan`` (planned with ``opts``) for ``output_path``: ``frames`` written
+        in ``seconds`` when it was rendered here; None when it was not (``fusedstab report``:
+        the clip's shown frames, ``fps`` 0)."""
+        rendered = frames is not None
+        frames = int(frames) if rendered else plan.info.shown_frame_count
+        if plan.lens_motion is None:
+            lens_motion = None
+        else:
+            lens_motion = str(opts.lens_motion) if opts.lens_motion else "sidecar .lens.csv"
+        check = plan.gyro_check
+        return cls(
+            input=str(input_path), output=str(output_path), frames=frames,
+            width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
+            zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4), width_kept=_width_kept(plan),
+            gyro_source=plan.imu.source or "none", gyro_rate_hz=round(plan.imu.rate_hz, 2),
+            offset_ms=round(plan.offset_s * 1000.0, 3), readout_ms=round(plan.readout_s * 1000.0, 3),
+            readout_source=plan.readout_source, lens=plan.camera.name, lens_motion=lens_motion,
+            backend=opts.backend, seconds=round(seconds, 3),
+            fps=round(frames / max(seconds, 1e-9), 2) if rendered else 0.0,
+            warnings=plan.warnings, offset_source=plan.offset_source,
+            sync_confidence=plan.sync.confidence if plan.sync is not None else None,
+            imu_orientation=plan.imu_orientation,
+            gyro_bias_rad_s=([round(float(b), 6) for b in plan.gyro_bias_rad_s]
+                             if plan.gyro_bias_rad_s is not None else None),
+            motion_source=plan.motion_source, smoothness_s=plan.smoothness_s,
+            gyro_agreement=check.agreement if check is not None else None,
+            gyro_segments=[asdict(sg) for sg in check.segments] if check is not None else None,
+            predicted_jitter=plan.predicted, residual=plan.residual, corridor=plan.corridor, timings=timings,
+            encoder=encoder, fov_keep=plan.fov_keep,
+        )
+
 
 def _load_imu(video: Path, opts: "StabilizeOptions") -> ImuSamples:
     imu, is_text = load_gyro(video, Path(opts.gyro) if opts.gyro is not None else None, columns=opts.gyro_columns,
@@ -1393,25 +1428,5 @@ def stabilize(
                "render_s": stages.pop("render_s", None), "render": stages}
     if on_plan is not None:
         on_plan(plan)
-    cam = plan.camera
-    return StabilizeReport(
-        input=str(input_path), output=str(out), frames=frames,
-        width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
-        zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4), width_kept=_width_kept(plan),
-        gyro_source=plan.imu.source or "none", gyro_rate_hz=round(plan.imu.rate_hz, 2),
-        offset_ms=round(plan.offset_s * 1000.0, 3), readout_ms=round(plan.readout_s * 1000.0, 3),
-        readout_source=plan.readout_source, lens=cam.name,
-        lens_motion=str(opts.lens_motion) if plan.lens_motion is not None and opts.lens_motion else (
-            "sidecar .lens.csv" if plan.lens_motion is not None else None),
-        backend=opts.backend, seconds=round(seconds, 3), fps=round(frames / max(seconds, 1e-9), 2),
-        warnings=plan.warnings, offset_source=plan.offset_source,
-        sync_confidence=plan.sync.confidence if plan.sync is not None else None,
-        imu_orientation=plan.imu_orientation,
-        gyro_bias_rad_s=[round(float(b), 6) for b in plan.gyro_bias_rad_s] if plan.gyro_bias_rad_s is not None else None,
-        motion_source=plan.motion_source, smoothness_s=plan.smoothness_s,
-        gyro_agreement=plan.gyro_check.agreement if plan.gyro_check is not None else None,
-        gyro_segments=[{k: v for k, v in asdict(sg).items()} for sg in plan.gyro_check.segments]
-        if plan.gyro_check is not None else None,
-        predicted_jitter=plan.predicted, residual=plan.residual, corridor=plan.corridor, timings=timings, encoder=encoder,
-        fov_keep=plan.fov_keep,
-    )
+    return StabilizeReport.from_plan(plan, input_path, out, opts, seconds=seconds, frames=frames, timings=timings,
+                                     encoder=encoder)

@@ -26,7 +26,6 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -516,19 +515,6 @@ def report_after_stabilize(plan, report, outdir, opts, progress=None, *, console
 
 def report_from_plan(plan, input_path, output_path, opts, seconds: float):
     """A :class:`~fusedstab.pipeline.StabilizeReport` for a plan that was not rendered here."""
-    from ..pipeline import StabilizeReport, _width_kept
+    from ..pipeline import StabilizeReport
 
-    return StabilizeReport(
-        input=str(input_path), output=str(output_path), frames=plan.info.shown_frame_count,
-        width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px, zoom=round(plan.zoom, 4),
-        fov_kept=round(plan.crop.fov_kept, 4), width_kept=_width_kept(plan), gyro_source=plan.imu.source or "none",
-        gyro_rate_hz=round(plan.imu.rate_hz, 2), offset_ms=round(plan.offset_s * 1000.0, 3),
-        readout_ms=round(plan.readout_s * 1000.0, 3), readout_source=plan.readout_source, lens=plan.camera.name,
-        lens_motion=None if plan.lens_motion is None else "yes", backend=opts.backend, seconds=round(seconds, 3),
-        fps=0.0, warnings=plan.warnings, offset_source=plan.offset_source,
-        sync_confidence=plan.sync.confidence if plan.sync is not None else None,
-        imu_orientation=plan.imu_orientation, motion_source=plan.motion_source,
-        gyro_agreement=plan.gyro_check.agreement if plan.gyro_check is not None else None,
-        gyro_segments=[asdict(s) for s in plan.gyro_check.segments] if plan.gyro_check is not None else None,
-        predicted_jitter=plan.predicted,
-    )
+    return StabilizeReport.from_plan(plan, input_path, output_path, opts, seconds=seconds)
