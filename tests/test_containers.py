@@ -133,3 +133,18 @@ def test_a_second_video_track_is_named_when_left_out(source, tmp_path):
     assert any("video track 1 (mpeg4)" in w and "left out" in w for w in rep.warnings), rep.warnings
     with av.open(str(out)) as c:
         assert len(c.streams.video) == 1 and c.streams.video[0].codec_context.width == 160
+
+
+def test_interlaced_source_is_named_with_the_fix(source, tmp_path):
+    """An interlaced clip (a camcorder's 1080i) is warped as one picture: the run says so
+    and how to deinterlace first; a progressive clip gets no such warning."""
+    d, _ = source
+    src = tmp_path / "interlaced.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "clip.mp4"), "-vf", "interlace", "-c:v", "libx264",
+                    "-flags", "+ildct+ilme", str(src)], check=True)
+    assert probe_video(src).interlaced and not probe_video(d / "clip.mp4").interlaced
+    opts = StabilizeOptions(gyro=d / "clip.gcsv", preset="ultrafast")
+    rep = stabilize(src, tmp_path / "out.mp4", opts)
+    said = [w for w in rep.warnings if "interlaced" in w]
+    assert len(said) == 1 and "bwdif" in said[0] and "33.3 ms" in said[0]  # 30 fps woven into 15
+    assert not any("interlaced" in w for w in stabilize(d / "clip.mp4", tmp_path / "p.mp4", opts).warnings)

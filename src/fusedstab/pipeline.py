@@ -584,6 +584,11 @@ def plan_stabilization(
     if info.frame_count < 2:
         raise InputError(f"{video} has only {info.frame_count} frame(s)", "give a clip of at least two frames")
     warnings: list[str] = []
+    if info.interlaced:
+        warnings.append(
+            f"{video.name} is interlaced: each frame weaves two fields captured {500.0 / info.fps:.1f} ms apart, "
+            "and they are warped as one picture, so moving edges keep their combing and may ripple; deinterlace "
+            "it first (e.g. ffmpeg -i IN -vf bwdif -c:a copy OUT) and stabilize that")
 
     # --- motion analysis: the gyro ---------------------------------------------------
     if imu is None and opts.motion != "video":

@@ -76,6 +76,9 @@ class VideoInfo:
     #: width / height of one pixel as the file declares it (its sample aspect ratio: 4/3 for
     #: 1440x1080 HDV shown 1920 wide; 1 when square or not stated). Kept on the output.
     sample_aspect: Fraction = Fraction(1)
+    #: the frames are interlaced: two fields, captured half a frame period apart, woven into
+    #: one picture (the stream's field order, or the first frame's flag)
+    interlaced: bool = False
 
     @property
     def color(self) -> dict:
@@ -124,6 +127,7 @@ class VideoInfo:
             "data_streams": list(self.data_streams),
             "bit_depth": self.bit_depth,
             "sample_aspect": f"{self.sample_aspect.numerator}:{self.sample_aspect.denominator}",
+            "interlaced": self.interlaced,
             "color": {k: COLOR_NAMES[k].get(v, str(v)) for k, v in self.color.items()},
         }
         if self.discarded_frames:
@@ -202,10 +206,12 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         else:
             fps = 30.0
         rotation = 0
+        interlaced = int(getattr(vs.codec_context, "field_order", 0) or 0) in _INTERLACED_FIELD_ORDERS
         try:
             container.seek(0)
             first = next(container.decode(video=0))
             rotation = int(round(getattr(first, "rotation", 0) or 0))
+            interlaced = interlaced or bool(getattr(first, "interlaced_frame", False))
         except (StopIteration, av.error.FFmpegError):
             rotation = 0
         audio = container.streams.audio[0] if container.streams.audio else None
@@ -229,12 +235,16 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             color_range=int(cc.color_range or 0), color_primaries=int(cc.color_primaries or 2),
             color_trc=int(cc.color_trc or 2), colorspace=int(cc.colorspace or 2),
             bit_depth=_bit_depth(cc.format), discarded_frames=discarded,
-            sample_aspect=_sample_aspect(vs),
+            sample_aspect=_sample_aspect(vs), interlaced=interlaced,
         )
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot read {path}: {exc}", "check that the file is a complete video") from None
     finally:
         container.close()
+
+
+#: FFmpeg's AVFieldOrder codes of interlaced video (top or bottom field first, coded either way)
+_INTERLACED_FIELD_ORDERS = (2, 3, 4, 5)
 
 
 def _sample_aspect(vs) -> Fraction:
