@@ -40,6 +40,8 @@ CASES = {
     # 120 fps at 480x270: the walk turns the camera about 0.28 px between neighbouring
     # frames, below what the sync measures by (0.4 px); it measures over 3 frames instead
     "walk120-ro4-1000Hz-lead40": ("walk", 120, 0.004, 1000, 0.04, 5, "pinhole"),
+    # a log started 4 s before the recording (a flight controller's): beyond the default search
+    "walk30-ro10-200Hz-lead4000": ("walk", 30, 0.010, 200, 4.0, 9, "pinhole"),
 }
 FAST = ["walk30-ro0-200Hz-lead0", "walk30-ro33-1000Hz-lead900", "run60-ro12-400Hz-lead500", "turn30-ro25-500Hz-lead700",
         "walk120-ro4-1000Hz-lead40"]
@@ -340,6 +342,26 @@ def test_plan_runs_auto_sync(sim_clip):
     plan3 = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json, gyro_offset_ms=-480.0,
                                                   auto_sync=False))
     assert plan3.offset_source == "--gyro-offset-ms" and plan3.offset_s == -0.48 and plan3.sync is None
+
+
+def test_log_started_long_before_the_video_is_found_by_its_speed(sim_clip):
+    """A gyro log that starts 4 s before the first frame: the default ±1 s search cannot reach
+    the offset; where no offset or range was given, the gyro's rotation speed, correlated with
+    the picture's at every offset the log allows, moves the search there, and the sync is as
+    exact as near 0. Given a range, the search stays in it."""
+    from fusedstab.pipeline import plan_stabilization
+
+    res, truth, imu = sim_clip("walk30-ro10-200Hz-lead4000")
+    assert truth.gyro_offset_s == pytest.approx(-4.0)
+    narrow = estimate_sync(res.video, imu, truth.camera, readout_ms=10.0)
+    assert not narrow.reliable or abs(narrow.offset_ms + 4000.0) > 100.0
+    wide = estimate_sync(res.video, imu, truth.camera, readout_ms=10.0, wide_search=True)
+    assert wide.reliable, wide.message
+    assert abs(wide.offset_ms + 4000.0) < 1.0 and "searched around" in wide.message
+    plan = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json))
+    assert plan.offset_source == "auto-sync" and abs(plan.offset_s + 4.0) < 1e-3
+    ranged = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json, sync_search_ms=1000.0))
+    assert abs(ranged.offset_s) <= 1.0  # (a wrong match inside the range: -248 ms, "reliable" at 0.42)
 
 
 def test_plan_still_clip_falls_back(sim_clip):

@@ -532,7 +532,7 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
         video, imu, camera, start_offset_ms=start_ms, search_ms=search_ms,
         readout_ms=readout_s * 1000.0 if readout_known else None, imu_orientation=orientation, info=info,
         progress=progress, estimate_focal=opts.lens is None and opts.fov_deg is None, lens_motion=lens_motion_log,
-        pairs=pairs,
+        pairs=pairs, wide_search=not axes_only and opts.sync_search_ms is None and start_source == "default 0",
     )
     orientation = sync.imu_orientation
     if sync.reliable and not axes_only:

@@ -345,6 +345,88 @@ def _ois_rotation(ois, ta_log: np.ndarray, tb_log: np.ndarray) -> np.ndarray | f
     return np.stack([do[..., 1] / f, -do[..., 0] / f, np.zeros(do.shape[:-1])], axis=-1)
 
 
+#: the wide search (a log longer than the search range): the picture's rotation speed must
+#: correlate with the gyro's at least this well at the offset found ...
+WIDE_MIN_CORRELATION = 0.5
+#: ... and by this much more than anywhere inside the range searched, to move the search there
+WIDE_MARGIN = 0.2
+#: offsets where the log covers less than this share of the tracked pairs are not considered
+WIDE_MIN_OVERLAP = 0.5
+
+
+def _xcorr(x: np.ndarray, y_fft: np.ndarray, n: int, nx: int, ny: int) -> np.ndarray:
+    """``c[L] = sum_i x[i] y[i + L]`` for ``L = -(nx - 1) .. ny - 1`` (``y_fft``: ``rfft(y, n)``)."""
+    from scipy import fft
+
+    c = fft.irfft(np.conj(fft.rfft(x, n)) * y_fft, n)
+    return np.concatenate([c[n - (nx - 1):], c[:ny]]) if nx > 1 else c[:ny]
+
+
+def wide_offset_curve(ta: np.ndarray, tb: np.ndarray, meas: np.ndarray, t_log: np.ndarray, th: np.ndarray,
+                      step_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Correlation of the picture's rotation speed with the gyro's at every offset the log allows.
+
+    The speed (the norm of the rotation between two frames, over their interval) does not
+    depend on the IMU's axes, so this runs before they are known. Both speeds go on a grid of
+    ``step_s``; the normalized cross-correlation is taken with FFTs (``O(N log N)`` in the
+    log's length) over the tracked pairs the shifted log covers.
+
+    Parameters
+    ----------
+    ta, tb : (P,) video times [s] of each pair's two frames (row times of its points).
+    meas : (P, 3) rotation between them [rad] (NaN rows are skipped).
+    t_log, th : the gyro's sample times [s] (log clock) and cumulative rotation (S, 3) [rad].
+    step_s : grid step [s] (a frame period).
+
+    Returns
+    -------
+    (offsets_s (K,), correlation (K,)): offsets (log time T belongs to video time T + offset)
+    at which the log covers at least :data:`WIDE_MIN_OVERLAP` of the pairs, and the Pearson
+    correlation of the two speeds there.
+    """
+    ok = np.all(np.isfinite(meas), axis=1) & (tb > ta)
+    empty = (np.zeros(0), np.zeros(0))
+    if ok.sum() < 10 or len(t_log) < 4:
+        return empty
+    dt = tb[ok] - ta[ok]
+    tm = 0.5 * (ta[ok] + tb[ok])
+    speed = np.linalg.norm(meas[ok], axis=1) / dt
+    h = float(step_s)
+    t0v = float(tm.min())
+    iv = np.round((tm - t0v) / h).astype(np.int64)
+    nv = int(iv.max()) + 1
+    cnt = np.bincount(iv, minlength=nv).astype(np.float64)
+    M = (cnt > 0).astype(np.float64)
+    V = np.divide(np.bincount(iv, weights=speed, minlength=nv), cnt, out=np.zeros(nv), where=cnt > 0)
+    Vc = M * (V - V[M > 0].mean())
+    d = float(np.median(dt))
+    tg = np.arange(float(t_log[0]), float(t_log[-1]) - d, h)
+    ng = len(tg)
+    if ng < 4:
+        return empty
+    G = np.zeros(ng)
+    for k in range(3):  # the speed over [tg, tg + d], one axis at a time (no (ng, 3) temporaries)
+        G += (np.interp(tg + d, t_log, th[:, k]) - np.interp(tg, t_log, th[:, k])) ** 2
+    G = np.sqrt(G) / d
+    from scipy import fft
+
+    n = fft.next_fast_len(nv + ng - 1, real=True)
+    fg, fg2, f1 = fft.rfft(G, n), fft.rfft(G * G, n), fft.rfft(np.ones(ng), n)
+    cover = _xcorr(M, f1, n, nv, ng)
+    s1, s2 = _xcorr(M, fg, n, nv, ng), _xcorr(M, fg2, n, nv, ng)
+    vg, v1, vv = _xcorr(Vc, fg, n, nv, ng), _xcorr(Vc, f1, n, nv, ng), _xcorr(Vc * Vc, f1, n, nv, ng)
+    lags = np.arange(-(nv - 1), ng)
+    keep = cover >= WIDE_MIN_OVERLAP * M.sum() - 0.5
+    c = np.maximum(cover[keep], 1.0)
+    var_g = np.maximum(s2[keep] - s1[keep] ** 2 / c, 0.0)
+    var_v = np.maximum(vv[keep] - v1[keep] ** 2 / c, 0.0)
+    num = vg[keep] - s1[keep] * v1[keep] / c
+    corr = np.divide(num, np.sqrt(var_g * var_v), out=np.zeros(len(num)), where=var_g * var_v > 1e-18)
+    # video grid n (time t0v + n h) meets gyro grid n + L (log time tg0 + (n + L) h, centre + d / 2)
+    offsets = t0v - (float(tg[0]) + 0.5 * d) - lags[keep] * h
+    return offsets, np.clip(corr, -1.0, 1.0)
+
+
 def _coarse_costs(
     delta_s: np.ndarray, ta: np.ndarray, tb: np.ndarray, meas: np.ndarray, t: np.ndarray, th: np.ndarray,
     mappings: list[str], c_rad: float, ois=None,
@@ -589,6 +671,7 @@ def estimate_sync(
     progress: Progress | None = None,
     estimate_focal: bool = False,
     lens_motion: LensMotion | None = None,
+    wide_search: bool = False,
     _focal_rounds: int = 3,
 ) -> SyncResult:
     """Estimate the gyro-video offset (and readout, and IMU axis mapping) from the video.
@@ -615,6 +698,11 @@ def estimate_sync(
     estimate_focal : the camera's focal length is only a guess (no lens profile): estimate its
         scale from the ratio of image rotation to gyro rotation about the x and y axes at the
         coarse offset, and re-run with the corrected camera when it is off by more than 2 %.
+    wide_search : the search range is only a default (no offset or range given): where the log
+        reaches beyond it (a flight controller's log started long before the recording), the
+        picture's rotation speed is correlated with the gyro's at every offset the log allows
+        (:func:`wide_offset_curve`), and the search is centred on a clearly better match
+        outside the range (:data:`WIDE_MIN_CORRELATION`, :data:`WIDE_MARGIN`).
 
     Returns
     -------
@@ -696,6 +784,19 @@ def estimate_sync(
     t_log, th = _cum_theta(imu)
     ois = (lens_motion, f_px) if lens_motion is not None else None
     c_rad = max(0.3 / f_px, 0.25 * float(np.median(np.linalg.norm(m, axis=1))))
+    wide_note = ""
+    if wide_search:
+        offs, corr = wide_offset_curve(ta, tb, m, t_log, th, fp)
+        if len(offs):
+            inside = np.abs(offs - start_s) <= search_ms / 1000.0
+            k_all = int(np.argmax(corr))
+            best_in = float(corr[inside].max()) if inside.any() else -1.0
+            if (not inside[k_all] and corr[k_all] >= WIDE_MIN_CORRELATION
+                    and corr[k_all] - best_in >= WIDE_MARGIN):
+                start_s = float(offs[k_all])
+                wide_note = (f" (searched around {start_s * 1000:.0f} ms: the gyro's speed matches the picture's "
+                             f"there, correlation {corr[k_all]:.2f} against {best_in:.2f} within "
+                             f"±{search_ms:.0f} ms of {start_offset_ms:.0f} ms)")
     orientation_costs: dict[str, float] = {}
     if auto:
         g4 = start_s + np.arange(-search_ms, search_ms + 1e-9, 4.0) / 1000.0
@@ -738,7 +839,8 @@ def estimate_sync(
                 video, imu, cam2, start_offset_ms=start_offset_ms, search_ms=search_ms, readout_ms=readout_ms,
                 imu_orientation=imu_orientation, window_s=window_s, every_s=every_s, track_width_px=track_width_px,
                 max_fine_points=max_fine_points, min_motion_px=min_motion_px, info=info, pairs=tracked,
-                estimate_focal=True, lens_motion=lens_motion, _focal_rounds=_focal_rounds - 1,
+                estimate_focal=True, lens_motion=lens_motion, wide_search=wide_search,
+                _focal_rounds=_focal_rounds - 1,
             )
             res.focal_scale = float(ratio * res.focal_scale)
             ratio = res.focal_scale
@@ -829,11 +931,11 @@ def estimate_sync(
     if reliable:
         msg = (f"offset {offset_mid * 1000:.2f} ms" + (f", readout {rho_f * 1000:.2f} ms" if ro_known is None else "")
                + f", IMU orientation {best_map}, confidence {confidence:.2f}"
-               + (f" (motion measured over {stride} frames)" if stride > 1 else ""))
+               + (f" (motion measured over {stride} frames)" if stride > 1 else "") + wide_note)
     else:
         weakest = min((k for k in scores if k in ("motion", "peak", "fit", "support", "orientation")), key=scores.get)
         msg = (f"sync unreliable (confidence {confidence:.2f}, weakest: {weakest}); best guess was "
-               f"{delta_f * 1000:.1f} ms with IMU orientation {best_map}")
+               f"{delta_f * 1000:.1f} ms with IMU orientation {best_map}" + wide_note)
     return _with_pairs(SyncResult(
         offset_ms=offset_ms,
         readout_ms=rho_f * 1000.0 if (reliable and ro_known is None) else None,

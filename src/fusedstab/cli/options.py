@@ -65,18 +65,24 @@ def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
                    help="number (1-based) of the video's first frame in --frame-timestamps (default 1)")
 
 
+#: how the default search reaches a log that starts long before the video (shared help text)
+WIDE_SEARCH_HELP = ("with neither this nor a start given, a log reaching further is screened at every offset by "
+                    "its rotation speed, and the search moves to a clearly better match")
+
+
 def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -> None:
     """The search option (shared with ``stabilize``)."""
     if stabilize:
         p.add_argument("--sync-search-ms", type=number, default=None, metavar="MS",
                        help="search the gyro offset in ±MS around the start: --gyro-offset-ms, else the "
-                       "--frame-timestamps offset, else 0 (default 1000)")
+                       "--frame-timestamps offset, else 0 (default 1000; " + WIDE_SEARCH_HELP + ")")
         p.add_argument("--no-auto-sync", dest="auto_sync", action="store_false",
                        help="do not estimate the gyro offset from the video: use --gyro-offset-ms (or the "
                        "--frame-timestamps offset, or 0) as is; --imu-orientation auto still searches the axes")
     else:
-        p.add_argument("--sync-search-ms", type=number, default=1000.0, metavar="MS",
-                       help="search the offset in ±MS around the starting offset (default 1000)")
+        p.add_argument("--sync-search-ms", type=number, default=None, metavar="MS",
+                       help="search the offset in ±MS around the starting offset (default 1000; " + WIDE_SEARCH_HELP
+                       + ")")
 
 
 def add_stabilize_options(p) -> None:

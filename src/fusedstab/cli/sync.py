@@ -73,7 +73,9 @@ def run(args, console) -> int:
     start_ms, start_source = start_offset_ms(args.gyro_offset_ms, args.frame_timestamps, args.first_frame,
                                              args.time_units)
     with progress_reporter(console, getattr(args, "quiet", False) or getattr(args, "json", False)) as cb:
-        res = estimate_sync(args.input, imu, camera, start_offset_ms=start_ms, search_ms=args.sync_search_ms,
+        res = estimate_sync(args.input, imu, camera, start_offset_ms=start_ms,
+                            search_ms=args.sync_search_ms if args.sync_search_ms is not None else 1000.0,
+                            wide_search=args.sync_search_ms is None and start_source == "default 0",
                             readout_ms=readout_ms, imu_orientation=orientation, info=info,
                             estimate_focal=args.lens is None and args.fov is None,
                             lens_motion=source_lens_motion(args.input), progress=cb)
