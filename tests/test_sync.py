@@ -40,6 +40,8 @@ CASES = {
     # 120 fps at 480x270: the walk turns the camera about 0.28 px between neighbouring
     # frames, below what the sync measures by (0.4 px); it measures over 3 frames instead
     "walk120-ro4-1000Hz-lead40": ("walk", 120, 0.004, 1000, 0.04, 5, "pinhole"),
+    # a flight controller's 8 kHz log: averaged to 2 kHz as it is read
+    "walk30-ro10-8000Hz-lead300": ("walk", 30, 0.010, 8000, 0.3, 10, "pinhole"),
     # a log started 4 s before the recording (a flight controller's): beyond the default search
     "walk30-ro10-200Hz-lead4000": ("walk", 30, 0.010, 200, 4.0, 9, "pinhole"),
 }
@@ -362,6 +364,28 @@ def test_log_started_long_before_the_video_is_found_by_its_speed(sim_clip):
     assert plan.offset_source == "auto-sync" and abs(plan.offset_s + 4.0) < 1e-3
     ranged = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json, sync_search_ms=1000.0))
     assert abs(ranged.offset_s) <= 1.0  # (a wrong match inside the range: -248 ms, "reliable" at 0.42)
+
+
+def test_fast_gyro_log_is_averaged_down_and_syncs_as_exactly(sim_clip):
+    """An 8 kHz log is read as 2 kHz (groups of 4 averaged): the rotation it integrates to is
+    the same to 0.01 deg over the clip, and the sync is as exact; a log at or below the cap is
+    kept as it is."""
+    from fusedstab.analysis.integrate import integrate_gyro
+    from fusedstab.io.gyro_source import MAX_GYRO_RATE_HZ, load_gyro
+    from fusedstab.pipeline import plan_stabilization
+    from fusedstab.rotation import log_so3
+
+    res, truth, imu = sim_clip("walk30-ro10-8000Hz-lead300")
+    fast, _ = load_gyro(res.video, res.gcsv)
+    assert imu.rate_hz == pytest.approx(8000, rel=1e-3) and fast.rate_hz == pytest.approx(MAX_GYRO_RATE_HZ, rel=1e-3)
+    assert fast.meta["averaged_from_hz"] == pytest.approx(8000, rel=1e-3) and fast.accel_m_s2 is not None
+    t = np.linspace(fast.times_s[1], fast.times_s[-2], 200)
+    a, b = integrate_gyro(imu).matrices_at(t), integrate_gyro(fast).matrices_at(t)
+    assert np.degrees(np.linalg.norm(log_so3(np.swapaxes(a, -1, -2) @ b), axis=-1)).max() < 0.01  # 0.0014
+    assert fast.averaged_down(MAX_GYRO_RATE_HZ) is fast
+    plan = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json))
+    assert plan.imu.rate_hz == pytest.approx(MAX_GYRO_RATE_HZ, rel=1e-3)
+    assert plan.offset_source == "auto-sync" and abs(plan.offset_s - truth.gyro_offset_s) < 1e-3
 
 
 def test_plan_still_clip_falls_back(sim_clip):

@@ -63,6 +63,26 @@ class ImuSamples:
             return 0.0
         return float((len(self.times_s) - 1) / (self.times_s[-1] - self.times_s[0]))
 
+    def averaged_down(self, max_rate_hz: float) -> "ImuSamples":
+        """The samples averaged in groups of ``k`` consecutive ones (times, angular velocity and
+        specific force alike) so the rate is at most ``max_rate_hz``; itself where it already is.
+        The rotation integrated over each group is kept (to the trapezoid rule's error);
+        what is lost is motion above ``max_rate_hz / 2``, which a frame's exposure averages
+        out too. ``meta['averaged_from_hz']`` records the rate read."""
+        rate = self.rate_hz
+        k = int(np.ceil(rate / max_rate_hz - 1e-3))  # (a rate a hair above the cap is the cap)
+        if k <= 1:
+            return self
+        starts = np.arange(0, len(self.times_s), k)
+        n = np.diff(np.append(starts, len(self.times_s))).astype(np.float64)
+
+        def mean(x):
+            return np.add.reduceat(x, starts, axis=0) / (n if x.ndim == 1 else n[:, None])
+
+        accel = mean(self.accel_m_s2) if self.accel_m_s2 is not None else None
+        return ImuSamples(mean(self.times_s), mean(self.gyro_rad_s), accel, self.source,
+                          {**self.meta, "averaged_from_hz": round(rate, 1)})
+
     def shifted(self, offset_s: float) -> "ImuSamples":
         """Samples moved onto another clock: ``t_new = t + offset_s``."""
         return self.on_clock(ClockMap(offset_s))

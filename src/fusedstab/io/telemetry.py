@@ -12,6 +12,7 @@ them onto the video clock with the gyro-video offset.
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -90,17 +91,26 @@ def check_gcsv(path: str | os.PathLike) -> None:
     src = path.name
     try:
         with open(path, "r", encoding="utf-8", errors="replace") as fh:
-            lines = fh.read().splitlines()
+            _check_gcsv_lines(src, fh)  # line by line: a long log is never held whole
     except OSError as exc:
         raise TelemetryError(f"cannot read {path}: {exc.strerror}", "check the path given with --gyro") from None
-    if not any(l.strip() for l in lines):
-        raise TelemetryError(f"{src} is empty", "give the .gcsv the camera or app recorded (it has a header and samples)")
-    if not lines[0].lstrip("\ufeff").strip().startswith(_GCSV_MAGIC):
-        raise TelemetryError(f"{src}:1: a .gcsv starts with the line {_GCSV_MAGIC!r}, this one with {lines[0][:40]!r}",
+
+
+def _check_gcsv_lines(src: str, fh) -> None:
+    lines = (piece for raw in fh for piece in raw.splitlines() or [""])  # splitlines' line breaks, as before
+    first = next(lines, "")
+    if not first.strip():
+        first = next((l for l in lines if l.strip()), None)
+        if first is None:
+            raise TelemetryError(f"{src} is empty",
+                                 "give the .gcsv the camera or app recorded (it has a header and samples)")
+        first = ""  # a blank first line: not the magic line
+    if not first.lstrip("\ufeff").strip().startswith(_GCSV_MAGIC):
+        raise TelemetryError(f"{src}:1: a .gcsv starts with the line {_GCSV_MAGIC!r}, this one with {first[:40]!r}",
                              _GCSV_HINT)
     cols = None
     rows = 0
-    for ln, raw in enumerate(lines, start=1):
+    for ln, raw in enumerate(itertools.chain([first], lines), start=1):
         line = raw.strip()
         if not line or ln == 1:
             continue
@@ -158,6 +168,9 @@ _GCSV_CHUNK_ROWS = 20000
 
 def _gcsv_pieces(path: Path, tmp_dir: Path) -> list[Path] | None:
     """A long .gcsv split into files in ``tmp_dir``, its header repeated in each (None when short)."""
+    if os.path.getsize(path) <= 64 * _GCSV_CHUNK_ROWS:
+        return None
+    pieces: list[Path] = []
     with open(path, "r", encoding="utf-8-sig", errors="replace") as fh:
         header = []
         for line in fh:
@@ -166,18 +179,23 @@ def _gcsv_pieces(path: Path, tmp_dir: Path) -> list[Path] | None:
                 break
         else:
             return None
-        rows = fh.readlines() if os.path.getsize(path) > 64 * _GCSV_CHUNK_ROWS else None
-    if rows is None or len(rows) <= _GCSV_CHUNK_ROWS:
-        return None
-    pieces = []
-    for k, a in enumerate(range(0, len(rows), _GCSV_CHUNK_ROWS)):
-        piece = tmp_dir / f"part{k:05d}.gcsv"
-        # telemetry-parser counts a .gcsv's time from its first sample: every later piece starts
-        # with the file's first sample (dropped after reading) so its times are the whole file's
-        anchor = [rows[0]] if k > 0 else []
-        piece.write_text("".join(header + anchor + rows[a:a + _GCSV_CHUNK_ROWS]), encoding="utf-8")
-        pieces.append(piece)
-    return pieces
+        # one piece at a time (the rows of a long log are never all held as strings)
+        first = None
+        while True:
+            rows = list(itertools.islice(fh, _GCSV_CHUNK_ROWS))
+            if not rows:
+                break
+            if first is None:
+                first = rows[0]
+                if len(rows) < _GCSV_CHUNK_ROWS:
+                    return None  # short: read as it is
+            piece = tmp_dir / f"part{len(pieces):05d}.gcsv"
+            # telemetry-parser counts a .gcsv's time from its first sample: every later piece starts
+            # with the file's first sample (dropped after reading) so its times are the whole file's
+            anchor = [first] if pieces else []
+            piece.write_text("".join(header + anchor + rows), encoding="utf-8")
+            pieces.append(piece)
+    return pieces if len(pieces) > 1 else None
 
 
 def _imu_arrays(parser, path: Path):
