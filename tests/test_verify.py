@@ -527,6 +527,36 @@ def test_gyro_log_with_a_gap_is_named_and_the_plan_stays_steadier(clips, tmp_pat
     assert not any("gap" in w for w in plan.warnings), plan.warnings
 
 
+def test_gyro_log_that_stops_early_is_filled_by_the_video(clips, tmp_path):
+    """A log that stops after 1.6 s of the 2.5 s walk (a flight controller's log full): the
+    sync is as exact (its windows past the log's end are left out: no drift is invented), the
+    video's own motion fills the rest, one warning says so, and the plan is about as steady
+    as with the whole log. Covering less than half the clip, or with --motion gyro, it is
+    refused with the fix."""
+    from fusedstab.errors import TelemetryError
+
+    prefix = clips("walk")
+    imu = read_imu(f"{prefix}.gcsv")
+    t, g = imu.times_s, imu.gyro_rad_s
+    logs = {}
+    for name, end_s in (("early", 1.6), ("short", 1.0), ("full", 99.0)):
+        logs[name] = tmp_path / f"{name}.txt"
+        np.savetxt(logs[name], np.column_stack([t[t < end_s], g[t < end_s]]), delimiter=",", fmt="%.8f")
+    common = dict(gyro_columns="t,x,y,z", imu_orientation="XYZ", lens=f"{prefix}.lens.json")
+    full = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=logs["full"], **common))
+    early = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=logs["early"], **common))
+    (w,) = [w for w in early.warnings if "covers only" in w]
+    assert "0.00..1.60 s" in w and "video's own motion" in w, early.warnings
+    assert not any("drift" in w or "does not explain" in w for w in early.warnings), early.warnings
+    assert abs(early.offset_s) < 1e-3 and early.offset_source == "auto-sync"
+    assert early.motion_source.startswith("gyro+video") or early.motion_source == "video", early.motion_source
+    assert early.predicted["output_px"] < 1.25 * full.predicted["output_px"], (early.predicted, full.predicted)
+    for name, opts in (("short", {}), ("early", {"motion": "gyro"})):
+        with pytest.raises(TelemetryError, match="covers") as exc:
+            plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=logs[name], **common, **opts))
+        assert "whole clip" in exc.value.hint
+
+
 def test_a_poor_plan_without_a_lens_profile_names_the_fix(shared_data):
     """The MAX clip without its lens profile: its wide lens drawn as a pinhole, the plan removes
     little of the shake (predicted 0.92 of the input; 0.42 with the profile); the warning says

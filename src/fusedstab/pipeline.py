@@ -412,21 +412,53 @@ def _load_imu(video: Path, opts: "StabilizeOptions") -> ImuSamples:
     return ImuSamples(imu.times_s, imu.gyro_rad_s, imu.accel_m_s2, imu.source, {**imu.meta, "text_log": is_text})
 
 
-def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], tolerance_s: float) -> None:
+#: a gyro log that stops early (a flight controller's log full, a battery out) still steadies
+#: the part it covers, and the video's own motion the rest, where it covers at least this share
+#: of the clip; less is taken for the wrong log or a wrong offset, and refused
+MIN_GYRO_COVERAGE = 0.5
+
+
+def _check_coverage(imu: ImuSamples, t0: float, t1: float, warnings: list[str], tolerance_s: float, *,
+                    video_fills: bool = False) -> list[tuple[float, float]]:
+    """The parts of the video ``[t0, t1]`` (video clock) the gyro log misses, as intervals
+    for the video's own motion to fill (``video_fills``: the whole clip was tracked). A short
+    miss (at most 0.5 s and 10 % of the clip) holds the nearest orientation; a longer one is
+    filled by the video where the log covers at least :data:`MIN_GYRO_COVERAGE` of the clip,
+    else (or without the video) it is a :class:`TelemetryError`."""
     span = t1 - t0
-    missing_start = max(0.0, imu.times_s[0] - t0)
-    missing_end = max(0.0, t1 - imu.times_s[-1])
+    a, b = float(imu.times_s[0]), float(imu.times_s[-1])
+    missing_start = max(0.0, a - t0)
+    missing_end = max(0.0, t1 - b)
     if missing_start + missing_end > max(0.5, 0.1 * span):
-        raise TelemetryError(
-            f"the gyro log covers {imu.times_s[0]:.3f}..{imu.times_s[-1]:.3f} s of video time but the video "
-            f"runs {t0:.3f}..{t1:.3f} s (after the gyro offset)",
-            "give a gyro log recorded during the whole clip, or check --gyro-offset-ms",
-        )
+        if not video_fills or missing_start + missing_end > (1.0 - MIN_GYRO_COVERAGE) * span:
+            raise TelemetryError(
+                f"the gyro log covers {a:.3f}..{b:.3f} s of video time but the video "
+                f"runs {t0:.3f}..{t1:.3f} s (after the gyro offset)",
+                "give a gyro log recorded during the whole clip, or check --gyro-offset-ms",
+            )
+        warnings.append(
+            f"the gyro log covers only {max(a, t0):.2f}..{min(b, t1):.2f} s of the video's {t0:.2f}..{t1:.2f} s "
+            "(after the gyro offset): the video's own motion is used outside it (fix: a gyro log recorded during "
+            "the whole clip, or check --gyro-offset-ms)")
+        gaps = [(t0 - 1.0, a)] if missing_start > 0 else []
+        return gaps + ([(b, t1 + 1.0)] if missing_end > 0 else [])
     if missing_start + missing_end > tolerance_s:
         warnings.append(
             f"gyro log misses {missing_start * 1000:.0f} ms at the start and {missing_end * 1000:.0f} ms at the end; "
             "the nearest orientation is held there"
         )
+    return []
+
+
+def _merged(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Intervals sorted and joined where they overlap or touch."""
+    out: list[list[float]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
 
 
 #: a pause between gyro samples counts as a gap (dropped samples) when it is this many times the
@@ -611,6 +643,7 @@ def plan_stabilization(
         pairs = track_frame_pairs(video, info=info, progress=progress, stage="track", max_points=TRACKED_POINTS_MAX)
 
     gyro = None  # (imu on the video clock, bias-corrected), track, sync facts
+    uncovered: list[tuple[float, float]] = []  # where the gyro log does not reach (video clock)
     sync = None
     offset_s, offset_source, orientation, clock = 0.0, "none (no gyro)", "-", ClockMap(0.0)
     bias = None
@@ -629,7 +662,8 @@ def plan_stabilization(
         if sync is not None and sync.reliable and len(sync.points) >= 2:
             clock = ClockMap(offset_s, sync.drift_ppm * 1e-6, float(sync.scores.get("_t_mid_s", 0.0)))
         imu_v = imu.on_clock(clock)
-        _check_coverage(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings, info.frame_period_s)
+        uncovered = _check_coverage(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings,
+                                    info.frame_period_s, video_fills=opts.motion == "auto" and pairs is not None)
         _check_gaps(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings)
         bias = estimate_gyro_bias(imu_v)
         if sync is not None and sync.reliable:
@@ -685,10 +719,14 @@ def plan_stabilization(
                             f"segments (agreement {check.agreement:.2f}); the video's own motion is compared with it")
     elif gyro is not None and check_vm is not None:
         check = gyro_agreement(check_pairs, check_vm, gyro[1], camera, readout_s=readout_s, lens_motion=lens_motion)
-        if check.video_segments:
+        # where the log does not reach, the video is used and the coverage warning said why
+        misfits = [sg for sg in check.video_segments
+                   if not any(a <= 0.5 * (sg.start_s + sg.end_s) < b for a, b in uncovered)]
+        if misfits:
             check.cause, check.fix, check.diagnosis = diagnose_gyro(
                 check_vm, gyro[0], mapping_used=orientation, in_camera_stabilization=eis)
-            n_bad, n_all = len(check.video_segments), len(check.segments)
+            n_bad = len(misfits)
+            n_all = len(check.segments) - (len(check.video_segments) - n_bad)
             if opts.motion == "auto":
                 warnings.append(f"the gyro does not explain the picture in {n_bad} of {n_all} segments (agreement "
                                 f"{check.agreement:.2f}): {check.cause}; the video's own motion is used there "
@@ -704,15 +742,16 @@ def plan_stabilization(
     if eis_track is not None:
         candidates.append(("camera orientation record (in-camera stabilization undone)", eis_track, 0.0, eis_camera))
     elif gyro is not None:
-        if opts.motion == "auto" and check is not None and check.video_segments:
+        bad = check.video_segments if check is not None else []
+        if opts.motion == "auto" and vm is not None and (bad or uncovered):
             from .analysis.video_motion import splice_imu
 
-            intervals = [(sg.start_s, sg.end_s) for sg in check.video_segments]
-            if len(intervals) == len(check.segments):
+            intervals = _merged([(sg.start_s, sg.end_s) for sg in bad] + uncovered)
+            if check is not None and len(bad) == len(check.segments):
                 candidates.append(("video", integrate_gyro(vm.as_imu()), video_readout_s))
             else:
                 spliced = splice_imu(gyro[0], vm.as_imu(), intervals)
-                share = sum(b - a for a, b in intervals) / max(info.duration_s, 1e-9)
+                share = sum(min(b, info.duration_s) - max(a, 0.0) for a, b in intervals) / max(info.duration_s, 1e-9)
                 candidates.append((f"gyro+video ({100 * share:.0f} % of the clip from the video)",
                                    integrate_gyro(spliced), readout_s))
         else:

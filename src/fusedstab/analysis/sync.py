@@ -874,6 +874,10 @@ def estimate_sync(
         mask = (pairs.t_a >= wa - 1e-9) & (pairs.t_b <= wb + 1e-9)
         if len(windows) == 1:
             mask = np.ones(pairs.n_pairs, bool)
+        if len(windows) > 1 and (wa - delta_f < t_log[0] or wb + fp - delta_f > t_log[-1]):
+            points.append(SyncPoint(0.5 * (wa + wb), float("nan"), float("nan"), int(mask.sum()), 0,
+                                    float("nan"), float("nan"), False, "outside the gyro log"))
+            continue
         sub = _sample_points(pairs.subset(mask), max_fine_points, rng)
         if sub.n_pairs < 5:
             points.append(SyncPoint(0.5 * (wa + wb), float("nan"), float("nan"), sub.n_pairs, len(sub.xa),
