@@ -874,7 +874,8 @@ def estimate_sync(
         mask = (pairs.t_a >= wa - 1e-9) & (pairs.t_b <= wb + 1e-9)
         if len(windows) == 1:
             mask = np.ones(pairs.n_pairs, bool)
-        if len(windows) > 1 and (wa - delta_f < t_log[0] or wb + fp - delta_f > t_log[-1]):
+        covered = min(wb - delta_f, t_log[-1]) - max(wa - delta_f, t_log[0])
+        if len(windows) > 1 and covered < 0.5 * (wb - wa):  # mostly past the log's ends
             points.append(SyncPoint(0.5 * (wa + wb), float("nan"), float("nan"), int(mask.sum()), 0,
                                     float("nan"), float("nan"), False, "outside the gyro log"))
             continue
