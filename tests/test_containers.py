@@ -148,3 +148,28 @@ def test_interlaced_source_is_named_with_the_fix(source, tmp_path):
     said = [w for w in rep.warnings if "interlaced" in w]
     assert len(said) == 1 and "bwdif" in said[0] and "33.3 ms" in said[0]  # 30 fps woven into 15
     assert not any("interlaced" in w for w in stabilize(d / "clip.mp4", tmp_path / "p.mp4", opts).warnings)
+
+
+def test_pcm_audio_is_kept_and_an_mp4_output_says_where_it_plays(source, tmp_path):
+    """24-bit PCM (a cinema camera's or a recorder's .mov): copied sample for sample; an .mp4
+    output stores it as 'ipcm', which older players misread, and says so and names .mov."""
+    import numpy as np
+
+    d, _ = source
+    src = tmp_path / "pcm.mov"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "clip.mp4"), "-f", "lavfi", "-i", "sine=f=440:d=1",
+                    "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "pcm_s24le", "-shortest", str(src)], check=True)
+
+    def samples(path):
+        with av.open(str(path)) as c:
+            a = c.streams.audio[0]
+            return a.codec_context.name, np.concatenate([f.to_ndarray().ravel() for f in c.decode(a)])
+
+    opts = StabilizeOptions(gyro=d / "clip.gcsv", preset="ultrafast")
+    name, want = samples(src)
+    for ext, noted in ((".mp4", True), (".mov", False)):
+        rep = stabilize(src, tmp_path / f"out{ext}", opts)
+        got_name, got = samples(tmp_path / f"out{ext}")
+        assert got_name == name == "pcm_s24le" and np.array_equal(got, want)
+        said = [w for w in rep.warnings if "ipcm" in w]
+        assert bool(said) == noted and (not said or ".mov" in said[0]), rep.warnings

@@ -958,6 +958,11 @@ class VideoWriter:
                             if fmt != self.format and _can_hold(fmt, s)), "")
                 self.notes.append(f"{label} cannot be stored in a {self.output.suffix} file and was left out{alt}")
                 continue
+            if (s.type == "audio" and self.format == "mp4" and s.codec_context is not None
+                    and s.codec_context.name.startswith("pcm_")):
+                self.notes.append(f"{label} is stored as MP4 'ipcm' audio, which many players and older FFmpeg "
+                                  "cannot read (FFmpeg 5.1 plays 24-bit as noise); a .mov output keeps it as the "
+                                  "camera wrote it")
             out = self._container.add_stream_from_template(s)
             for key, value in s.metadata.items():
                 if key not in ("creation_time", "encoder"):
