@@ -35,8 +35,9 @@ class CameraModel:
     fx_px, fy_px, cx_px, cy_px : focal lengths and principal point [px].
     model : one of :data:`MODELS`.
     coeffs : distortion coefficients of ``model`` (empty for pinhole).
-    readout_s : rolling-shutter frame readout time [s] (top row to bottom row), or ``None``
-        when unknown.
+    readout_s : rolling-shutter frame readout time [s], top row to bottom row; negative when
+        the rows are read bottom to top (row ``y`` is read at ``t + readout_s * y / H`` either
+        way); ``None`` when unknown.
     name : human-readable origin (profile name).
     pixel_aspect : width / height of one pixel in the scene (1 = square pixels; 4/3 for a
         1440x1080 HDV frame shown 1920 wide; an anamorphic lens profile's horizontal /

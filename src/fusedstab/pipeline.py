@@ -510,9 +510,9 @@ def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg
         readout_s, source = float(imu.meta["readout_s"]), "file metadata"
     else:
         readout_s, source = 0.0, "unknown (global shutter assumed)"
-    if not 0.0 <= readout_s < 2.0 * info.frame_period_s:
+    if not abs(readout_s) < 2.0 * info.frame_period_s:
         raise InputError(
-            f"readout time {readout_s * 1000:.1f} ms is longer than two frame periods ({info.frame_period_s * 2000:.1f} ms)",
+            f"readout time {abs(readout_s) * 1000:.1f} ms is longer than two frame periods ({info.frame_period_s * 2000:.1f} ms)",
             "give the readout in milliseconds with --readout-ms (it is at most one frame period)",
         )
     return camera, readout_s, source
@@ -662,9 +662,10 @@ def plan_stabilization(
         if sync is not None and sync.reliable and len(sync.points) >= 2:
             clock = ClockMap(offset_s, sync.drift_ppm * 1e-6, float(sync.scores.get("_t_mid_s", 0.0)))
         imu_v = imu.on_clock(clock)
-        uncovered = _check_coverage(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings,
-                                    info.frame_period_s, video_fills=opts.motion == "auto" and pairs is not None)
-        _check_gaps(imu_v, info.frame_times_s[0], info.frame_times_s[-1] + readout_s, warnings)
+        rows_t0, rows_t1 = info.frame_times_s[0] + min(readout_s, 0.0), info.frame_times_s[-1] + max(readout_s, 0.0)
+        uncovered = _check_coverage(imu_v, rows_t0, rows_t1, warnings, info.frame_period_s,
+                                    video_fills=opts.motion == "auto" and pairs is not None)
+        _check_gaps(imu_v, rows_t0, rows_t1, warnings)
         bias = estimate_gyro_bias(imu_v)
         if sync is not None and sync.reliable:
             bias = bias + np.asarray(sync.gyro_bias_rad_s)  # what the video shows is left (drift, horizon)

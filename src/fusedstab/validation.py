@@ -57,7 +57,7 @@ STABILIZE_RANGES: dict[str, NumberRange] = {
     "smoothness_s": NumberRange("--smoothness", 0.0, 10.0, "s", "--smoothness 0.5"),
     "fov_deg": NumberRange("--fov", 1.0, 179.0, "deg", "--fov 75"),
     "gyro_offset_ms": NumberRange("--gyro-offset-ms", -1e13, 1e13, "ms", "--gyro-offset-ms -12.5"),
-    "readout_ms": NumberRange("--readout-ms", 0.0, 1000.0, "ms", "--readout-ms 20"),
+    "readout_ms": NumberRange("--readout-ms", -1000.0, 1000.0, "ms", "--readout-ms 20"),
     "max_zoom": NumberRange("--max-zoom", 1.0, 10.0, "", "--max-zoom 1.25"),
     "lookahead_s": NumberRange("--lookahead", 0.0, 60.0, "s", "--lookahead 1"),
     "exposure_ms": NumberRange("--exposure-ms", 0.0, 1000.0, "ms", "--exposure-ms 8"),

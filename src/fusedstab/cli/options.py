@@ -104,8 +104,10 @@ def add_stabilize_options(p) -> None:
                    "automatic sync refines it (it is the search's centre; --no-auto-sync uses it as is). Default: "
                    "estimated from the video (fusedstab sync), falling back to 0 with a warning")
     p.add_argument("--readout-ms", type=number, default=None, metavar="R",
-                   help="rolling-shutter readout time, top row to bottom row (0..1000 ms, below two frame periods); default: lens profile, then file "
-                   "metadata (GoPro SROT), else 0 (global shutter)")
+                   help="rolling-shutter readout time, top row to bottom row (below two frame periods); negative: rows "
+                   "read bottom to top (a camera that turns its picture upside down). Default: lens profile (with its "
+                   "frame_readout_direction), then file metadata (GoPro SROT), else estimated by the automatic sync "
+                   "(0 .. one frame period; 0, global shutter, without it)")
     add_sync_arguments(p, stabilize=True)
     add_gyro_source_arguments(p)
     p.add_argument("--motion", choices=["auto", "gyro", "video"], default="auto",

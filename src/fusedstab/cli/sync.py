@@ -42,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="starting offset of the search [ms] (default: from --frame-timestamps, else 0)")
     add_sync_arguments(parser)
     parser.add_argument("--readout-ms", type=number, default=None, metavar="R",
-                        help="known rolling-shutter readout [ms]; default: lens profile, then file metadata, "
-                        "else estimated (0 .. one frame period)")
+                        help="known rolling-shutter readout [ms] (negative: rows read bottom to top); default: lens "
+                        "profile, then file metadata, else estimated (0 .. one frame period)")
     add_gyro_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON (no progress)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress")

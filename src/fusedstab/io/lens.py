@@ -158,7 +158,8 @@ def load_lens_profile(
             f"video is {width_px}x{height_px} (aspect {width_px / height_px:.3f})",
             "use a profile calibrated for this aspect ratio (e.g. 16:9 vs 4:3 modes differ)",
         )
-    return replace(cam.scaled(width_px, height_px), readout_s=_readout_for(data, calib, readout_s, width_px, height_px, fps))
+    readout_s = _readout_for(data, calib, readout_s, width_px, height_px, fps)
+    return replace(cam.scaled(width_px, height_px), readout_s=_readout_direction(data, readout_s))
 
 
 def _stretch(data: dict, key: str) -> float:
@@ -168,6 +169,23 @@ def _stretch(data: dict, key: str) -> float:
     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0.1 <= v <= 10.0:
         return float(v)
     return 1.0
+
+
+#: Gyroflow's readout directions (profile strings, .gcsv codes): rows top to bottom (the
+#: default), bottom to top (a camera that turns its picture upside down), or columns
+_DIRECTIONS = {"toptobottom": 1, "0": 1, "bottomtotop": -1, "1": -1, "lefttoright": 0, "2": 0,
+               "righttoleft": 0, "3": 0}
+
+
+def _readout_direction(data: dict, readout_s: float | None) -> float | None:
+    """The readout with its direction as fusedstab's sign: negative when the profile's
+    ``frame_readout_direction`` is BottomToTop (row ``y`` read at ``t + readout * y / H``
+    holds either way); None (unknown: the sync estimates it) for a column readout, which
+    the row model cannot describe."""
+    if readout_s is None:
+        return None
+    sign = _DIRECTIONS.get(str(data.get("frame_readout_direction", "TopToBottom")).strip().lower(), 1)
+    return None if sign == 0 else sign * readout_s
 
 
 def _same_fps(a, b) -> bool:
@@ -236,8 +254,8 @@ def lens_profile_dict(
         "calib_dimension": dim,
         "orig_dimension": dim,
         "output_dimension": dim,
-        "frame_readout_time": (camera.readout_s or 0.0) * 1000.0,
-        "frame_readout_direction": "TopToBottom",
+        "frame_readout_time": abs(camera.readout_s or 0.0) * 1000.0,
+        "frame_readout_direction": "BottomToTop" if (camera.readout_s or 0.0) < 0 else "TopToBottom",
         "input_horizontal_stretch": a,
         "num_images": 0,
         "fps": fps,

@@ -93,7 +93,7 @@ class WarpPlanner:
         self.lens_motion = lens_motion
         self.out_width_px = int(out_width_px or camera.width_px)
         self.out_height_px = int(out_height_px or camera.height_px)
-        self.iterations = max(1, int(iterations)) if self.readout_s > 0 or lens_motion is not None else 1
+        self.iterations = max(1, int(iterations)) if self.readout_s != 0 or lens_motion is not None else 1
         gw = int(np.ceil((self.out_width_px - 1) / grid_step_px)) + 1
         gh = int(np.ceil((self.out_height_px - 1) / grid_step_px)) + 1
         xs = np.linspace(0.0, self.out_width_px - 1.0, gw)
@@ -280,7 +280,7 @@ class WarpPlanner:
         return table[idx].reshape(t0.shape + table.shape[1:])
 
     def _row_table(self, t0: np.ndarray) -> np.ndarray:
-        if self.readout_s <= 0:
+        if self.readout_s == 0:
             return self.track.matrices_at(t0)[..., None, :, :]
         H = self.camera.height_px
         y_k = np.linspace(0.0, H - 1.0, self.ROW_SAMPLES)
