@@ -596,6 +596,11 @@ def _refine_offset(cost: _FineCost, delta0: float, readout_s: float, half_ms: fl
     return _golden(lambda d: cost(d, readout_s), lo, hi, tol_ms / 1000.0)
 
 
+#: an unknown readout is taken as bottom to top (negative) only where the fine cost there is
+#: this much below the cost with none (the best top-to-bottom readout)
+NEGATIVE_READOUT_GAIN = 0.05
+
+
 def _fine_search(
     cost: _FineCost, delta_c: float, readout_c: float, readout_s: float | None, frame_period_s: float
 ) -> tuple[float, float, dict]:
@@ -620,7 +625,26 @@ def _fine_search(
         dels.append(float(r.x))
     prof = np.array(prof)
     k = int(np.argmin(prof))
-    rho = float(np.clip(_parabola_min(grid, prof, k), 0.0, frame_period_s))
+    lo, hi = 0.0, frame_period_s
+    if k == 0:
+        # the best top-to-bottom readout is none: the rows may be read bottom to top (a camera
+        # that turns its picture upside down); taken only where clearly better than none
+        neg = -grid[:0:-1]
+        prof_n = []
+        for rho in neg:
+            d0 = delta_c + (rho - readout_c) * ybar
+            r = minimize_scalar(lambda x: cost(x, rho), bounds=(d0 - 0.004, d0 + 0.004), method="bounded",
+                                options={"xatol": 0.05e-3})
+            prof_n.append(float(r.fun))
+            dels.insert(len(prof_n) - 1, float(r.x))
+        if len(prof_n) and min(prof_n) < (1.0 - NEGATIVE_READOUT_GAIN) * prof[0]:
+            grid, prof = np.concatenate([neg, grid[:1]]), np.concatenate([prof_n, prof[:1]])
+            dels = dels[:len(neg) + 1]
+            lo, hi = -frame_period_s, 0.0
+            k = int(np.argmin(prof))
+        else:
+            dels = dels[len(prof_n):]
+    rho = float(np.clip(_parabola_min(grid, prof, k), lo, hi))
     diag["readout_profile"] = prof
     # polish on (mid-row offset, readout): less correlated than (δ, ρ)
 
@@ -628,13 +652,13 @@ def _fine_search(
 
     def f(p):
         m, r = p[0] / 1000.0, p[1] / 1000.0
-        r = min(max(r, 0.0), frame_period_s)
+        r = min(max(r, lo), hi)
         return cost(m + r * ybar, r)
 
     m0 = (d_k - rho * ybar) * 1000.0
     res = minimize(f, [m0, rho * 1000.0], method="Nelder-Mead",
                    options={"xatol": 0.01, "fatol": 1e-9, "initial_simplex": [[m0, rho * 1000], [m0 + 0.5, rho * 1000], [m0, rho * 1000 + 1.0]], "maxiter": 200})
-    r = float(np.clip(res.x[1] / 1000.0, 0.0, frame_period_s))
+    r = float(np.clip(res.x[1] / 1000.0, lo, hi))
     d = res.x[0] / 1000.0 + r * ybar
     d, c = _golden(lambda x: cost(x, r), d - 0.0005, d + 0.0005, 0.01e-3)
     diag["cost"] = c

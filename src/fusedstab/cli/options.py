@@ -107,7 +107,7 @@ def add_stabilize_options(p) -> None:
                    help="rolling-shutter readout time, top row to bottom row (below two frame periods); negative: rows "
                    "read bottom to top (a camera that turns its picture upside down). Default: lens profile (with its "
                    "frame_readout_direction), then file metadata (GoPro SROT), else estimated by the automatic sync "
-                   "(0 .. one frame period; 0, global shutter, without it)")
+                   "(up to one frame period, either direction; 0, global shutter, without it)")
     add_sync_arguments(p, stabilize=True)
     add_gyro_source_arguments(p)
     p.add_argument("--motion", choices=["auto", "gyro", "video"], default="auto",

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_sync_arguments(parser)
     parser.add_argument("--readout-ms", type=number, default=None, metavar="R",
                         help="known rolling-shutter readout [ms] (negative: rows read bottom to top); default: lens "
-                        "profile, then file metadata, else estimated (0 .. one frame period)")
+                        "profile, then file metadata, else estimated (up to one frame period, either direction)")
     add_gyro_source_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the result as JSON (no progress)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress")
