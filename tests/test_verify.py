@@ -176,6 +176,37 @@ def test_deg_per_s_log_read_as_rad_per_s(results):
     assert m["jitter_px"] <= 0.3 * m["original_jitter_px"]
 
 
+def test_deg_per_s_log_with_auto_units_is_read_again_as_deg_per_s(text_logs):
+    """The same deg/s text log with the default units (auto): the picture shows it is deg/s, the
+    plan is made again with it read so, and the gyro steadies the clip as the .gcsv does (the
+    same predicted jitter within 2 %); one warning says what was done and names --gyro-units."""
+    p, deg, _ = text_logs
+    common = dict(lens=f"{p}.lens.json", fov_keep=0.92, smoothness_s=0.5)
+    plan = plan_stabilization(f"{p}.mp4", StabilizeOptions(gyro=deg, gyro_columns="t,x,y,z", **common))
+    ref = plan_stabilization(f"{p}.mp4", StabilizeOptions(gyro=f"{p}.gcsv", **common))
+    (w,) = [w for w in plan.warnings if "deg/s" in w]
+    assert "read again as deg/s" in w and "--gyro-units" in w
+    assert plan.motion_source == "gyro" and abs(plan.offset_s - ref.offset_s) < 1e-3
+    assert plan.predicted["output_px"] == pytest.approx(ref.predicted["output_px"], rel=0.02)
+
+
+def test_auto_units_read_values_no_camera_reaches_in_rad_per_s_as_deg_per_s(tmp_path):
+    """auto: a text log whose values pass 60 (3400 deg/s, beyond any camera gyro in rad/s) is
+    deg/s; below, rad/s."""
+    from fusedstab.io.gyro_text import read_gyro_text
+
+    t = np.arange(0, 2, 0.005)
+    w = np.column_stack([100 * np.sin(3 * t), 20 * np.cos(2 * t), 5 * t])  # up to 100
+    np.savetxt(tmp_path / "fast.txt", np.column_stack([t, w]), delimiter=",")
+    fast = read_gyro_text(tmp_path / "fast.txt", gyro_units="auto")
+    np.testing.assert_allclose(fast.gyro_rad_s, np.radians(w), rtol=1e-9)
+    assert fast.meta["gyro_units"].startswith("deg/s")
+    np.savetxt(tmp_path / "slow.txt", np.column_stack([t, w / 50]), delimiter=",")
+    slow = read_gyro_text(tmp_path / "slow.txt", gyro_units="auto")
+    np.testing.assert_allclose(slow.gyro_rad_s, w / 50, rtol=1e-9)
+    assert slow.meta["gyro_units"].startswith("rad/s")
+
+
 @pytest.mark.slow
 def test_swapped_axes_given_as_xyz(results):
     """Measured: "the gyro's axes do not match the camera's: the picture follows the gyro re-mapped

@@ -108,7 +108,10 @@ class StabilizeOptions:
         :mod:`fusedstab.analysis.sync`); None = XYZ for telemetry-parser logs, auto for text logs
         (auto needs the sync to run; without it XYZ is used).
     gyro_columns, gyro_units, time_units : plain-text gyro log format (``read_gyro_text``);
-        ``gyro_columns`` given = read ``gyro`` as text.
+        ``gyro_columns`` given = read ``gyro`` as text. ``gyro_units='auto'``: rad/s unless the
+        values are beyond any camera's rad/s, or the gyro check finds the picture moving 1/57 as
+        much (:func:`~fusedstab.analysis.verify.diagnose_gyro`): then the plan is made again
+        with the log read as deg/s, and a warning says so.
     frame_timestamps, first_frame : per-frame timestamps on the gyro clock; the starting offset
         becomes ``-timestamp(first_frame)``.
     sync_search_ms : search half-width of the automatic sync [ms].
@@ -169,7 +172,7 @@ class StabilizeOptions:
     concurrent: bool = True
     imu_orientation: str | None = None
     gyro_columns: str | None = None
-    gyro_units: str = "rad/s"
+    gyro_units: str = "auto"
     time_units: str = "s"
     frame_timestamps: Path | None = None
     first_frame: int = 1
@@ -623,6 +626,7 @@ def plan_stabilization(
             "it first (e.g. ffmpeg -i IN -vf bwdif -c:a copy OUT) and stabilize that")
 
     # --- motion analysis: the gyro ---------------------------------------------------
+    read_here = imu is None  # the log is read here (and can be read again in other units)
     if imu is None and opts.motion != "video":
         try:
             imu = _load_imu(video, opts)
@@ -738,6 +742,14 @@ def plan_stabilization(
     elif eis and opts.motion == "gyro":
         warnings.append("the camera stabilized this clip itself (in-camera EIS/HyperSmooth is on): gyro stabilization "
                         "on top of it can add motion; record with in-camera stabilization off, or use --motion auto")
+    if (check is not None and check.diagnosis.get("units") == "deg/s" and read_here and imu.meta.get("text_log")
+            and str(opts.gyro_units).strip().lower() == "auto"):
+        # a text log in deg/s read as rad/s: the picture says which; plan again with the log in deg/s
+        again = plan_stabilization(input_path, replace(opts, gyro_units="deg/s"), progress=progress)
+        again.warnings.insert(0, f"the gyro log's values are deg/s, not rad/s: read as rad/s the gyro predicts about "
+                                 f"{1.0 / max(check.diagnosis.get('scale', 1.0), 1e-12):.0f}x the motion the picture "
+                                 "shows, so it was read again as deg/s (--gyro-units chooses)")
+        return again
 
     candidates: list[tuple] = []  # (name, OrientationTrack, readout[, camera])
     if eis_track is not None:

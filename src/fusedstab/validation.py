@@ -140,7 +140,7 @@ def check_stabilize_options(opts, *, cli: bool = False) -> None:
     check_choice(opts.interpolation, "interpolation", ("bilinear", "bicubic"), "--interpolation", cli=cli)
     check_choice(opts.residual, "residual", ("auto", "on", "off"), "--residual", cli=cli)
     if opts.gyro_units is not None:
-        check_choice(str(opts.gyro_units).lower(), "gyro_units", ("rad/s", "rad", "deg/s", "deg", "dps"),
+        check_choice(str(opts.gyro_units).lower(), "gyro_units", ("auto", "rad/s", "rad", "deg/s", "deg", "dps"),
                      "--gyro-units", cli=cli)
     if opts.time_units is not None:
         check_choice(str(opts.time_units).lower(), "time_units", ("s", "ms", "us", "ns"), "--time-units", cli=cli)

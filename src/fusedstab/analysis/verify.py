@@ -253,6 +253,7 @@ def diagnose_gyro(
                 "record with in-camera stabilization off for gyro stabilization; the video's own motion is "
                 "used here", out)
     if r_best >= 0.6 and abs(np.log(max(scale, 1e-12) * _DEG)) < np.log(1.6):
+        out["units"] = "deg/s"  # for the pipeline: a text log in auto units is read again as deg/s
         return (f"the gyro predicts about {1 / max(scale, 1e-12):.0f}x the motion the picture shows: a log in deg/s "
                 "read as rad/s",
                 "give --gyro-units deg/s", out)

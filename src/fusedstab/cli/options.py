@@ -54,8 +54,10 @@ def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
                    help="read --gyro as a plain-text log whose columns are, in order, these names: t (time), x, y, z "
                    "(angular velocity), _ (ignored), e.g. t,x,y,z or x,y,z,t. Without it, text logs that "
                    "telemetry-parser cannot read are tried as t,x,y,z")
-    p.add_argument("--gyro-units", default="rad/s", choices=["rad/s", "deg/s"],
-                   help="angular velocity units of a plain-text log (default rad/s)")
+    p.add_argument("--gyro-units", default="auto", choices=["auto", "rad/s", "deg/s"],
+                   help="angular velocity units of a plain-text log. auto (default): rad/s, unless a value is beyond "
+                   "what any camera turns at (then deg/s) or, when stabilizing, the picture shows a log in deg/s "
+                   "(it moves 1/57 as much as read as rad/s: then the log is read again as deg/s, with a warning)")
     p.add_argument("--time-units", default="s", choices=["s", "ms", "us", "ns"],
                    help="time units of a plain-text log and of --frame-timestamps (default s)")
     p.add_argument("--frame-timestamps", type=Path, default=None, metavar="FILE",

@@ -49,7 +49,11 @@ __all__ = [
 ]
 
 #: Accepted gyro units and their factor to rad/s.
-GYRO_UNITS = {"rad/s": 1.0, "rad": 1.0, "deg/s": np.pi / 180.0, "deg": np.pi / 180.0, "dps": np.pi / 180.0}
+GYRO_UNITS = {"rad/s": 1.0, "rad": 1.0, "deg/s": np.pi / 180.0, "deg": np.pi / 180.0, "dps": np.pi / 180.0,
+              "auto": 1.0}
+#: ``auto`` reads rad/s unless a value exceeds this (no camera turns at 3400 deg/s): then deg/s
+#: (a log in deg/s whose camera turned slower is told by the picture: the pipeline reads it again)
+AUTO_DEG_ABOVE_RAD_S = 60.0
 #: Accepted time units and their factor to seconds.
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
@@ -119,7 +123,8 @@ def read_gyro_text(
     ----------
     path : the log.
     columns : names of the file's columns in order (``t``, ``x``, ``y``, ``z``, ``_``).
-    gyro_units : ``'rad/s'`` or ``'deg/s'``.
+    gyro_units : ``'rad/s'``, ``'deg/s'`` or ``'auto'`` (rad/s unless a value exceeds
+        :data:`AUTO_DEG_ABOVE_RAD_S`, then deg/s; ``meta['gyro_units']`` says which).
     time_units : ``'s'``, ``'ms'``, ``'us'`` or ``'ns'``.
 
     Returns
@@ -165,6 +170,10 @@ def read_gyro_text(
         raise
     t = data[:, names.index("t")] * t_scale
     g = np.stack([data[:, names.index(a)] for a in "xyz"], axis=-1) * g_scale
+    if str(gyro_units).strip().lower() == "auto":
+        finite = np.isfinite(g)
+        fast = bool(finite.any() and np.max(np.abs(g[finite])) > AUTO_DEG_ABOVE_RAD_S)
+        g, gyro_units = (g * (np.pi / 180.0), "deg/s (auto: values beyond any camera's rad/s)") if fast else (g, "rad/s (auto)")
     samples = validate_imu(
         ImuSamples(t, g, None, str(path), {"format": "text", "columns": ",".join(names), "gyro_units": gyro_units,
                                           "time_units": time_units})
