@@ -173,3 +173,18 @@ def test_pcm_audio_is_kept_and_an_mp4_output_says_where_it_plays(source, tmp_pat
         assert got_name == name == "pcm_s24le" and np.array_equal(got, want)
         said = [w for w in rep.warnings if "ipcm" in w]
         assert bool(said) == noted and (not said or ".mov" in said[0]), rep.warnings
+
+
+@pytest.mark.parametrize("pix_fmt, codec, want", [("yuv444p", "libx264", (161, 97)), ("yuvj422p", "mjpeg", (160, 97))],
+                         ids=["4:4:4 keeps odd", "4:2:2 even across"])
+def test_odd_sizes_are_kept_where_the_chroma_allows(source, tmp_path, pix_fmt, codec, want):
+    """An odd-sized source (a screen recording, a crop): 4:4:4 is written at its size, 4:2:2
+    one pixel narrower (its chroma needs an even width); the report gives the written size."""
+    d, _ = source
+    src = tmp_path / f"odd.{'mkv' if codec == 'libx264' else 'avi'}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "clip.mp4"), "-vf", "scale=161:97", "-c:v", codec,
+                    "-pix_fmt", pix_fmt, str(src)], check=True)
+    rep = stabilize(src, tmp_path / "out.mkv", StabilizeOptions(gyro=d / "clip.gcsv", preset="ultrafast"))
+    info = probe_video(tmp_path / "out.mkv")
+    assert (info.width_px, info.height_px) == want == (rep.width_px, rep.height_px)
+    assert info.frame_count == probe_video(src).frame_count

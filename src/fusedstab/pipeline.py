@@ -376,10 +376,11 @@ class StabilizeReport:
     @classmethod
     def from_plan(cls, plan: StabilizationPlan, input_path, output_path, opts: StabilizeOptions, *,
                   seconds: float, frames: int | None = None, timings: dict | None = None,
-                  encoder: str | None = None) -> StabilizeReport:
+                  encoder: str | None = None, size: tuple[int, int] | None = None) -> StabilizeReport:
         """The report of ``plan`` (planned with ``opts``) for ``output_path``: ``frames`` written
         in ``seconds`` when it was rendered here; None when it was not (``fusedstab report``:
-        the clip's shown frames, ``fps`` 0)."""
+        the clip's shown frames, ``fps`` 0). ``size``: the written ``(width, height)`` (default:
+        the planned output's)."""
         rendered = frames is not None
         frames = int(frames) if rendered else plan.info.shown_frame_count
         if plan.lens_motion is None:
@@ -389,7 +390,8 @@ class StabilizeReport:
         check = plan.gyro_check
         return cls(
             input=str(input_path), output=str(output_path), frames=frames,
-            width_px=plan.planner.out_width_px, height_px=plan.planner.out_height_px,
+            width_px=int(size[0]) if size else plan.planner.out_width_px,
+            height_px=int(size[1]) if size else plan.planner.out_height_px,
             zoom=round(plan.zoom, 4), fov_kept=round(plan.crop.fov_kept, 4), width_kept=_width_kept(plan),
             gyro_source=plan.imu.source or "none", gyro_rate_hz=round(plan.imu.rate_hz, 2),
             offset_ms=round(plan.offset_s * 1000.0, 3), readout_ms=round(plan.readout_s * 1000.0, 3),
@@ -1445,7 +1447,7 @@ def render(
     seconds = time.perf_counter() - t_start
     if timings is not None:
         timings.update({k: round(v, 3) for k, v in timer.items()}, render_s=round(seconds, 3), planar=planar,
-                       frames=done)
+                       frames=done, size=(writer.width_px, writer.height_px))
     return seconds
 
 
@@ -1480,10 +1482,11 @@ def stabilize(
     render(plan, out, opts, progress=progress, concurrent=opts.concurrent, timings=stages)
     seconds = time.perf_counter() - t0
     frames = int(stages.pop("frames", plan.info.shown_frame_count))
+    size = stages.pop("size", None)  # as written: a subsampled chroma plane needs an even size
     timings = {"plan_s": round(t_plan, 3),
                "sync_s": round(float(plan.sync.seconds), 3) if plan.sync is not None else None,
                "render_s": stages.pop("render_s", None), "render": stages}
     if on_plan is not None:
         on_plan(plan)
     return StabilizeReport.from_plan(plan, input_path, out, opts, seconds=seconds, frames=frames, timings=timings,
-                                     encoder=encoder)
+                                     encoder=encoder, size=size)

@@ -642,6 +642,17 @@ def chroma_layout(pix_fmt: str) -> str:
     return "444" if (w, h) == (16, 16) else "422" if (w, h) == (8, 16) else "420"
 
 
+def _subsampling(pix_fmt: str) -> tuple[int, int]:
+    """Chroma subsampling ``(across, down)`` of an encoder pixel format: 2 where the chroma
+    plane has half the luma's samples along that axis."""
+    name = pix_fmt.lower()
+    if "420" in name or name in ("nv12", "p010le", "nv21"):
+        return 2, 2
+    if "422" in name:
+        return 2, 1
+    return 1, 1
+
+
 def _encoder_pix_fmt(encoder: str, deep: bool, chroma: str = "420") -> str:
     """The pixel format fed to ``encoder``: the source's colour sampling (``chroma``: 4:2:0,
     4:2:2 or 4:4:4) and depth (10-bit for a ``deep`` source) where the encoder takes them, else
@@ -811,8 +822,6 @@ class VideoWriter:
         self.output = Path(output)
         self.format = container_format(self.output)
         self.info = info
-        self.width_px = int(width_px) // 2 * 2
-        self.height_px = int(height_px) // 2 * 2
         self.copy_audio_from = copy_audio_from
         self.crf = crf
         self.preset = preset
@@ -835,6 +844,11 @@ class VideoWriter:
         self.codec_name = av.codec.Codec(self.encoder, "w").canonical_name
         self.pix_fmt = _encoder_pix_fmt(self.encoder, self.deep, chroma_layout(info.pix_fmt))
         self.bit_depth = 10 if "10" in self.pix_fmt else 8
+        # a subsampled chroma plane needs an even size along it (4:2:0 both, 4:2:2 across);
+        # 4:4:4 keeps an odd size as it is
+        sub_w, sub_h = _subsampling(self.pix_fmt)
+        self.width_px = int(width_px) // sub_w * sub_w
+        self.height_px = int(height_px) // sub_h * sub_h
 
     def __enter__(self) -> "VideoWriter":
         target = _check_target(self.output)
