@@ -4,6 +4,7 @@ plain-text gyro logs and frame-timestamp files."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -350,7 +351,7 @@ def test_log_started_long_before_the_video_is_found_by_its_speed(sim_clip):
     """A gyro log that starts 4 s before the first frame: the default ±1 s search cannot reach
     the offset; where no offset or range was given, the gyro's rotation speed, correlated with
     the picture's at every offset the log allows, moves the search there, and the sync is as
-    exact as near 0. Given a range, the search stays in it."""
+    exact as near 0. Given a range, the search stays in it, and a warning names the better match."""
     from fusedstab.pipeline import plan_stabilization
 
     res, truth, imu = sim_clip("walk30-ro10-200Hz-lead4000")
@@ -364,6 +365,10 @@ def test_log_started_long_before_the_video_is_found_by_its_speed(sim_clip):
     assert plan.offset_source == "auto-sync" and abs(plan.offset_s + 4.0) < 1e-3
     ranged = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json, sync_search_ms=1000.0))
     assert abs(ranged.offset_s) <= 1.0  # (a wrong match inside the range: -248 ms, "reliable" at 0.42)
+    # ...and a warning points at the better match outside it
+    (w,) = [w for w in ranged.warnings if "outside the ±1000 ms searched" in w]
+    assert abs(float(re.search(r"offset of (-?\d+) ms", w).group(1)) + 4000.0) < 50.0, w
+    assert not any("outside the" in w for w in plan.warnings)
 
 
 def test_fast_gyro_log_is_averaged_down_and_syncs_as_exactly(sim_clip):

@@ -572,6 +572,11 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
         pairs=pairs, wide_search=not axes_only and opts.sync_search_ms is None and start_source == "default 0",
     )
     orientation = sync.imu_orientation
+    if "better_outside_ms" in sync.scores and not axes_only:
+        warnings.append(f"the gyro's rotation speed matches the picture's better at an offset of "
+                        f"{sync.scores['better_outside_ms']:.0f} ms, outside the ±{search_ms:.0f} ms searched around "
+                        f"{start_ms:.0f} ms ({start_source}): if the result shakes, widen --sync-search-ms or give "
+                        "--gyro-offset-ms near it")
     if sync.reliable and not axes_only:
         offset_s, offset_source = sync.offset_ms / 1000.0, "auto-sync"
         if start_source != "default 0":

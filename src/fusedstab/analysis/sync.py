@@ -809,18 +809,23 @@ def estimate_sync(
     ois = (lens_motion, f_px) if lens_motion is not None else None
     c_rad = max(0.3 / f_px, 0.25 * float(np.median(np.linalg.norm(m, axis=1))))
     wide_note = ""
-    if wide_search:
-        offs, corr = wide_offset_curve(ta, tb, m, t_log, th, fp)
-        if len(offs):
-            inside = np.abs(offs - start_s) <= search_ms / 1000.0
-            k_all = int(np.argmax(corr))
-            best_in = float(corr[inside].max()) if inside.any() else -1.0
-            if (not inside[k_all] and corr[k_all] >= WIDE_MIN_CORRELATION
-                    and corr[k_all] - best_in >= WIDE_MARGIN):
+    better_outside_ms = None  # a clearly better match outside a range that was given
+    offs, corr = wide_offset_curve(ta, tb, m, t_log, th, fp)
+    if len(offs):
+        inside = np.abs(offs - start_s) <= search_ms / 1000.0
+        k_all = int(np.argmax(corr))
+        best_in = float(corr[inside].max()) if inside.any() else -1.0
+        if not inside[k_all] and corr[k_all] >= WIDE_MIN_CORRELATION and corr[k_all] - best_in >= WIDE_MARGIN:
+            if wide_search:
                 start_s = float(offs[k_all])
                 wide_note = (f" (searched around {start_s * 1000:.0f} ms: the gyro's speed matches the picture's "
                              f"there, correlation {corr[k_all]:.2f} against {best_in:.2f} within "
                              f"±{search_ms:.0f} ms of {start_offset_ms:.0f} ms)")
+            else:
+                better_outside_ms = float(offs[k_all] * 1000.0)
+                wide_note = (f" (the gyro's speed matches the picture's better at {better_outside_ms:.0f} ms, "
+                             f"outside the ±{search_ms:.0f} ms searched: correlation {corr[k_all]:.2f} against "
+                             f"{best_in:.2f})")
     orientation_costs: dict[str, float] = {}
     if auto:
         g4 = start_s + np.arange(-search_ms, search_ms + 1e-9, 4.0) / 1000.0
@@ -952,6 +957,8 @@ def estimate_sync(
     scores["fit_gain"] = round(float(fit_gain), 4)
     scores["motion_px"] = round(motion_typ, 3)
     scores["stride_frames"] = stride
+    if better_outside_ms is not None:
+        scores["better_outside_ms"] = round(better_outside_ms, 1)
     scores["_t_mid_s"] = t_mid
     scores["_cost_curve"] = ([float(x) * 1000.0 for x in curve[0]], [float(c) for c in curve[1]])  # [ms], cost
     reliable = confidence >= 0.25 and fit_gain < 0.8
