@@ -616,34 +616,29 @@ def _fine_search(
     # the profile only has to find the basin (the polish below refines both): 13 readouts
     step_ms = max(1.0, frame_period_s * 1000.0 / 12.0)
     grid = np.arange(0.0, frame_period_s * 1000.0 + 1e-9, step_ms) / 1000.0
-    prof, dels = [], []
-    for rho in grid:
-        d0 = delta_c + (rho - readout_c) * ybar
-        r = minimize_scalar(lambda x: cost(x, rho), bounds=(d0 - 0.004, d0 + 0.004), method="bounded",
-                            options={"xatol": 0.05e-3})
-        prof.append(float(r.fun))
-        dels.append(float(r.x))
-    prof = np.array(prof)
-    k = int(np.argmin(prof))
-    lo, hi = 0.0, frame_period_s
-    if k == 0:
-        # the best top-to-bottom readout is none: the rows may be read bottom to top (a camera
-        # that turns its picture upside down); taken only where clearly better than none
-        neg = -grid[:0:-1]
-        prof_n = []
-        for rho in neg:
+    def profile(readouts):
+        """The least cost over the offset (near the coarse one) at each readout, and where."""
+        costs, offsets = [], []
+        for rho in readouts:
             d0 = delta_c + (rho - readout_c) * ybar
             r = minimize_scalar(lambda x: cost(x, rho), bounds=(d0 - 0.004, d0 + 0.004), method="bounded",
                                 options={"xatol": 0.05e-3})
-            prof_n.append(float(r.fun))
-            dels.insert(len(prof_n) - 1, float(r.x))
-        if len(prof_n) and min(prof_n) < (1.0 - NEGATIVE_READOUT_GAIN) * prof[0]:
-            grid, prof = np.concatenate([neg, grid[:1]]), np.concatenate([prof_n, prof[:1]])
-            dels = dels[:len(neg) + 1]
+            costs.append(float(r.fun))
+            offsets.append(float(r.x))
+        return np.array(costs), offsets
+
+    prof, dels = profile(grid)
+    k = int(np.argmin(prof))
+    lo, hi = 0.0, frame_period_s
+    if k == 0 and len(grid) > 1:
+        # the best top-to-bottom readout is none: the rows may be read bottom to top (a camera
+        # that turns its picture upside down); taken only where clearly better than none
+        neg = -grid[:0:-1]
+        prof_n, dels_n = profile(neg)
+        if prof_n.min() < (1.0 - NEGATIVE_READOUT_GAIN) * prof[0]:
+            grid, prof, dels = np.append(neg, grid[0]), np.append(prof_n, prof[0]), dels_n + dels[:1]
             lo, hi = -frame_period_s, 0.0
             k = int(np.argmin(prof))
-        else:
-            dels = dels[len(prof_n):]
     rho = float(np.clip(_parabola_min(grid, prof, k), lo, hi))
     diag["readout_profile"] = prof
     # polish on (mid-row offset, readout): less correlated than (δ, ρ)

@@ -642,17 +642,6 @@ def chroma_layout(pix_fmt: str) -> str:
     return "444" if (w, h) == (16, 16) else "422" if (w, h) == (8, 16) else "420"
 
 
-def _subsampling(pix_fmt: str) -> tuple[int, int]:
-    """Chroma subsampling ``(across, down)`` of an encoder pixel format: 2 where the chroma
-    plane has half the luma's samples along that axis."""
-    name = pix_fmt.lower()
-    if "420" in name or name in ("nv12", "p010le", "nv21"):
-        return 2, 2
-    if "422" in name:
-        return 2, 1
-    return 1, 1
-
-
 def _encoder_pix_fmt(encoder: str, deep: bool, chroma: str = "420") -> str:
     """The pixel format fed to ``encoder``: the source's colour sampling (``chroma``: 4:2:0,
     4:2:2 or 4:4:4) and depth (10-bit for a ``deep`` source) where the encoder takes them, else
@@ -846,7 +835,7 @@ class VideoWriter:
         self.bit_depth = 10 if "10" in self.pix_fmt else 8
         # a subsampled chroma plane needs an even size along it (4:2:0 both, 4:2:2 across);
         # 4:4:4 keeps an odd size as it is
-        sub_w, sub_h = _subsampling(self.pix_fmt)
+        sub_w, sub_h = {"444": (1, 1), "422": (2, 1)}.get(chroma_layout(self.pix_fmt), (2, 2))
         self.width_px = int(width_px) // sub_w * sub_w
         self.height_px = int(height_px) // sub_h * sub_h
 
