@@ -100,6 +100,7 @@ __all__ = [
     "simulate",
     "load_truth",
     "make_camera",
+    "gravity_up_world",
 ]
 
 SCENARIOS = ("still", "walk", "run", "pan", "turn")
@@ -148,6 +149,10 @@ class SimConfig:
     shake_scale : multiplies hand shake and footstep jolts (not pans/turns).
     roll_drift_deg : a slow roll about the optical axis, this many degrees over the clip
         (constant rate; tests horizon lock).
+    held_roll_deg : the camera held turned this much about its optical axis against gravity,
+        clockwise as seen from behind it (90: a phone held in portrait, its frames stored
+        sideways). Only the accelerometer sees it; a multiple of 90 is also written as the
+        video's display rotation, so that players show it upright.
     crf : x264 quality of the video.
     in_camera_eis : render the frames as an in-camera EIS outputs them (smoothed orientation,
         global shutter; see the module docstring); the gyro log still records the body.
@@ -173,6 +178,7 @@ class SimConfig:
     shake_scale: float = 1.0
     crf: int = 16
     roll_drift_deg: float = 0.0
+    held_roll_deg: float = 0.0
     in_camera_eis: bool = False
 
     def validate(self) -> None:
@@ -732,6 +738,14 @@ def make_camera(cfg: SimConfig) -> CameraModel:
     )
 
 
+def gravity_up_world(cfg: SimConfig) -> np.ndarray:
+    """Up in the simulator's world (3,): world y is down, and a camera held turned by
+    ``held_roll_deg`` clockwise about its optical axis (world z at the start) sees up turned the
+    other way: 90 deg puts up along the frame's -x (its left edge is the top)."""
+    a = math.radians(float(cfg.held_roll_deg))
+    return np.array([-math.sin(a), -math.cos(a), 0.0])
+
+
 # ============================================================================ writers
 def _write_gcsv(path: Path, cfg: SimConfig, log_t_us: np.ndarray, gyro: np.ndarray, accel_g: np.ndarray, video_name: str) -> None:
     lines = [
@@ -944,7 +958,7 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
     t_gyro_video = log_t_us * 1e-6 - cfg.lead_s
     gyro = motion.omega(t_gyro_video) + bias + cfg.gyro_noise_rad_s * rng.standard_normal((n_gyro, 3))
     Rg = track.matrices_at(t_gyro_video)
-    up_world = np.array([0.0, -1.0, 0.0])  # specific force of gravity points up (world y is down)
+    up_world = gravity_up_world(cfg)  # specific force of gravity points up
     accel_g = np.einsum("nji,j->ni", Rg, up_world) + 0.003 * rng.standard_normal((n_gyro, 3))
     _write_gcsv(paths["gcsv"], cfg, log_t_us, gyro, accel_g, paths["video"].name)
 
@@ -994,7 +1008,8 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
     renderer = _Renderer(cfg, camera, pano, track, lens, eis_track=eis_track)
     info = VideoInfo(
         path=paths["video"], width_px=cfg.width_px, height_px=cfg.height_px, pts=pts, time_base=tb,
-        frame_times_s=frame_times, fps=float(cfg.fps), codec="h264", pix_fmt="yuv420p", rotation_deg=0,
+        frame_times_s=frame_times, fps=float(cfg.fps), codec="h264", pix_fmt="yuv420p",
+        rotation_deg=int(cfg.held_roll_deg) % 360 if float(cfg.held_roll_deg) % 90.0 == 0.0 else 0,
         has_audio=False, audio_codec=None,
     )
     # one encoder thread: the same config and seed give the same frames, and the same bytes in
