@@ -417,6 +417,18 @@ def _load_imu(video: Path, opts: "StabilizeOptions") -> ImuSamples:
     return ImuSamples(imu.times_s, imu.gyro_rad_s, imu.accel_m_s2, imu.source, {**imu.meta, "text_log": is_text})
 
 
+#: horizon lock: an output roll beyond this many degrees from level is reported (with the zoom a
+#: level horizon needs)
+HORIZON_LEVEL_TOL_DEG = 1.0
+#: horizon lock is not applied to a camera that looks within this many degrees of straight down
+#: or up (median over the clip: a drone's top-down shot): no horizon is in view, and the roll of
+#: the frame about gravity is its heading
+HORIZON_VERTICAL_DEG = 20.0
+#: horizon lock in online mode: the quarter turn the clip is held at (a phone in portrait) is
+#: read from the gravity of this first stretch of the clip (or the lookahead, if longer) [s]
+HORIZON_UPRIGHT_SEEN_S = 1.0
+
+
 #: a gyro log that stops early (a flight controller's log full, a battery out) still steadies
 #: the part it covers, and the video's own motion the rest, where it covers at least this share
 #: of the clip; less is taken for the wrong log or a wrong offset, and refused
@@ -709,6 +721,19 @@ def plan_stabilization(
             info, imu.meta, camera, vm, fit_focal=opts.lens is None and opts.fov_deg is None)
         warnings.append(eis_note)
 
+    # horizon lock: the written frames of an in-camera-stabilized clip are turned against the body
+    # by the camera's stabilizer; its record (IORI) says by how much, and without it their horizon
+    # is unknown
+    image_from_body = None
+    if opts.horizon_lock and eis:
+        image_from_body = "unknown"
+        if "frame_q_cam_image" in imu.meta:
+            from .rotation import quat_to_matrix
+
+            R_ci = quat_to_matrix(np.asarray(imu.meta["frame_q_cam_image"], dtype=np.float64))
+            keep = np.minimum(np.arange(info.frame_count), len(R_ci) - 1)  # frames past the record hold its last
+            image_from_body = R_ci[keep] if len(R_ci) else "unknown"
+
     # --- which motion, where -------------------------------------------------------------
     check = None
     from .analysis.verify import diagnose_gyro, gyro_agreement
@@ -813,6 +838,7 @@ def plan_stabilization(
         planner = planner_for(track, ro, cam or camera)
         R_real, crop, beta, roll = _virtual_camera(planner, info, opts, sigma_s, exposure_s, progress, warnings,
                                                    gyro_imu=gyro[0] if gyro is not None else None,
+                                                   image_from_body=image_from_body,
                                                    passthrough=passthrough, fov_keep=fov_keep,
                                                    video_motion=vm if residual else None, intent=intent,
                                                    corridor=corridor)
@@ -859,17 +885,33 @@ def plan_stabilization(
                 best = b + (sg, fov, res)
         return best
 
+    def level_fov(track, ro, cam):
+        """Horizon lock: the widest budget at which the real camera turned level fits (at most
+        ``max_zoom``'s), 1 without the lock."""
+        if not opts.horizon_lock:
+            return 1.0
+        planner = planner_for(track, ro, cam or camera)
+        t_c = planner.centre_time_s(info.frame_times_s)
+        up, upright = _horizon_up(opts, gyro[0] if gyro is not None else None, image_from_body, t_c, [])
+        if up is None:
+            return 1.0
+        need = _level_zoom(planner, planner.track.matrices_at(t_c), up, upright, info.frame_times_s)
+        return float(np.floor(1e4 / min(need, opts.max_zoom)) / 1e4)
+
     def build_best(track, ro, cam=None, *, video_track=False):
         """The plan of the chosen crop budget (:func:`choose_fov_keep`) and the steadiest sigma
         there (by predicted output jitter), then with or without the hybrid residual: build's
         tuple + (sigma, fov_keep, residual used)."""
         res = res_always and not video_track
+        # horizon lock, budget not given: no budget narrower than the level real camera needs
+        cap = level_fov(track, ro, cam) if fov_given is None and opts.zoom_mode == "fixed" else 1.0
+        fov_start = min(fov_default, cap)
         if not choose_crop:
-            best = steadiest_sigma(track, ro, cam, fov_default, res)
+            best = steadiest_sigma(track, ro, cam, fov_start, res)
         elif policy == "steady":
-            best = steadiest_sigma(track, ro, cam, fov_default, res)
-            by_fov = {fov_default: best}
-            for f in STEADY_FOV_KEEP_CHOICES:
+            best = steadiest_sigma(track, ro, cam, fov_start, res)
+            by_fov = {fov_start: best}
+            for f in dict.fromkeys(min(f, cap) for f in STEADY_FOV_KEEP_CHOICES):
                 if f not in by_fov:
                     by_fov[f] = build(track, ro, cam, sigma_s=best[5], fov_keep=f, residual=res) + (best[5], f, res)
             best = by_fov[choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, policy="steady")]
@@ -884,12 +926,13 @@ def plan_stabilization(
             def enough(b):
                 return leaves_little_shake(b[4]["output_px"], b[4]["input_px"])
 
-            for k, f in enumerate(FOV_KEEP_CHOICES):
+            choices = list(dict.fromkeys(min(f, cap) for f in FOV_KEEP_CHOICES))
+            for k, f in enumerate(choices):
                 b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
                 by_fov[f] = b + (sg0, f, res)
                 if enough(b):
                     if k > 0:  # bisect toward the wider budget that left too much
-                        lo, hi = f, FOV_KEEP_CHOICES[k - 1]
+                        lo, hi = f, choices[k - 1]
                         for _ in range(FOV_KEEP_REFINE_STEPS):
                             mid = round(0.5 * (lo + hi), 4)
                             b = build(track, ro, cam, sigma_s=sg0, fov_keep=mid, residual=res, intent=False)
@@ -957,6 +1000,19 @@ def plan_stabilization(
     elif predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
         msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
                f"{predicted['input_px']:.2f} px of high-frequency jitter, motion from the {name})")
+        horizon = blur_beta[1]
+        if horizon is not None and horizon[1] is not None and opts.motion != "gyro":
+            # levelling is what shakes it (the pull-back toward the real camera where a level frame
+            # does not fit): steady the clip without the lock, and say what the lock needs
+            again = plan_stabilization(input_path, replace(opts, horizon_lock=False), progress=progress)
+            fix = _horizon_fix(horizon[1], opts)
+            again.warnings.insert(0, f"--horizon-lock is not applied: with it the output would be shakier than the "
+                                     f"input ({predicted['output_px']:.2f} px against {predicted['input_px']:.2f} px "
+                                     f"of high-frequency jitter), because a level horizon needs a {_zoom_up(horizon[1]):.2f}x "
+                                     f"zoom here and where a level frame does not fit, the camera is pulled back "
+                                     f"toward its real, tilted orientation; the clip is stabilized without the lock "
+                                     f"({fix})")
+            return again
         if opts.motion == "gyro" and not opts.force:
             cause = f": {check.cause}" if check is not None and check.cause else ""
             raise InputError(msg + cause, "use --motion auto (the video checks the gyro), fix the gyro input, or "
@@ -972,7 +1028,17 @@ def plan_stabilization(
         if predicted is not None:
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
         name, passthrough = keep_input, True
-    blur_beta, horizon_roll = blur_beta
+    blur_beta, horizon = blur_beta
+    horizon_roll = horizon[0] if horizon is not None else None
+    if horizon is not None and horizon[1] is not None and not passthrough:
+        off = np.abs(horizon_roll)
+        level_zoom = horizon[1]
+        fix = _horizon_fix(level_zoom, opts)
+        warnings.append(
+            f"--horizon-lock: the horizon is held level within {HORIZON_LEVEL_TOL_DEG:g} deg on "
+            f"{100 * np.mean(off <= HORIZON_LEVEL_TOL_DEG):.0f} % of the frames, and strays up to {off.max():.1f} deg, "
+            f"where levelling it would leave the source at this crop; a level horizon needs a "
+            f"{_zoom_up(level_zoom):.2f}x zoom here ({fix})")
     if (opts.lens is None and opts.fov_deg is None and predicted is not None and predicted["input_px"] > 0
             and (keep_input is None or "rejected" in keep_input)
             and predicted["output_px"] > SHAKE_LEFT_MAX * predicted["input_px"]):
@@ -1101,11 +1167,86 @@ def _smoothed_paths(R_real: np.ndarray, t_centre: np.ndarray, sigma_s: float, in
     return paths
 
 
+def _horizon_up(opts: StabilizeOptions, gyro_imu: ImuSamples | None, image_from_body, t_centre: np.ndarray,
+                warnings: list[str]) -> tuple[np.ndarray | None, float]:
+    """Horizon lock: ``(up_cam, upright_deg)``, the up direction in the written frames at each
+    frame's centre time (N, 3) and the quarter turn the clip is held at
+    (:func:`~fusedstab.filtering.horizon.upright_quarter_deg`); ``(None, 0)`` where the lock
+    cannot apply (no accelerometer; in-camera stabilization without its record; a camera looking
+    straight down or up), with a warning saying why. ``image_from_body``: as in
+    :func:`_virtual_camera`."""
+    from .filtering.horizon import gravity_up_in_camera, upright_quarter_deg
+
+    upright = 0.0
+    up_cam = gravity_up_in_camera(gyro_imu, t_centre) if gyro_imu is not None else None
+    msg = None
+    if up_cam is None:
+        msg = "--horizon-lock needs accelerometer data; this gyro source has none, so the horizon is not locked"
+    elif isinstance(image_from_body, str):
+        msg = ("--horizon-lock is not applied: the camera stabilized this clip itself (in-camera EIS) and wrote "
+               "no record of how it turned each frame, so the gyro's gravity does not give the frames' horizon "
+               "(record with in-camera stabilization off, or use the camera's own horizon levelling)")
+    else:
+        if image_from_body is not None:
+            up_cam = np.einsum("nji,nj->ni", image_from_body, up_cam)  # up in the written frame: R_cam_image^T up
+        vertical = float(np.median(np.abs(up_cam[:, 2])))
+        if vertical > np.cos(np.radians(HORIZON_VERTICAL_DEG)):
+            msg = (f"--horizon-lock is not applied: the camera looks within "
+                   f"{np.degrees(np.arccos(min(1.0, vertical))):.0f} deg of straight down or up (median over the "
+                   f"clip), so the horizon is out of view and holding its roll would turn the picture with the "
+                   f"camera's heading")
+    if msg is not None:
+        if msg not in warnings:
+            warnings.append(msg)
+        up_cam = None
+    else:
+        # offline from the whole clip; online from what a live pipeline has seen by its first output
+        seen = (slice(None) if opts.lookahead_s is None
+                else t_centre <= t_centre[0] + max(HORIZON_UPRIGHT_SEEN_S, float(opts.lookahead_s)))
+        upright = upright_quarter_deg(up_cam[seen])
+    return up_cam, upright
+
+
+def _level_zoom(planner: WarpPlanner, R_real: np.ndarray, up_cam: np.ndarray, upright_deg: float,
+                frame_times_s: np.ndarray) -> float:
+    """The least fixed zoom at which the real camera turned level fits in every frame (inf if none
+    up to 10): what holding the horizon level costs at the least."""
+    from .filtering.crop import required_zoom
+    from .filtering.horizon import level_target
+
+    need = required_zoom(planner, level_target(R_real, R_real, up_cam, upright_deg), frame_times_s,
+                         planner.border_points(), lo=1.0, hi=10.0)
+    return float(np.max(need))
+
+
+def _zoom_up(z: float) -> float:
+    """A zoom rounded up to 0.01 (inf stays inf)."""
+    return float(np.ceil(z * 100.0 - 1e-9) / 100.0) if np.isfinite(z) else np.inf
+
+
+def _horizon_fix(level_zoom: float, opts: StabilizeOptions) -> str:
+    """What gives the horizon lock the zoom ``level_zoom`` it needs, in words."""
+    z = _zoom_up(level_zoom)
+    if not z <= 10.0:
+        return "no zoom up to 10 holds it: the camera is turned too far from upright"
+    fov_given = isinstance(opts.fov_keep, (int, float)) and opts.zoom_mode == "fixed"
+    if fov_given and 1.0 / float(opts.fov_keep) < z:  # the user's budget is what holds it back
+        f = np.floor(100.0 / z) / 100.0
+        return f"fix: --fov-keep {f:.2f}" + (f" --max-zoom {_zoom_up(1.0 / f):.2f}" if 1.0 / f > opts.max_zoom else "")
+    if z > opts.max_zoom:
+        return f"fix: --max-zoom {z:.2f}; it allows {opts.max_zoom:g}"
+    if opts.zoom_mode == "adaptive":
+        return "the adaptive zoom rises at most 0.1 per second; --horizon-lock DEG_PER_S levels more gradually"
+    return "the crop pulls the camera back toward the real one there; a smaller --fov-keep leaves more room"
+
+
 def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOptions, sigma_s: float, exposure_s: float,
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
-                    passthrough: bool = False, fov_keep: float | None = None, video_motion=None,
+                    image_from_body=None, passthrough: bool = False, fov_keep: float | None = None, video_motion=None,
                     intent: bool | None = None, corridor: bool = False):
-    """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``.
+    """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon)``; ``horizon``
+    (horizon lock): the output's roll after the crop [deg] (N,) and, where it strays more than
+    :data:`HORIZON_LEVEL_TOL_DEG` from level, the zoom at which a level horizon would fit (else None).
 
     ``intent``: try the intent model's path beside plain smoothing (None: ``opts.intent``).
 
@@ -1117,7 +1258,9 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     hybrid residual (offline; ignored when the track is the video's own motion).
 
     ``gyro_imu``: the gyro (and accelerometer) on the video clock, bias removed, for the
-    horizon lock. ``passthrough``: the virtual camera is the real one (the input's motion kept).
+    horizon lock; ``image_from_body``: where in-camera stabilization turned the written frames
+    against the body, ``R_cam_image`` per frame (N, 3, 3) from its record, or ``"unknown"``
+    (no record: the lock is not applied). ``passthrough``: the virtual camera is the real one (the input's motion kept).
     ``fov_keep``: the crop budget (default: ``opts.fov_keep``, else the default budget).
     """
     from .filtering.crop import DEFAULT_FOV_KEEP, budget_zoom
@@ -1136,15 +1279,10 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     if opts.zoom_mode not in ("fixed", "adaptive"):
         raise InputError(f"--zoom must be fixed or adaptive, got {opts.zoom_mode!r}", "use --zoom fixed or --zoom adaptive")
     up_cam = None
-    horizon_roll = None
+    up_cam, upright = None, 0.0  # horizon lock: up in the frames, the quarter turn the clip is held at
+    horizon_roll = None  # (roll after the crop [deg] (N,), zoom a level horizon needs or None)
     if opts.horizon_lock:
-        from .filtering.horizon import gravity_up_in_camera
-
-        up_cam = gravity_up_in_camera(gyro_imu, t_centre) if gyro_imu is not None else None
-        if up_cam is None:
-            msg = ("--horizon-lock needs accelerometer data; this gyro source has none, so the horizon is not locked")
-            if msg not in warnings:
-                warnings.append(msg)
+        up_cam, upright = _horizon_up(opts, gyro_imu, image_from_body, t_centre, warnings)
     blur_beta = np.zeros(n)
     if opts.lookahead_s is None:
         from .filtering.blur_mask import hf_jitter_deg
@@ -1168,8 +1306,10 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             if up_cam is not None:
                 from .filtering.horizon import level_roll, level_target
 
-                R_virt, roll = level_roll(R_real, R_virt, up_cam, t_centre, max_rate_deg_s=opts.horizon_rate_deg_s)
-                pull_target = level_target(R_real, R_real, up_cam)  # pulling back must not bring the roll back
+                R_virt, roll = level_roll(R_real, R_virt, up_cam, t_centre, max_rate_deg_s=opts.horizon_rate_deg_s,
+                                          upright_deg=upright)
+                # pulling back must not bring the roll back
+                pull_target = level_target(R_real, R_real, up_cam, upright)
             c = fit_crop(
                 planner, R_real, R_virt, frame_times, fov_keep=fov_keep, max_zoom=opts.max_zoom, mode=opts.zoom_mode,
                 zoom_rate_per_s=opts.zoom_rate_per_s, pull_target=pull_target, measure_need=False,
@@ -1200,7 +1340,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             # intent is kept only if the final path is not shakier than plain smoothing
             if best is None or r[0] < best[0] - 1e-9:
                 best = r
-        _, crop, blur_beta, horizon_roll = best
+        _, crop, blur_beta, _ = best
     else:
         if opts.zoom_mode == "adaptive":
             msg = "--zoom adaptive is offline only; online mode uses the fixed crop budget"
@@ -1208,13 +1348,22 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                 warnings.append(msg)
         crop = _online_crop(planner, frame_times, opts, sigma_s, info.frame_period_s, progress,
                             exposure_s if opts.blur_masking else 0.0, zoom=budget_zoom(fov_keep, opts.max_zoom),
-                            up_cam=up_cam, t_centre=t_centre)
+                            up_cam=up_cam, t_centre=t_centre, upright_deg=upright)
+    if up_cam is not None:
+        from .filtering.horizon import roll_deg
+
+        roll = roll_deg(R_real, crop.R_world_virt, up_cam, upright)  # what the output shows, after the crop
+        level_zoom = None
+        if np.max(np.abs(roll)) > HORIZON_LEVEL_TOL_DEG:
+            level_zoom = _level_zoom(planner, R_real, up_cam, upright, frame_times)
+        horizon_roll = (roll, level_zoom)
     return R_real, crop, blur_beta, horizon_roll
 
 
 def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, sigma_s: float, period_s: float,
                  progress: Progress | None, exposure_s: float = 0.0, *, zoom: float | None = None,
-                 up_cam: np.ndarray | None = None, t_centre: np.ndarray | None = None) -> CropResult:
+                 up_cam: np.ndarray | None = None, t_centre: np.ndarray | None = None,
+                 upright_deg: float = 0.0) -> CropResult:
     """Run the bounded-lookahead filter over the frames (as a live pipeline would)."""
     from .filtering.crop import fits, required_zoom
     from .filtering.online import OnlineFilter
@@ -1225,7 +1374,7 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     zoom = float(opts.max_zoom if zoom is None else zoom)
     filt = OnlineFilter(planner, sigma_s=sigma_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
                         zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
-                        horizon_rate_deg_s=opts.horizon_rate_deg_s)
+                        horizon_rate_deg_s=opts.horizon_rate_deg_s, upright_deg=upright_deg)
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):

@@ -145,8 +145,11 @@ def add_stabilize_options(p) -> None:
                    "(default 1.25 = at least 80%% of the width kept)")
     p.add_argument("--horizon-lock", nargs="?", type=number, const=0.0, default=None, metavar="DEG_PER_S",
                    help="hold the horizon level (gravity from the accelerometer fused with the gyro by VQF); "
-                   "optional DEG_PER_S limits how fast the level correction may change; needs accelerometer data "
-                   "and crop room (e.g. --zoom adaptive); default off")
+                   "optional DEG_PER_S limits how fast the level correction may change; level means as the clip is "
+                   "shown (a phone held in portrait stays portrait); needs accelerometer data and crop room: the chosen "
+                   "crop budget is at least the zoom a level horizon needs, up to --max-zoom, and a warning names "
+                   "that zoom where it is more; where levelling would leave the output shakier than the input, the "
+                   "clip is stabilized without it; default off")
     p.add_argument("--exposure-ms", type=number, default=None, metavar="MS",
                    help="exposure time (0..1000 ms), for motion-blur masking (the output follows the real motion a little on "
                    "frames the gyro says are blurred); default: the file's metadata (GoPro), else no masking")

@@ -8,11 +8,17 @@ the gyro's long-term drift. The relative rotation between the real and the virtu
 (what the warp applies) comes from the gyro track, so the up direction as the output camera
 sees it is ``u_v = V_i^T R_i u_cam(t_i)``.
 
-The output's roll is ``phi_i = atan2(u_v.x, -u_v.y)`` (0 when up points along the image's -y
-axis, i.e. the horizon is level); the virtual camera is turned about its optical axis,
+The output's roll is ``phi_i = atan2(u_v.x, -u_v.y) - q`` (0 when up points along the image's
+-y axis turned by ``q``, i.e. the horizon is level); the virtual camera is turned about its optical axis,
 ``V_i <- V_i Rz(c_i)``, with ``c_i = phi_i`` (full lock) or ``c_i`` following ``phi_i`` at
 most ``max_rate_deg_s`` per second (a slew-rate limit, run forward and backward offline and
 averaged, forward only online).
+
+``q`` is the quarter turn the clip is held at (:func:`upright_quarter_deg`): 0 for a camera
+held upright, +-90 for a phone held in portrait (its frames stored sideways, with a display
+rotation that players apply), 180 for a camera upside down. Level means the horizon as the
+clip is shown, so the correction stays within the camera's tilt from that quarter; leveling the
+stored frame instead would turn a portrait clip a quarter turn, which no crop can show.
 
 Conventions: camera x right, y down, z forward; ``R`` is ``R_world_cam``; accelerometer values
 are specific force (at rest they point *up*), any unit (they are rescaled to 9.81 m/s^2 by
@@ -25,7 +31,8 @@ import numpy as np
 
 from ..types import ImuSamples
 
-__all__ = ["gravity_up_in_camera", "roll_deg", "roll_correction", "level_roll", "level_target", "rz"]
+__all__ = ["gravity_up_in_camera", "upright_quarter_deg", "roll_deg", "roll_correction", "level_roll", "level_target",
+           "rz"]
 
 _G = 9.80665
 
@@ -80,10 +87,27 @@ def gravity_up_in_camera(imu: ImuSamples, t_query_s: np.ndarray, *, bias_rad_s=N
     return uq / np.linalg.norm(uq, axis=-1, keepdims=True)
 
 
-def roll_deg(R_real: np.ndarray, V: np.ndarray, up_cam: np.ndarray) -> np.ndarray:
-    """Roll of the output camera [deg] (N,): 0 = horizon level, positive = up tilted toward +x."""
+def upright_quarter_deg(up_cam: np.ndarray) -> float:
+    """The quarter turn the camera is held at, nearest its mean roll: 0, 90, 180 or -90 [deg].
+
+    ``up_cam`` (N, 3): up in the camera frame. The mean of its image-plane part gives the mean
+    roll ``atan2(x, -y)``; where that part averages to almost nothing (a camera looking straight
+    up or down all along) the answer is 0."""
+    u = np.asarray(up_cam, dtype=np.float64).reshape(-1, 3)
+    m = np.nanmean(u[:, :2], axis=0) if len(u) else np.zeros(2)
+    if not np.all(np.isfinite(m)) or np.hypot(m[0], m[1]) < 0.1:
+        return 0.0
+    q = 90.0 * round(float(np.degrees(np.arctan2(m[0], -m[1]))) / 90.0)
+    return 180.0 if abs(q) == 180.0 else q
+
+
+def roll_deg(R_real: np.ndarray, V: np.ndarray, up_cam: np.ndarray, upright_deg: float = 0.0) -> np.ndarray:
+    """Roll of the output camera [deg] (N,), in [-180, 180): 0 = horizon level for a camera held
+    at the quarter turn ``upright_deg`` (:func:`upright_quarter_deg`), positive = up tilted
+    toward +x."""
     u = np.einsum("nji,njk,nk->ni", V, R_real, up_cam)
-    return np.degrees(np.arctan2(u[:, 0], -u[:, 1]))
+    phi = np.degrees(np.arctan2(u[:, 0], -u[:, 1])) - float(upright_deg)
+    return (phi + 180.0) % 360.0 - 180.0
 
 
 def _slew(x: np.ndarray, t: np.ndarray, rate: float, start: float) -> np.ndarray:
@@ -113,18 +137,18 @@ def roll_correction(phi_deg: np.ndarray, t_s: np.ndarray, max_rate_deg_s: float 
 
 
 def level_roll(R_real: np.ndarray, R_virt: np.ndarray, up_cam: np.ndarray, t_s: np.ndarray, *,
-               max_rate_deg_s: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+               max_rate_deg_s: float | None = None, upright_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """``(V', roll_after_deg)``: the virtual cameras turned about the optical axis so the
-    horizon is level (or its correction rate-limited)."""
-    phi = roll_deg(R_real, R_virt, up_cam)
+    horizon is level at the quarter turn ``upright_deg`` (or its correction rate-limited)."""
+    phi = roll_deg(R_real, R_virt, up_cam, upright_deg)
     c = roll_correction(phi, t_s, max_rate_deg_s)
     V = R_virt @ rz(np.radians(c))
-    return V, roll_deg(R_real, V, up_cam)
+    return V, roll_deg(R_real, V, up_cam, upright_deg)
 
 
-def level_target(R_real: np.ndarray, T: np.ndarray, up_cam: np.ndarray) -> np.ndarray:
+def level_target(R_real: np.ndarray, T: np.ndarray, up_cam: np.ndarray, upright_deg: float = 0.0) -> np.ndarray:
     """Cameras ``T`` turned level about their optical axes (a pull-back target that does not
     bring the roll back); ``R_real`` relates ``up_cam`` to the world."""
-    phi = roll_deg(R_real, T, up_cam)
+    phi = roll_deg(R_real, T, up_cam, upright_deg)
     return T @ rz(np.radians(phi))
 

@@ -55,6 +55,8 @@ class OnlineFilter:
     exposure_s : exposure time for motion-blur masking (0 = off).
     up_cam : (N, 3) up direction in the camera frame per frame (horizon lock), or None.
     horizon_rate_deg_s : with ``up_cam``, the most the level correction may change per second.
+    upright_deg : with ``up_cam``, the quarter turn the clip is held at (0; +-90 for a phone in
+        portrait; :func:`~fusedstab.filtering.horizon.upright_quarter_deg`): level is relative to it.
 
     Examples
     --------
@@ -79,6 +81,7 @@ class OnlineFilter:
         exposure_s: float = 0.0,
         up_cam: np.ndarray | None = None,
         horizon_rate_deg_s: float | None = None,
+        upright_deg: float = 0.0,
     ):
         self.planner = planner
         self.sigma_s = float(sigma_s)
@@ -105,6 +108,7 @@ class OnlineFilter:
         self._prev_t: float | None = None
         self.up_cam = None if up_cam is None else np.asarray(up_cam, dtype=np.float64)
         self.horizon_rate_deg_s = horizon_rate_deg_s
+        self.upright_deg = float(upright_deg)
         self._prev_roll: float | None = None
 
     # ------------------------------------------------------------------ helpers
@@ -165,7 +169,7 @@ class OnlineFilter:
         return idx, V_out, lam
 
     def _level(self, V: np.ndarray, R_i: np.ndarray, idx: int, t_i: float) -> np.ndarray:
-        phi = float(roll_deg(R_i[None], V[None], self.up_cam[idx][None])[0])
+        phi = float(roll_deg(R_i[None], V[None], self.up_cam[idx][None], self.upright_deg)[0])
         c = phi
         if self._prev_roll is not None:
             c = self._prev_roll + (phi - self._prev_roll + 180.0) % 360.0 - 180.0  # unwrap
