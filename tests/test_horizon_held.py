@@ -7,17 +7,17 @@ bound is against the simulator's truth (its gravity turned by ``held_roll_deg``)
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_maps_inside, small_sim
 
 from fusedstab.filtering.horizon import upright_quarter_deg
 from fusedstab.io.video import probe_video
 from fusedstab.measure.simulate import SimConfig, gravity_up_world, load_truth
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 from fusedstab.types import OrientationTrack
-
-from conftest import assert_maps_inside, small_sim
 
 
 def _opts(prefix, **kw):
@@ -127,14 +127,15 @@ def test_lock_is_not_applied_to_a_camera_looking_straight_down(tmp_path_factory)
     """A top-down shot (gravity along the optical axis) has no horizon: the lock would turn the
     picture with the heading. It is left off with a warning, and the plan is the lock-free one."""
     prefix = _clip(tmp_path_factory, "nadir", 0.0)
-    lines = open(f"{prefix}.gcsv", encoding="utf-8").read().splitlines()
+    gcsv = Path(f"{prefix}.gcsv")
+    lines = gcsv.read_text(encoding="utf-8").splitlines()
     out = []
     for line in lines:
         p = line.split(",")
         if len(p) == 7 and p[0].isdigit():  # t, gx, gy, gz, ax, ay, az: up behind the camera (-z)
             p[4:7] = ["0.002", "-0.001", "-1.0"]
         out.append(",".join(p))
-    open(f"{prefix}.gcsv", "w", encoding="utf-8").write("\n".join(out) + "\n")
+    gcsv.write_text("\n".join(out) + "\n", encoding="utf-8")
     plan = plan_stabilization(f"{prefix}.mp4", _opts(prefix, horizon_lock=True, zoom_mode="fixed"))
     assert any("looks within" in w and "straight down or up" in w for w in plan.warnings), plan.warnings
     free = plan_stabilization(f"{prefix}.mp4", _opts(prefix))
