@@ -596,3 +596,53 @@ def test_a_poor_plan_without_a_lens_profile_names_the_fix(shared_data):
     assert plan.predicted["ratio"] > 0.5
     w = _warning(plan, "no lens profile", "--lens")
     assert "pinhole" in w and "% of the high-frequency jitter" in w
+
+
+def _upside_down_log(prefix):
+    """The clip's .gcsv with the gyro and accelerometer x and y negated: a camera turned 180 deg
+    about its optical axis against its IMU (mounted upside down, the picture flipped in the
+    camera) whose log does not say so. Returns the new log's path."""
+    src = prefix.with_suffix(".gcsv")
+    out = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        p = line.split(",")
+        if len(p) == 7 and p[0].isdigit():
+            for k in (1, 2, 4, 5):
+                p[k] = f"{-float(p[k]):.8f}"
+        out.append(",".join(p))
+    flipped = prefix.with_name(prefix.name + ".upside_down.gcsv")
+    flipped.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return flipped
+
+
+@pytest.mark.parametrize("scenario, size", [
+    ("run", (192, 108)),   # measured: small frames, coarse tracks, the gyro steadier (0.873 vs 0.898 px)
+    ("walk", (320, 180)),  # measured: the video's motion a little steadier (0.751 vs 0.758 px)
+])
+def test_an_upside_down_log_is_read_on_the_axes_the_picture_follows(tmp_path, scenario, size):
+    """The check finds that the picture follows the gyro on other axes (xyZ); without
+    --imu-orientation the plan is made again searching the axes, and kept where it is steadier
+    than the video's motion: then it is the plan of the upright log, and one warning says so;
+    else the video's motion is kept, as before. Which of the two is steadier is measured here
+    (the upright log against --motion video), not assumed."""
+    prefix = tmp_path / scenario
+    simulate(prefix, SimConfig(scenario=scenario, width_px=size[0], height_px=size[1], duration_s=3.0, readout_s=0.02,
+                               seed=0))
+    upright = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json"))
+    video = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(lens=f"{prefix}.lens.json", motion="video"))
+    assert upright.motion_source == "gyro" and upright.imu_orientation == "XYZ"
+    gyro_wins = upright.predicted["output_px"] < video.predicted["output_px"]
+    plan = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(gyro=str(_upside_down_log(prefix)),
+                                                                lens=f"{prefix}.lens.json"))
+    if gyro_wins:
+        assert plan.motion_source == "gyro" and plan.imu_orientation == "xyZ", plan.warnings
+        w = [x for x in plan.warnings if "axes do not match" in x]
+        assert len(w) == 1 and "as xyZ, which is used" in w[0] and "--imu-orientation xyZ" in w[0], plan.warnings
+        assert plan.predicted["output_px"] == pytest.approx(upright.predicted["output_px"], rel=0.01)
+        ang = np.degrees(np.arccos(np.clip((np.trace(np.swapaxes(plan.R_virt, 1, 2) @ upright.R_virt, axis1=1,
+                                                     axis2=2) - 1) / 2, -1, 1)))
+        assert ang.max() < 0.05  # the same virtual camera
+    else:
+        assert plan.motion_source == "video" and plan.imu_orientation == "XYZ"
+        assert any("axes do not match" in x and "--imu-orientation auto" in x for x in plan.warnings), plan.warnings
+        assert plan.predicted["output_px"] == pytest.approx(video.predicted["output_px"], rel=1e-6)

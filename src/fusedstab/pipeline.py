@@ -30,7 +30,7 @@ from .io.video import (
 from .synthesis.backends import get_backend
 from .synthesis.plan import WarpPlanner
 from .analysis.sync import SyncResult
-from .analysis.tracking import track_frame_pairs
+from .analysis.tracking import FramePairs, track_frame_pairs
 from .analysis.verify import GyroCheck
 from .types import ClockMap, ImuSamples, LensMotion
 from .validation import FOV_KEEP_POLICIES, check_stabilize_options
@@ -616,6 +616,7 @@ def plan_stabilization(
     *,
     progress: Progress | None = None,
     imu: ImuSamples | None = None,
+    tracks: FramePairs | None = None,
 ) -> StabilizationPlan:
     """Stages 1 and 2: read motion data, check it against the picture, smooth it, choose the crop.
 
@@ -625,6 +626,9 @@ def plan_stabilization(
     options : user settings.
     progress : optional callback ``(stage, done, total)``.
     imu : gyro samples already read (camera frame, gyro clock); skips reading.
+    tracks : the whole clip's feature tracks already made for this video
+        (:func:`~fusedstab.analysis.tracking.track_frame_pairs` with ``max_points``
+        :data:`TRACKED_POINTS_MAX`), as when the plan is made again; skips tracking.
     """
     opts = options or StabilizeOptions()
     check_stabilize_options(opts)
@@ -663,7 +667,8 @@ def plan_stabilization(
     # --- motion analysis: the video ----------------------------------------------------
     pairs = None
     if opts.motion != "gyro":
-        pairs = track_frame_pairs(video, info=info, progress=progress, stage="track", max_points=TRACKED_POINTS_MAX)
+        pairs = tracks if tracks is not None else track_frame_pairs(video, info=info, progress=progress, stage="track",
+                                                                    max_points=TRACKED_POINTS_MAX)
 
     gyro = None  # (imu on the video clock, bias-corrected), track, sync facts
     uncovered: list[tuple[float, float]] = []  # where the gyro log does not reach (video clock)
@@ -777,7 +782,7 @@ def plan_stabilization(
     if (check is not None and check.diagnosis.get("units") == "deg/s" and read_here and imu.meta.get("text_log")
             and str(opts.gyro_units).strip().lower() == "auto"):
         # a text log in deg/s read as rad/s: the picture says which; plan again with the log in deg/s
-        again = plan_stabilization(input_path, replace(opts, gyro_units="deg/s"), progress=progress)
+        again = plan_stabilization(input_path, replace(opts, gyro_units="deg/s"), progress=progress, tracks=pairs)
         again.warnings.insert(0, f"the gyro log's values are deg/s, not rad/s: read as rad/s the gyro predicts about "
                                  f"{1.0 / max(check.diagnosis.get('scale', 1.0), 1e-12):.0f}x the motion the picture "
                                  "shows, so it was read again as deg/s (--gyro-units chooses)")
@@ -1004,7 +1009,7 @@ def plan_stabilization(
         if horizon is not None and horizon[1] is not None and opts.motion != "gyro":
             # levelling is what shakes it (the pull-back toward the real camera where a level frame
             # does not fit): steady the clip without the lock, and say what the lock needs
-            again = plan_stabilization(input_path, replace(opts, horizon_lock=False), progress=progress)
+            again = plan_stabilization(input_path, replace(opts, horizon_lock=False), progress=progress, tracks=pairs)
             fix = _horizon_fix(horizon[1], opts)
             again.warnings.insert(0, f"--horizon-lock is not applied: with it the output would be shakier than the "
                                      f"input ({predicted['output_px']:.2f} px against {predicted['input_px']:.2f} px "
@@ -1055,7 +1060,7 @@ def plan_stabilization(
             f"even the real camera leaves the source at zoom {budget:.3f} (--fov-keep, --max-zoom "
             f"{opts.max_zoom:g}): zoom {crop.zoom:.3f} is used so that no frame shows undefined pixels"
         )
-    return StabilizationPlan(
+    plan = StabilizationPlan(
         info=info, camera=planner.camera, imu=imu if imu is not None else ImuSamples(np.zeros(0), np.zeros((0, 3)), None, ""),
         planner=planner, frame_times_s=info.frame_times_s, R_real=R_real,
         R_virt=crop.R_world_virt, crop=crop, offset_s=offset_s, clock=clock, readout_s=planner.readout_s,
@@ -1065,6 +1070,21 @@ def plan_stabilization(
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
         horizon_roll_deg=horizon_roll, smoothness_s=sigma_used, fov_keep=fov_used, residual=residual_used,
     )
+    remap = check.diagnosis.get("axes") if check is not None else None
+    if (remap and read_here and opts.imu_orientation is None and orientation.lower() != "auto"
+            and opts.motion == "auto" and predicted is not None):
+        # the picture follows the gyro on other axes (a camera mounted upside down or sideways whose
+        # log does not say so): plan again searching the axes, and keep that plan where it is steadier
+        again = plan_stabilization(input_path, replace(opts, imu_orientation="auto"), progress=progress, tracks=pairs)
+        if (again.motion_source.startswith("gyro") and again.predicted is not None
+                and again.predicted["output_px"] < predicted["output_px"]):
+            again.warnings.insert(0, f"the gyro log's axes do not match the camera's as read ({orientation}): the "
+                                     f"picture follows the gyro as {again.imu_orientation}, which is used (its plan "
+                                     f"leaves {again.predicted['output_px']:.2f} px of jitter against "
+                                     f"{predicted['output_px']:.2f} px with the {name}; give --imu-orientation "
+                                     f"{again.imu_orientation} to skip the search)")
+            return again
+    return plan
 
 
 def motion_hint(meta: dict) -> str:

@@ -261,6 +261,7 @@ def diagnose_gyro(
         return (f"the gyro predicts about 1/{scale:.0f} of the motion the picture shows: a log in rad/s read as "
                 "deg/s", "give --gyro-units rad/s", out)
     if r_best >= 0.6 and map_best != "XYZ" and (corr_used is None or r_best > corr_used + 0.2):
+        out["axes"] = map_best  # for the pipeline: plan again searching the axes
         return (f"the gyro's axes do not match the camera's: the picture follows the gyro re-mapped as {map_best} "
                 f"(correlation {r_best:.2f} against {corr_used:.2f} as given)",
                 f"give --imu-orientation {mapping_used if mapping_used.lower() == 'auto' else 'auto'} (or the mapping "

@@ -49,7 +49,9 @@ def add_gyro_source_arguments(p: argparse.ArgumentParser) -> None:
                    help="IMU axis mapping: 3 letters, letter i = the IMU axis that becomes camera axis i (x right, "
                    "y down, z forward), uppercase as is, lowercase negated (e.g. XYZ, yXZ); 'auto' tries the 24 "
                    "proper mappings and keeps the one that fits the video best. Default: XYZ for logs "
-                   "telemetry-parser reads (their axes are known), auto for plain-text logs")
+                   "telemetry-parser reads (their axes are known), auto for plain-text logs; where the picture "
+                   "follows such a log on other axes (a camera mounted upside down that does not say so), the "
+                   "plan is made again with auto and kept where it is steadier, with a warning")
     p.add_argument("--gyro-columns", default=None, metavar="COLS",
                    help="read --gyro as a plain-text log whose columns are, in order, these names: t (time), x, y, z "
                    "(angular velocity), _ (ignored), e.g. t,x,y,z or x,y,z,t. Without it, text logs that "
