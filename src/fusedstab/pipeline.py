@@ -512,7 +512,7 @@ def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg
     """
     sar = float(info.sample_aspect)
     if lens is not None:
-        camera = load_lens_profile(lens, info.width_px, info.height_px, info.fps)
+        camera = load_lens_profile(lens, info.width_px, info.height_px, info.fps * info.slow_motion)
         if camera.pixel_aspect == 1.0 and sar != 1.0:
             camera = replace(camera, pixel_aspect=sar)  # the file's pixels are not square
     else:
@@ -659,10 +659,21 @@ def plan_stabilization(
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
     if opts.motion == "video":
         imu = None
+    slow = info.slow_motion
+    if slow > 1.0 and imu is not None:
+        imu = imu.slowed(slow)
+        warnings.append(f"slow motion: {video.name} was captured at {info.capture_fps:g} fps and plays at "
+                        f"{info.fps:g} fps, {slow:.2f}x slower than life; the gyro log's clock, the readout and "
+                        f"the exposure are slowed to match (--gyro-offset-ms is on the clip's clock)")
     eis = bool(imu is not None and imu.meta.get("in_camera_stabilization"))
     camera, readout_s, readout_source = source_camera(info, imu, lens=opts.lens, fov_deg=opts.fov_deg,
                                                       readout_ms=opts.readout_ms)
+    if slow > 1.0 and readout_source != "file metadata":  # the file's is slowed with the log
+        readout_s *= slow
     lens_motion_log = source_lens_motion(video, opts.lens_motion) if opts.use_lens_motion else None
+    if slow > 1.0 and lens_motion_log is not None:
+        lens_motion_log = LensMotion(lens_motion_log.times_s * slow, lens_motion_log.ois_shift_px,
+                                     lens_motion_log.focal_scale)
 
     # --- motion analysis: the video ----------------------------------------------------
     pairs = None
@@ -823,7 +834,7 @@ def plan_stabilization(
                                  "give a gyro log with --gyro, or a clip with a visible, textured scene") from None
             warnings.append("the video has too little texture to track; only the gyro is used")
 
-    exposure_s = (opts.exposure_ms / 1000.0 if opts.exposure_ms is not None
+    exposure_s = (opts.exposure_ms / 1000.0 * slow if opts.exposure_ms is not None
                   else float(imu.meta.get("exposure_s") or 0.0) if imu is not None else 0.0)
 
     planners: dict = {}

@@ -83,6 +83,19 @@ class ImuSamples:
         return ImuSamples(mean(self.times_s), mean(self.gyro_rad_s), accel, self.source,
                           {**self.meta, "averaged_from_hz": round(rate, 1)})
 
+    def slowed(self, factor: float) -> ImuSamples:
+        """The samples on the clock of a clip that plays ``factor`` times slower than life (slow
+        motion): times ``x factor``, angular velocity ``/ factor`` (the same rotations between the
+        same moments), the accelerometer as it is; the file's readout and exposure in ``meta``
+        ``x factor`` too."""
+        k = float(factor)
+        meta = dict(self.meta)
+        for key in ("readout_s", "exposure_s"):
+            if meta.get(key):
+                meta[key] = float(meta[key]) * k
+        return ImuSamples(self.times_s * k, self.gyro_rad_s / k, self.accel_m_s2, self.source,
+                          {**meta, "slowed": k})
+
     def shifted(self, offset_s: float) -> "ImuSamples":
         """Samples moved onto another clock: ``t_new = t + offset_s``."""
         return self.on_clock(ClockMap(offset_s))

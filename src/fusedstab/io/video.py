@@ -79,6 +79,18 @@ class VideoInfo:
     #: the frames are interlaced: two fields, captured half a frame period apart, woven into
     #: one picture (the stream's field order, or the first frame's flag)
     interlaced: bool = False
+    #: the frame rate the frames were captured at, where the file says it differs from the one it
+    #: plays at (an Android slow-motion clip: ``com.android.capture.fps``); None otherwise
+    capture_fps: float | None = None
+
+    @property
+    def slow_motion(self) -> float:
+        """How many times slower than life the clip plays: ``capture_fps / fps`` where the file
+        states a capture rate at least 5 % above its playback rate, else 1. The video clock runs
+        this much slower than a sensor's clock."""
+        if self.capture_fps and self.fps > 0 and self.capture_fps > SLOW_MOTION_MIN * self.fps:
+            return float(self.capture_fps / self.fps)
+        return 1.0
 
     @property
     def color(self) -> dict:
@@ -132,7 +144,29 @@ class VideoInfo:
         }
         if self.discarded_frames:
             d["frames_shown"] = self.shown_frame_count  # the rest: an edit list's pre-roll
+        if self.capture_fps:
+            d["capture_fps"] = round(self.capture_fps, 4)
+            d["slow_motion"] = round(self.slow_motion, 4)
         return d
+
+
+#: a capture rate this many times the playback rate or more makes a clip slow motion
+SLOW_MOTION_MIN = 1.05
+#: the container tags that state a clip's capture rate (Android's camera writes the first)
+CAPTURE_FPS_TAGS = ("com.android.capture.fps",)
+
+
+def _capture_fps(container, vs) -> float | None:
+    """The capture frame rate a file states (:data:`CAPTURE_FPS_TAGS`), or None."""
+    for meta in (container.metadata, vs.metadata):
+        for key in CAPTURE_FPS_TAGS:
+            try:
+                v = float(meta.get(key, "nan"))
+            except (TypeError, ValueError):
+                continue
+            if np.isfinite(v) and v > 0:
+                return v
+    return None
 
 
 #: names of the FFmpeg colour codes that occur in camera files (others print as numbers)
@@ -235,7 +269,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
             color_range=int(cc.color_range or 0), color_primaries=int(cc.color_primaries or 2),
             color_trc=int(cc.color_trc or 2), colorspace=int(cc.colorspace or 2),
             bit_depth=_bit_depth(cc.format), discarded_frames=discarded,
-            sample_aspect=_sample_aspect(vs), interlaced=interlaced,
+            sample_aspect=_sample_aspect(vs), interlaced=interlaced, capture_fps=_capture_fps(container, vs),
         )
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot read {path}: {exc}", "check that the file is a complete video") from None
@@ -852,7 +886,13 @@ class VideoWriter:
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the output should be an ordinary file
-            self._container = av.open(str(self._tmp), "w", format=self.format)
+            options = {}
+            if self.info.capture_fps and self.format in ("mp4", "mov"):
+                # a slow-motion clip keeps its capture rate (players and galleries read it)
+                options["movflags"] = "use_metadata_tags"
+            self._container = av.open(str(self._tmp), "w", format=self.format, options=options)
+            if self.info.capture_fps:
+                self._container.metadata[CAPTURE_FPS_TAGS[0]] = f"{self.info.capture_fps:.6f}"
             if self.copy_video:
                 self._add_copied_video_stream()
             else:
