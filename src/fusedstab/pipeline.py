@@ -508,7 +508,9 @@ def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg
 
     Lens: the Gyroflow profile, else a pinhole with ``fov_deg`` (default ``DEFAULT_FOV_DEG``).
     Readout: ``readout_ms``, else the profile's (for this size and frame rate), else the file's
-    metadata (GoPro SROT), else 0 with source ``"unknown ..."`` (the sync may estimate it).
+    metadata (GoPro SROT), else 0 with source ``"unknown ..."`` (the sync may estimate it). On
+    the video clock: a slow-motion clip's (:attr:`VideoInfo.slow_motion`) is slowed with it
+    (the file's, with ``imu``: :meth:`ImuSamples.slowed`).
     """
     sar = float(info.sample_aspect)
     if lens is not None:
@@ -520,10 +522,10 @@ def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg
         camera = CameraModel.from_fov(info.width_px, info.height_px, fov, pixel_aspect=sar,
                                       name=f"pinhole {fov:g} deg")
     if readout_ms is not None:
-        readout_s, source = readout_ms / 1000.0, "--readout-ms"
+        readout_s, source = readout_ms / 1000.0 * info.slow_motion, "--readout-ms"
     elif camera.readout_s:
-        readout_s, source = camera.readout_s, "lens profile"
-    elif imu is not None and imu.meta.get("readout_s"):
+        readout_s, source = camera.readout_s * info.slow_motion, "lens profile"
+    elif imu is not None and imu.meta.get("readout_s"):  # slowed with the log (ImuSamples.slowed)
         readout_s, source = float(imu.meta["readout_s"]), "file metadata"
     else:
         readout_s, source = 0.0, "unknown (global shutter assumed)"
@@ -668,8 +670,6 @@ def plan_stabilization(
     eis = bool(imu is not None and imu.meta.get("in_camera_stabilization"))
     camera, readout_s, readout_source = source_camera(info, imu, lens=opts.lens, fov_deg=opts.fov_deg,
                                                       readout_ms=opts.readout_ms)
-    if slow > 1.0 and readout_source != "file metadata":  # the file's is slowed with the log
-        readout_s *= slow
     lens_motion_log = source_lens_motion(video, opts.lens_motion) if opts.use_lens_motion else None
     if slow > 1.0 and lens_motion_log is not None:
         lens_motion_log = LensMotion(lens_motion_log.times_s * slow, lens_motion_log.ois_shift_px,

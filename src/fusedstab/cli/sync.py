@@ -66,6 +66,8 @@ def run(args, console) -> int:
         raise InputError(f"{args.input} has only {info.frame_count} frames", "give a clip of at least a second")
     imu, is_text = load_gyro(args.input, args.gyro, columns=args.gyro_columns, gyro_units=args.gyro_units,
                              time_units=args.time_units)
+    if info.slow_motion > 1.0:  # a slow-motion clip: the log on the clip's clock, as stabilize does
+        imu = imu.slowed(info.slow_motion)
     camera, readout_s, readout_source = source_camera(info, imu, lens=args.lens, fov_deg=args.fov,
                                                       readout_ms=args.readout_ms)
     readout_ms = None if readout_source.startswith("unknown") else readout_s * 1000.0
