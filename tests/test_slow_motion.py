@@ -1,6 +1,7 @@
 """Slow motion: a phone's 240 fps capture stored to play at 30 fps, its capture rate in the file's
-``com.android.capture.fps`` tag, with the phone's gyro log on its own (real-time) clock. The gyro
-log, readout and exposure are slowed to the clip's clock; the output keeps the tag."""
+``com.android.capture.fps`` tag, with the phone's gyro log on its own (real-time) clock, started
+40 ms before the first frame. The gyro log, readout and exposure are slowed to the clip's clock
+and the clip is stabilized on it; the sync runs on the camera's clock; the output keeps the tag."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def slowmo(tmp_path_factory):
     root = tmp_path_factory.mktemp("slowmo")
     prefix = root / "walk240"
     simulate(prefix, SimConfig(scenario="walk", width_px=320, height_px=180, fps=240.0, duration_s=1.5,
-                               readout_s=0.003, seed=0))
+                               readout_s=0.003, seed=0, lead_s=0.04))
     slowed, untagged = root / "walk240_slow.mp4", root / "walk240_untagged.mp4"
     common = ["ffmpeg", "-v", "error", "-y", "-i", f"{prefix}.mp4", "-vf", f"setpts={SLOW:g}*PTS", "-r", "30",
               "-c:v", "libx264", "-crf", "16", "-preset", "fast"]
@@ -57,7 +58,9 @@ def test_the_capture_rate_is_read_and_the_gyro_slowed_to_the_clip(slowmo, tmp_pa
     assert any(w.startswith("slow motion:") and "8.00x" in w for w in report.warnings), report.warnings
     assert report.motion_source == "gyro" and report.gyro_agreement >= 0.9, report.warnings
     assert report.readout_ms == pytest.approx(3.0 * SLOW, rel=1e-6)  # the profile's 3 ms, on the clip's clock
-    assert abs(report.offset_ms) < 2.0 * SLOW  # the log starts with the clip
+    # synced on the camera's clock: the 40 ms lead is 320 ms on the clip's (measured -313.1 ms: 0.9 ms off in real time)
+    assert report.offset_source == "auto-sync", report.warnings
+    assert report.offset_ms == pytest.approx(-40.0 * SLOW, abs=2.0 * SLOW)
     assert probe_video(out).capture_fps == pytest.approx(240.0)  # the output is still slow motion
     m = evaluate(slowed, out, truth)
     # measured 0.042 against 0.082 deg of the truth's high-pass jitter on the clip's clock

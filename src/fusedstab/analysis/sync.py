@@ -55,7 +55,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -671,7 +671,54 @@ def _clip01(x: float) -> float:
     return float(min(1.0, max(0.0, x)))
 
 
-def estimate_sync(
+def estimate_sync(video: str | os.PathLike, imu: ImuSamples, camera: CameraModel, *, info=None,
+                  **kw) -> SyncResult:
+    """Estimate the gyro-video offset (and readout, and IMU axis mapping) from the video: see
+    :func:`_estimate_sync` for the parameters.
+
+    A slow-motion clip (:attr:`~fusedstab.io.video.VideoInfo.slow_motion` ``k``), whose log,
+    readout, tracks and offsets come on its own clock (the log slowed: times ``x k``, rates
+    ``/ k``), is synced on the camera's clock, where the sync's time scales (search steps, the
+    sharpness of the offset's minimum, strides, windows) are what they were made for, and the
+    result is brought back to the clip's clock (offsets and readout ``x k``, gyro bias ``/ k``).
+    """
+    from ..io.video import probe_video
+
+    info = info or probe_video(video)
+    k = float(info.slow_motion)
+    if k == 1.0:
+        return _estimate_sync(video, imu, camera, info=info, **kw)
+    meta = {key: (v / k if key in ("readout_s", "exposure_s") and v else v) for key, v in imu.meta.items()}
+    imu_r = ImuSamples(imu.times_s / k, imu.gyro_rad_s * k, imu.accel_m_s2, imu.source, meta)
+    kw_r = dict(kw)
+    for key, default in (("start_offset_ms", 0.0), ("search_ms", 1000.0)):
+        kw_r[key] = kw.get(key, default) / k
+    if kw.get("readout_ms") is not None:
+        kw_r["readout_ms"] = kw["readout_ms"] / k
+    if kw.get("pairs") is not None:
+        kw_r["pairs"] = replace(kw["pairs"], t_a=kw["pairs"].t_a / k, t_b=kw["pairs"].t_b / k)
+    lm = kw.get("lens_motion")
+    if lm is not None:
+        kw_r["lens_motion"] = LensMotion(lm.times_s / k, lm.ois_shift_px, lm.focal_scale)
+    res = _estimate_sync(video, imu_r, camera, info=info.on_capture_clock(), **kw_r)
+    used = res.pairs_used
+    scores = dict(res.scores)
+    for key in ("_t_mid_s", "better_outside_ms"):
+        if scores.get(key) is not None:
+            scores[key] = scores[key] * k
+    out = replace(
+        res, offset_ms=res.offset_ms * k, readout_ms=None if res.readout_ms is None else res.readout_ms * k,
+        start_offset_ms=res.start_offset_ms * k,
+        coarse_offset_ms=None if res.coarse_offset_ms is None else res.coarse_offset_ms * k,
+        gyro_bias_rad_s=tuple(float(b) / k for b in res.gyro_bias_rad_s),
+        points=[replace(p, time_s=p.time_s * k, offset_ms=p.offset_ms * k) for p in res.points],
+        scores=scores, message=f"{res.message} (synced on the camera's clock, {k:g}x the clip's)",
+    )
+    out.pairs_used = replace(used, t_a=used.t_a * k, t_b=used.t_b * k) if used is not None else None
+    return out
+
+
+def _estimate_sync(
     video: str | os.PathLike,
     imu: ImuSamples,
     camera: CameraModel,

@@ -16,7 +16,7 @@ import io
 import os
 import stat
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
@@ -91,6 +91,13 @@ class VideoInfo:
         if self.capture_fps and self.fps > 0 and self.capture_fps > SLOW_MOTION_MIN * self.fps:
             return float(self.capture_fps / self.fps)
         return 1.0
+
+    def on_capture_clock(self) -> VideoInfo:
+        """The clip with its frame times on the camera's real clock: a slow-motion clip's
+        ``frame_times_s / slow_motion`` and ``fps * slow_motion`` (its ``slow_motion`` then 1;
+        ``pts`` unchanged); any other clip as it is."""
+        k = self.slow_motion
+        return self if k == 1.0 else replace(self, frame_times_s=self.frame_times_s / k, fps=self.fps * k)
 
     @property
     def color(self) -> dict:
