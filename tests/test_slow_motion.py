@@ -65,3 +65,24 @@ def test_the_capture_rate_is_read_and_the_gyro_slowed_to_the_clip(slowmo, tmp_pa
     m = evaluate(slowed, out, truth)
     # measured 0.042 against 0.082 deg of the truth's high-pass jitter on the clip's clock
     assert m["truth_output_jitter_deg"] < 0.65 * m["truth_input_jitter_deg"], m
+
+
+def test_slowed_logs_keep_the_rotation_between_the_same_moments():
+    """``ImuSamples.slowed(k)``: times x k, rates / k, so the rotation between two samples is the
+    same; the file's readout and exposure x k; ``slowed(1 / k)`` brings them back (as the sync
+    does to run on the camera's clock). ``LensMotion.slowed`` moves its times the same way."""
+    from fusedstab.types import ImuSamples, LensMotion
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 2, 400))
+    w = rng.normal(size=(400, 3))
+    imu = ImuSamples(t, w, None, "test", {"readout_s": 0.003, "exposure_s": 0.002})
+    s = imu.slowed(SLOW)
+    np.testing.assert_allclose(np.diff(s.times_s)[:, None] * s.gyro_rad_s[1:], np.diff(t)[:, None] * w[1:])
+    assert s.meta["readout_s"] == pytest.approx(0.003 * SLOW) and s.meta["exposure_s"] == pytest.approx(0.002 * SLOW)
+    back = s.slowed(1.0 / SLOW)
+    np.testing.assert_allclose(back.times_s, t)
+    np.testing.assert_allclose(back.gyro_rad_s, w)
+    assert back.meta["readout_s"] == pytest.approx(0.003)
+    lm = LensMotion(t, rng.normal(size=(400, 2)), np.ones(400))
+    np.testing.assert_allclose(lm.slowed(SLOW).times_s, t * SLOW)

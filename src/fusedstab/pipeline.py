@@ -672,8 +672,7 @@ def plan_stabilization(
                                                       readout_ms=opts.readout_ms)
     lens_motion_log = source_lens_motion(video, opts.lens_motion) if opts.use_lens_motion else None
     if slow > 1.0 and lens_motion_log is not None:
-        lens_motion_log = LensMotion(lens_motion_log.times_s * slow, lens_motion_log.ois_shift_px,
-                                     lens_motion_log.focal_scale)
+        lens_motion_log = lens_motion_log.slowed(slow)
 
     # --- motion analysis: the video ----------------------------------------------------
     pairs = None
@@ -1309,7 +1308,6 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
         raise InputError(f"--fov-keep must be in (0, 1], got {fov_keep:g}", "give the fraction of the width to keep, e.g. 0.92")
     if opts.zoom_mode not in ("fixed", "adaptive"):
         raise InputError(f"--zoom must be fixed or adaptive, got {opts.zoom_mode!r}", "use --zoom fixed or --zoom adaptive")
-    up_cam = None
     up_cam, upright = None, 0.0  # horizon lock: up in the frames, the quarter turn the clip is held at
     horizon_roll = None  # (roll after the crop [deg] (N,), zoom a level horizon needs or None)
     if opts.horizon_lock:

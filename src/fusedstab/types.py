@@ -172,6 +172,11 @@ class LensMotion:
         s = np.interp(q, self.times_s, self.focal_scale)
         return np.stack([ox, oy], axis=-1), s
 
+    def slowed(self, factor: float) -> LensMotion:
+        """The samples on the clock of a clip that plays ``factor`` times slower than life:
+        times ``x factor`` (as :meth:`ImuSamples.slowed`)."""
+        return LensMotion(self.times_s * float(factor), self.ois_shift_px, self.focal_scale)
+
     def shifted(self, offset_s: float) -> "LensMotion":
         return self.on_clock(ClockMap(offset_s))
 

@@ -688,8 +688,7 @@ def estimate_sync(video: str | os.PathLike, imu: ImuSamples, camera: CameraModel
     k = float(info.slow_motion)
     if k == 1.0:
         return _estimate_sync(video, imu, camera, info=info, **kw)
-    meta = {key: (v / k if key in ("readout_s", "exposure_s") and v else v) for key, v in imu.meta.items()}
-    imu_r = ImuSamples(imu.times_s / k, imu.gyro_rad_s * k, imu.accel_m_s2, imu.source, meta)
+    imu_r = imu.slowed(1.0 / k)  # back on the camera's clock
     kw_r = dict(kw)
     for key, default in (("start_offset_ms", 0.0), ("search_ms", 1000.0)):
         kw_r[key] = kw.get(key, default) / k
@@ -699,7 +698,7 @@ def estimate_sync(video: str | os.PathLike, imu: ImuSamples, camera: CameraModel
         kw_r["pairs"] = replace(kw["pairs"], t_a=kw["pairs"].t_a / k, t_b=kw["pairs"].t_b / k)
     lm = kw.get("lens_motion")
     if lm is not None:
-        kw_r["lens_motion"] = LensMotion(lm.times_s / k, lm.ois_shift_px, lm.focal_scale)
+        kw_r["lens_motion"] = lm.slowed(1.0 / k)
     res = _estimate_sync(video, imu_r, camera, info=info.on_capture_clock(), **kw_r)
     used = res.pairs_used
     scores = dict(res.scores)

@@ -66,8 +66,10 @@ def run(args, console) -> int:
         raise InputError(f"{args.input} has only {info.frame_count} frames", "give a clip of at least a second")
     imu, is_text = load_gyro(args.input, args.gyro, columns=args.gyro_columns, gyro_units=args.gyro_units,
                              time_units=args.time_units)
-    if info.slow_motion > 1.0:  # a slow-motion clip: the log on the clip's clock, as stabilize does
+    lens_motion = source_lens_motion(args.input)
+    if info.slow_motion > 1.0:  # a slow-motion clip: the logs on the clip's clock, as stabilize has them
         imu = imu.slowed(info.slow_motion)
+        lens_motion = lens_motion.slowed(info.slow_motion) if lens_motion is not None else None
     camera, readout_s, readout_source = source_camera(info, imu, lens=args.lens, fov_deg=args.fov,
                                                       readout_ms=args.readout_ms)
     readout_ms = None if readout_source.startswith("unknown") else readout_s * 1000.0
@@ -80,7 +82,7 @@ def run(args, console) -> int:
                             wide_search=args.sync_search_ms is None and start_source == "default 0",
                             readout_ms=readout_ms, imu_orientation=orientation, info=info,
                             estimate_focal=args.lens is None and args.fov is None,
-                            lens_motion=source_lens_motion(args.input), progress=cb)
+                            lens_motion=lens_motion, progress=cb)
     hfov_deg = None
     if res.reliable and res.focal_scale != 1.0:
         hfov_deg = math.degrees(2 * math.atan(info.width_px / (2 * camera.fx_px * res.focal_scale)))
