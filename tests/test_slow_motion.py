@@ -86,3 +86,24 @@ def test_slowed_logs_keep_the_rotation_between_the_same_moments():
     assert back.meta["readout_s"] == pytest.approx(0.003)
     lm = LensMotion(t, rng.normal(size=(400, 2)), np.ones(400))
     np.testing.assert_allclose(lm.slowed(SLOW).times_s, t * SLOW)
+
+
+@pytest.mark.parametrize("capture_fps, fps, slow", [
+    (240.0, 30.0, 8.0), (120.0, 30.0, 4.0), (960.0, 30.0, 32.0),
+    (30.0, 15.0, 1.0),    # an ordinary phone clip in dim light: its nominal rate, frames at half of it
+    (60.0, 29.97, 1.0),   # the same at 60
+    (120.0, 119.88, 1.0),  # a high-frame-rate clip played as captured
+    (None, 30.0, 1.0),
+])
+def test_which_stated_capture_rates_are_slow_motion(capture_fps, fps, slow):
+    from fractions import Fraction
+    from pathlib import Path
+
+    from fusedstab.io.video import VideoInfo
+
+    info = VideoInfo(Path("x.mp4"), 64, 36, np.arange(10), Fraction(1, 90000), np.arange(10) / fps, fps, "h264",
+                     "yuv420p", 0, False, None, capture_fps=capture_fps)
+    assert info.slow_motion == pytest.approx(slow, rel=1e-3)
+    rt = info.on_capture_clock()
+    assert rt.slow_motion == 1.0 and rt.fps == pytest.approx(fps * slow)
+    np.testing.assert_allclose(rt.frame_times_s, info.frame_times_s / slow)

@@ -86,9 +86,13 @@ class VideoInfo:
     @property
     def slow_motion(self) -> float:
         """How many times slower than life the clip plays: ``capture_fps / fps`` where the file
-        states a capture rate at least 5 % above its playback rate, else 1. The video clock runs
-        this much slower than a sensor's clock."""
-        if self.capture_fps and self.fps > 0 and self.capture_fps > SLOW_MOTION_MIN * self.fps:
+        states a capture rate of at least :data:`SLOW_MOTION_MIN_FPS` and at least
+        :data:`SLOW_MOTION_MIN` times its playback rate, else 1. The video clock runs this much
+        slower than a sensor's clock. (A phone's ordinary clip also states its nominal rate,
+        and in dim light its frames come at half of it or less: a rate of 30 or 60 against 15
+        played is that, not slow motion.)"""
+        if (self.capture_fps and self.fps > 0 and self.capture_fps >= SLOW_MOTION_MIN_FPS
+                and self.capture_fps >= SLOW_MOTION_MIN * self.fps):
             return float(self.capture_fps / self.fps)
         return 1.0
 
@@ -157,8 +161,10 @@ class VideoInfo:
         return d
 
 
-#: a capture rate this many times the playback rate or more makes a clip slow motion
-SLOW_MOTION_MIN = 1.05
+#: a capture rate this many times the playback rate or more, and at least ``SLOW_MOTION_MIN_FPS``,
+#: makes a clip slow motion (phones' slow-motion modes: 120, 240, 480, 960 fps played at 30)
+SLOW_MOTION_MIN = 1.9
+SLOW_MOTION_MIN_FPS = 100.0
 #: the container tags that state a clip's capture rate (Android's camera writes the first)
 CAPTURE_FPS_TAGS = ("com.android.capture.fps",)
 
