@@ -111,10 +111,20 @@ def test_lens_profile_errors(tmp_path):
     cam = CameraModel.from_fov(640, 360, 70.0)
     p = write_lens_profile(tmp_path / "ok.json", cam)
     data = json.loads(p.read_text())
+    model = data["distortion_model"]
     data["distortion_model"] = "poly5"
     p.write_text(json.dumps(data))
     with pytest.raises(LensError, match="poly5"):
         load_lens_profile(p, 640, 360)
+    # a profile for GoPro's SuperView (a digital stretch after the optics) is not read as a plain lens
+    data["distortion_model"] = model
+    data["digital_lens"] = "gopro_superview"
+    p.write_text(json.dumps(data))
+    with pytest.raises(LensError, match="digital lens 'gopro_superview'"):
+        load_lens_profile(p, 640, 360)
+    data["digital_lens"] = None  # Gyroflow writes null for none: read as before
+    p.write_text(json.dumps(data))
+    assert load_lens_profile(p, 640, 360).fx_px == pytest.approx(cam.fx_px)
 
 
 def test_lens_profile_round_trip(tmp_path):

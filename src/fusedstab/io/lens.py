@@ -101,6 +101,16 @@ def load_lens_profile(
             "use a profile with opencv_fisheye or opencv_standard, or omit --lens and give --fov",
         )
     model = _MODEL_ALIASES[model_name]
+    digital = data.get("digital_lens")
+    if isinstance(digital, str) and digital.strip():
+        # GoPro's SuperView / HyperView modes stretch the sensor's 4:3 picture to 16:9 non-linearly
+        # after the optics; the profile's camera matrix is for the picture before that stretch
+        raise LensError(
+            f"lens profile {path} applies the digital lens {digital.strip()!r} (a non-linear stretch the camera "
+            "makes after the optics), which fusedstab does not model: its picture would not follow the gyro",
+            "record in a mode without it (GoPro Wide or Linear instead of SuperView / HyperView), or omit --lens "
+            "(the gyro is then checked against the picture with a pinhole guess)",
+        )
     params = data.get("fisheye_params") or {}
     calib_params = data.get("calib_params") or {}
     if model == "opencv_standard" and isinstance(calib_params, dict) and calib_params.get("camera_matrix"):
