@@ -140,3 +140,11 @@ def test_lock_is_not_applied_to_a_camera_looking_straight_down(tmp_path_factory)
     assert any("looks within" in w and "straight down or up" in w for w in plan.warnings), plan.warnings
     free = plan_stabilization(f"{prefix}.mp4", _opts(prefix))
     np.testing.assert_allclose(plan.R_virt, free.R_virt, atol=1e-12)
+
+
+def test_lock_with_the_video_s_motion_says_why_it_is_not_applied(level_clip):
+    """--motion video does not read the log, so there is no gravity: the warning names that, not a
+    missing accelerometer (the log has one)."""
+    plan = plan_stabilization(f"{level_clip}.mp4", _opts(level_clip, horizon_lock=True, motion="video"))
+    assert any("--motion video does not read the log" in w for w in plan.warnings), plan.warnings
+    assert not any("this gyro source has none" in w for w in plan.warnings)

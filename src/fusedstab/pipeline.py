@@ -1210,7 +1210,10 @@ def _horizon_up(opts: StabilizeOptions, gyro_imu: ImuSamples | None, image_from_
     upright = 0.0
     up_cam = gravity_up_in_camera(gyro_imu, t_centre) if gyro_imu is not None else None
     msg = None
-    if up_cam is None:
+    if up_cam is None and gyro_imu is None and opts.motion == "video":
+        msg = ("--horizon-lock needs the gyro log's accelerometer, and --motion video does not read the log, so the "
+               "horizon is not locked (use --motion auto)")
+    elif up_cam is None:
         msg = "--horizon-lock needs accelerometer data; this gyro source has none, so the horizon is not locked"
     elif isinstance(image_from_body, str):
         msg = ("--horizon-lock is not applied: the camera stabilized this clip itself (in-camera EIS) and wrote "
