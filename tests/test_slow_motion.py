@@ -107,3 +107,21 @@ def test_which_stated_capture_rates_are_slow_motion(capture_fps, fps, slow):
     rt = info.on_capture_clock()
     assert rt.slow_motion == 1.0 and rt.fps == pytest.approx(fps * slow)
     np.testing.assert_allclose(rt.frame_times_s, info.frame_times_s / slow)
+
+
+def test_a_time_lapse_uses_the_video_and_says_why(slowmo, tmp_path):
+    """Every 80th frame of the 240 fps capture, played at 30 fps and tagged as captured at 3: a
+    time-lapse, 10x faster than life. The log on the camera's clock is not matched to it: the
+    video's own motion is used, with one warning that says so (before, on a 640x360 walk made the
+    same way: "sync unreliable" and "the camera moves sideways", neither of which was the cause)."""
+    prefix = slowmo[0]
+    tl = tmp_path / "timelapse.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", f"{prefix}.mp4", "-vf", "select='not(mod(n,80))',setpts=N/30/TB",
+                    "-r", "30", "-c:v", "libx264", "-crf", "18", "-movflags", "use_metadata_tags",
+                    "-metadata", "com.android.capture.fps=3.000000", str(tl)], check=True)
+    info = probe_video(tl)
+    assert info.time_lapse == pytest.approx(10.0) and info.slow_motion == 1.0
+    plan = plan_stabilization(tl, StabilizeOptions(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json"))
+    assert plan.motion_source == "video"
+    assert [w for w in plan.warnings if w.startswith("time-lapse:")], plan.warnings
+    assert not any("sync unreliable" in w or "moves sideways" in w for w in plan.warnings), plan.warnings

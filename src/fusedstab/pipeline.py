@@ -659,6 +659,13 @@ def plan_stabilization(
             if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
                 raise
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
+    if imu is not None and info.time_lapse > 1.0 and opts.motion == "auto":
+        # frames seconds apart: a log on the camera's clock runs that much faster than the clip, and
+        # the pictures between two frames are not in it to check against
+        warnings.append(f"time-lapse: {video.name} was captured at {info.capture_fps:g} fps and plays at "
+                        f"{info.fps:g} fps, {info.time_lapse:.0f}x faster than life; the gyro log is not matched "
+                        "to it, and the video's own motion is used (--motion gyro uses the log as it is)")
+        imu = None
     if opts.motion == "video":
         imu = None
     slow = info.slow_motion

@@ -96,6 +96,15 @@ class VideoInfo:
             return float(self.capture_fps / self.fps)
         return 1.0
 
+    @property
+    def time_lapse(self) -> float:
+        """How many times faster than life the clip plays: ``fps / capture_fps`` where the file
+        states a capture rate below ``1 / SLOW_MOTION_MIN`` of its playback rate (a phone's
+        time-lapse: 1 frame a second played at 30), else 1."""
+        if self.capture_fps and self.fps > 0 and self.capture_fps * SLOW_MOTION_MIN <= self.fps:
+            return float(self.fps / self.capture_fps)
+        return 1.0
+
     def on_capture_clock(self) -> VideoInfo:
         """The clip with its frame times on the camera's real clock: a slow-motion clip's
         ``frame_times_s / slow_motion`` and ``fps * slow_motion`` (its ``slow_motion`` then 1;
@@ -158,6 +167,7 @@ class VideoInfo:
         if self.capture_fps:
             d["capture_fps"] = round(self.capture_fps, 4)
             d["slow_motion"] = round(self.slow_motion, 4)
+            d["time_lapse"] = round(self.time_lapse, 4)
         return d
 
 
