@@ -907,18 +907,25 @@ def plan_stabilization(
                 best = b + (sg, fov, res)
         return best
 
+    level_zooms: dict = {}
+
+    def level_zoom_of(planner):
+        """Horizon lock: the least zoom at which this planner's real camera turned level fits
+        (:func:`_level_zoom`; the same for every candidate plan on it, so made once), or None
+        where the lock cannot apply."""
+        if id(planner) not in level_zooms:  # planners live as long as this plan (``planners``)
+            t_c = planner.centre_time_s(info.frame_times_s)
+            up, upright = _horizon_up(opts, gyro[0] if gyro is not None else None, image_from_body, t_c, [])
+            level_zooms[id(planner)] = (None if up is None else
+                                        _level_zoom(planner, planner.track.matrices_at(t_c), up, upright,
+                                                    info.frame_times_s))
+        return level_zooms[id(planner)]
+
     def level_fov(track, ro, cam):
         """Horizon lock: the widest budget at which the real camera turned level fits (at most
         ``max_zoom``'s), 1 without the lock."""
-        if not opts.horizon_lock:
-            return 1.0
-        planner = planner_for(track, ro, cam or camera)
-        t_c = planner.centre_time_s(info.frame_times_s)
-        up, upright = _horizon_up(opts, gyro[0] if gyro is not None else None, image_from_body, t_c, [])
-        if up is None:
-            return 1.0
-        need = _level_zoom(planner, planner.track.matrices_at(t_c), up, upright, info.frame_times_s)
-        return float(np.floor(1e4 / min(need, opts.max_zoom)) / 1e4)
+        need = level_zoom_of(planner_for(track, ro, cam or camera)) if opts.horizon_lock else None
+        return 1.0 if need is None else float(np.floor(1e4 / min(need, opts.max_zoom)) / 1e4)
 
     def build_best(track, ro, cam=None, *, video_track=False):
         """The plan of the chosen crop budget (:func:`choose_fov_keep`) and the steadiest sigma
@@ -1022,15 +1029,16 @@ def plan_stabilization(
     elif predicted is not None and predicted["ratio"] > SHAKIER_RATIO:
         msg = (f"the planned output would be shakier than the input ({predicted['output_px']:.2f} px against "
                f"{predicted['input_px']:.2f} px of high-frequency jitter, motion from the {name})")
-        horizon = blur_beta[1]
-        if horizon is not None and horizon[1] is not None and opts.motion != "gyro":
+        roll = blur_beta[1]
+        if roll is not None and np.max(np.abs(roll)) > HORIZON_LEVEL_TOL_DEG and opts.motion != "gyro":
             # levelling is what shakes it (the pull-back toward the real camera where a level frame
             # does not fit): steady the clip without the lock, and say what the lock needs
             again = plan_stabilization(input_path, replace(opts, horizon_lock=False), progress=progress, tracks=pairs)
-            fix = _horizon_fix(horizon[1], opts)
+            need = level_zoom_of(planner)
+            fix = _horizon_fix(need, opts)
             again.warnings.insert(0, f"--horizon-lock is not applied: with it the output would be shakier than the "
                                      f"input ({predicted['output_px']:.2f} px against {predicted['input_px']:.2f} px "
-                                     f"of high-frequency jitter), because a level horizon needs a {_zoom_up(horizon[1]):.2f}x "
+                                     f"of high-frequency jitter), because a level horizon needs a {_zoom_up(need):.2f}x "
                                      f"zoom here and where a level frame does not fit, the camera is pulled back "
                                      f"toward its real, tilted orientation; the clip is stabilized without the lock "
                                      f"({fix})")
@@ -1050,11 +1058,10 @@ def plan_stabilization(
         if predicted is not None:
             predicted = dict(predicted, output_px=predicted["input_px"], output_deg=predicted["input_deg"], ratio=1.0)
         name, passthrough = keep_input, True
-    blur_beta, horizon = blur_beta
-    horizon_roll = horizon[0] if horizon is not None else None
-    if horizon is not None and horizon[1] is not None and not passthrough:
+    blur_beta, horizon_roll = blur_beta
+    if horizon_roll is not None and np.max(np.abs(horizon_roll)) > HORIZON_LEVEL_TOL_DEG and not passthrough:
         off = np.abs(horizon_roll)
-        level_zoom = horizon[1]
+        level_zoom = level_zoom_of(planner)
         fix = _horizon_fix(level_zoom, opts)
         warnings.append(
             f"--horizon-lock: the horizon is held level within {HORIZON_LEVEL_TOL_DEG:g} deg on "
@@ -1284,9 +1291,8 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                     progress: Progress | None, warnings: list[str], *, gyro_imu: ImuSamples | None = None,
                     image_from_body=None, passthrough: bool = False, fov_keep: float | None = None, video_motion=None,
                     intent: bool | None = None, corridor: bool = False):
-    """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon)``; ``horizon``
-    (horizon lock): the output's roll after the crop [deg] (N,) and, where it strays more than
-    :data:`HORIZON_LEVEL_TOL_DEG` from level, the zoom at which a level horizon would fit (else None).
+    """Stage 2 for one real-camera track: ``(R_real, CropResult, blur_beta, horizon_roll_deg)``;
+    ``horizon_roll_deg`` (horizon lock, else None): the output's roll after the crop [deg] (N,).
 
     ``intent``: try the intent model's path beside plain smoothing (None: ``opts.intent``).
 
@@ -1319,7 +1325,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     if opts.zoom_mode not in ("fixed", "adaptive"):
         raise InputError(f"--zoom must be fixed or adaptive, got {opts.zoom_mode!r}", "use --zoom fixed or --zoom adaptive")
     up_cam, upright = None, 0.0  # horizon lock: up in the frames, the quarter turn the clip is held at
-    horizon_roll = None  # (roll after the crop [deg] (N,), zoom a level horizon needs or None)
+    horizon_roll = None  # roll after the crop [deg] (N,)
     if opts.horizon_lock:
         up_cam, upright = _horizon_up(opts, gyro_imu, image_from_body, t_centre, warnings)
     blur_beta = np.zeros(n)
@@ -1391,11 +1397,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     if up_cam is not None:
         from .filtering.horizon import roll_deg
 
-        roll = roll_deg(R_real, crop.R_world_virt, up_cam, upright)  # what the output shows, after the crop
-        level_zoom = None
-        if np.max(np.abs(roll)) > HORIZON_LEVEL_TOL_DEG:
-            level_zoom = _level_zoom(planner, R_real, up_cam, upright, frame_times)
-        horizon_roll = (roll, level_zoom)
+        horizon_roll = roll_deg(R_real, crop.R_world_virt, up_cam, upright)  # what the output shows, after the crop
     return R_real, crop, blur_beta, horizon_roll
 
 
