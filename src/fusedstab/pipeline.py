@@ -307,6 +307,8 @@ class StabilizationPlan:
     fov_keep: float | None = None
     #: the virtual camera also follows the video's residual motion (:mod:`fusedstab.filtering.residual`)
     residual: bool = False
+    #: the lens profile file used (given with ``--lens``, or found in a folder of profiles), or None
+    lens_profile: str | None = None
 
     @property
     def corridor(self) -> bool:
@@ -369,6 +371,8 @@ class StabilizeReport:
     #: the render's busy time per stage (decode_s, plan_s, warp_s, encode_s; they overlap)
     timings: dict | None = None
     encoder: str | None = None
+    #: the lens profile file used (``--lens``, or the one found in a folder of profiles)
+    lens_profile: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -407,8 +411,44 @@ class StabilizeReport:
             gyro_agreement=check.agreement if check is not None else None,
             gyro_segments=[asdict(sg) for sg in check.segments] if check is not None else None,
             predicted_jitter=plan.predicted, residual=plan.residual, corridor=plan.corridor, timings=timings,
-            encoder=encoder, fov_keep=plan.fov_keep,
+            encoder=encoder, fov_keep=plan.fov_keep, lens_profile=plan.lens_profile,
         )
+
+
+def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov_deg: float | None,
+                 warnings: list[str]) -> Path | None:
+    """The lens profile file to use, or None (a pinhole lens).
+
+    ``lens`` a file: itself. A folder (``--lens DIR``), or the folder named by
+    :data:`~fusedstab.io.lens.LENS_DIR_ENV` when neither ``lens`` nor ``fov_deg`` is given, is
+    searched for the camera's profile (:func:`~fusedstab.io.lens.find_lens_profile`: the camera
+    the video's metadata names, else the gyro log's; the file's in-camera stabilization state;
+    the video's size and frame rate on the camera's clock). A folder given that holds none adds a
+    warning and the pinhole guess is used; a folder from the environment is searched quietly.
+    """
+    from .io.lens import LENS_DIR_ENV, find_lens_profile
+    from .io.telemetry import camera_identity
+
+    given = lens is not None
+    env = os.environ.get(LENS_DIR_ENV)
+    folder = Path(lens) if given else (Path(env) if env and fov_deg is None else None)
+    if folder is None or (given and not folder.is_dir()):
+        return Path(lens) if given else None
+    if not folder.is_dir():
+        warnings.append(f"{LENS_DIR_ENV} names {folder}, which is not a folder: no lens profile was searched for")
+        return None
+    brand, model = camera_identity(video)
+    meta = imu.meta if imu is not None else {}
+    if not model:  # the video does not say: the gyro log may (a camera's own log beside it)
+        brand, model = meta.get("camera_brand", ""), meta.get("camera_model", "")
+    eis = meta.get("in_camera_stabilization")
+    choice = find_lens_profile(folder, brand, model, info.width_px, info.height_px, info.fps * info.slow_motion,
+                               None if eis is None else bool(eis))
+    if choice.path is None and given:
+        warnings.append(choice.reason)
+    else:
+        log.info("%s", choice.reason)
+    return choice.path
 
 
 def _load_imu(video: Path, opts: "StabilizeOptions") -> ImuSamples:
@@ -659,6 +699,7 @@ def plan_stabilization(
             if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
                 raise
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
+    opts = replace(opts, lens=resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings))
     if imu is not None and info.time_lapse > 1.0 and opts.motion == "auto":
         # frames seconds apart: a log on the camera's clock runs that much faster than the clip, and
         # the pictures between two frames are not in it to check against
@@ -1093,6 +1134,7 @@ def plan_stabilization(
         offset_source=offset_source, imu_orientation=orientation, sync=sync, blur_beta=blur_beta,
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
         horizon_roll_deg=horizon_roll, smoothness_s=sigma_used, fov_keep=fov_used, residual=residual_used,
+        lens_profile=str(opts.lens) if opts.lens is not None else None,
     )
     remap = check.diagnosis.get("axes") if check is not None else None
     if (remap and read_here and opts.imu_orientation is None and orientation.lower() != "auto"

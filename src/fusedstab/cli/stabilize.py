@@ -38,7 +38,7 @@ def _print_report(console: Console, report) -> None:
     t = Table(show_header=False, box=None)
     d = report.as_dict()
     for key in ("output", "frames", "motion_source", "residual", "corridor", "smoothness_s", "gyro_agreement", "fov_keep", "zoom", "fov_kept", "width_kept", "gyro_source", "gyro_rate_hz", "offset_ms", "offset_source",
-                "sync_confidence", "imu_orientation", "readout_ms", "readout_source", "lens", "lens_motion", "gyro_bias_rad_s", "backend", "seconds", "fps"):
+                "sync_confidence", "imu_orientation", "readout_ms", "readout_source", "lens", "lens_profile", "lens_motion", "gyro_bias_rad_s", "backend", "seconds", "fps"):
         t.add_row(key, str(d[key]))
     if d.get("predicted_jitter"):
         pj = d["predicted_jitter"]

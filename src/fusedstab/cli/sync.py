@@ -14,8 +14,11 @@ import json
 import math
 from pathlib import Path
 
+from rich.console import Console
+
 from ..errors import InputError
 from ..io.gyro_source import load_gyro, start_offset_ms
+from ..io.lens import LENS_DIR_ENV
 from .options import add_gyro_source_arguments, add_sync_arguments, number
 from .progress import progress_reporter
 
@@ -34,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gyro log (Gyroflow .gcsv, any format telemetry-parser reads, or a plain-text log); "
                         "default: embedded in INPUT, or INPUT's name with .gcsv beside it")
     parser.add_argument("--lens", type=Path, default=None, metavar="PROFILE",
-                        help="Gyroflow lens profile JSON; default: a pinhole lens with --fov")
+                        help="Gyroflow lens profile JSON, or a folder of them searched for this camera's; default: a pinhole "
+                        f"lens with --fov (or the folder ${{{LENS_DIR_ENV}}} names)")
     parser.add_argument("--fov", type=number, default=None, metavar="DEG",
                         help="horizontal field of view when no --lens is given; default: estimated from the video, "
                         f"starting from {DEFAULT_FOV_DEG:g}")
@@ -54,7 +58,12 @@ def run(args, console) -> int:
     """``fusedstab sync``: print the estimated offset, readout, IMU orientation and confidence."""
     from ..analysis.sync import estimate_sync
     from ..io.video import probe_video
-    from ..pipeline import check_imu_orientation, source_camera, source_lens_motion
+    from ..pipeline import (
+        check_imu_orientation,
+        resolve_lens,
+        source_camera,
+        source_lens_motion,
+    )
     from ..validation import STABILIZE_RANGES, check_number
 
     for field, value in (("fov_deg", args.fov), ("gyro_offset_ms", args.gyro_offset_ms),
@@ -70,6 +79,10 @@ def run(args, console) -> int:
     if info.slow_motion > 1.0:  # a slow-motion clip: the logs on the clip's clock, as stabilize has them
         imu = imu.slowed(info.slow_motion)
         lens_motion = lens_motion.slowed(info.slow_motion) if lens_motion is not None else None
+    lens_notes: list[str] = []
+    args.lens = resolve_lens(args.input, info, imu, args.lens, args.fov, lens_notes)  # a folder: its profile
+    for note in lens_notes:
+        Console(stderr=True).print(f"[yellow]warning:[/] {note}", highlight=False)
     camera, readout_s, readout_source = source_camera(info, imu, lens=args.lens, fov_deg=args.fov,
                                                       readout_ms=args.readout_ms)
     readout_ms = None if readout_source.startswith("unknown") else readout_s * 1000.0

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..camera import CameraModel
 from ..errors import LensError
 
-__all__ = ["load_lens_profile", "lens_profile_dict", "write_lens_profile"]
+__all__ = ["LENS_DIR_ENV", "LensChoice", "camera_key", "find_lens_profile", "load_lens_profile", "lens_profile_dict",
+           "write_lens_profile"]
 
 _MODEL_ALIASES = {
     None: "opencv_fisheye",
@@ -286,3 +288,154 @@ def write_lens_profile(path: str | os.PathLike, camera: CameraModel, **kw) -> Pa
     path = Path(path)
     path.write_text(json.dumps(lens_profile_dict(camera, **kw), indent=2), encoding="utf-8")
     return path
+
+
+# ---------------------------------------------------------------------------- a folder of profiles
+#: environment variable naming a folder of Gyroflow lens profiles (e.g. a copy of
+#: gyroflow/lens_profiles) that is searched when no ``--lens`` is given
+LENS_DIR_ENV = "FUSEDSTAB_LENS_DIR"
+
+#: JSON files a folder search reads at most (the public collection holds about 10,000)
+_MAX_FOLDER_PROFILES = 50_000
+
+
+def _norm(text) -> str:
+    """Lower-case letters and digits only: ``"HERO5 Black"`` -> ``"hero5black"``."""
+    return re.sub(r"[^a-z0-9]", "", str(text or "").lower())
+
+
+def camera_key(brand, model) -> str:
+    """The key a camera is matched by: brand and model normalized (:func:`_norm`), the brand
+    not repeated (telemetry-parser names the MAX ``GoPro`` / ``GoPro Max``, its profiles
+    ``GoPro`` / ``Max``: both ``"gopromax"``). Empty when the model is unknown."""
+    b, m = _norm(brand), _norm(model)
+    if b and m.startswith(b) and len(m) > len(b):
+        m = m[len(b):]
+    return b + m if m else ""
+
+
+def _profile_eis(data: dict) -> bool | None:
+    """Whether a profile was calibrated with in-camera stabilization on, from its note, name,
+    identifier and setting (``NO-EIS`` / ``HS EIS``, HyperSmooth); None where they do not say."""
+    text = _norm(" ".join(str(data.get(k) or "") for k in ("note", "name", "identifier", "camera_setting")))
+    if "noeis" in text or "eisoff" in text:
+        return False
+    if "eis" in text or "hypersmooth" in text or "rocksteady" in text:
+        return True
+    return None
+
+
+@dataclass(frozen=True)
+class LensChoice:
+    """The profile a folder search chose, or why it chose none.
+
+    Attributes
+    ----------
+    path : the chosen profile, or None.
+    reason : one line for the user: the camera, what was matched, or what was missing.
+    candidates : profiles of this camera that fit the video (aspect ratio, a supported model).
+    """
+
+    path: Path | None
+    reason: str
+    candidates: int = 0
+
+
+def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str | None, width_px: int, height_px: int,
+                      fps: float | None, in_camera_stabilization: bool | None = None) -> LensChoice:
+    """Choose the Gyroflow lens profile for a camera from a folder of profiles (searched
+    recursively, as a copy of gyroflow/lens_profiles is laid out).
+
+    A profile is a candidate when its ``camera_brand`` / ``camera_model`` name the camera
+    (:func:`camera_key`) and it loads for the video (the same aspect ratio, a supported model,
+    no digital lens: :func:`load_lens_profile`). Among candidates, in this order: the in-camera
+    stabilization state the file reports (a profile calibrated with EIS on describes the
+    cropped, re-scaled picture EIS writes), the video's exact size (the calibration or one of
+    its ``compatible_settings``), its frame rate, Gyroflow's ``official`` mark, more
+    calibration images, the newer date; then the file name, so the choice is reproducible.
+
+    Parameters
+    ----------
+    folder : a folder of ``.json`` profiles.
+    brand, model : the camera as its metadata names it (telemetry-parser's ``camera`` / ``model``).
+    width_px, height_px, fps : the video's frame size and frame rate (camera clock).
+    in_camera_stabilization : the file's EIS state; None = unknown.
+
+    Returns
+    -------
+    :class:`LensChoice`; ``path`` None when the camera is unknown or no profile fits.
+
+    Raises
+    ------
+    LensError : ``folder`` is not a readable folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise LensError(f"lens profile folder not found: {folder}", "give a lens profile .json, or a folder of them")
+    key = camera_key(brand, model)
+    shown = str(model or "")
+    if brand and shown.lower().startswith(str(brand).lower() + " "):  # "GoPro" / "GoPro Max": "GoPro Max"
+        shown = shown[len(str(brand)) + 1:]
+    camera = " ".join(x for x in (brand, shown) if x) or "unknown"
+    if not key:
+        return LensChoice(None, f"the file does not name its camera ({camera}), so no profile in {folder} can be "
+                                "matched to it; give the profile with --lens PROFILE.json")
+    try:
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".json" and p.is_file())
+    except OSError as exc:
+        raise LensError(f"lens profile folder {folder} cannot be read: {exc.strerror or exc}",
+                        "check the folder's permissions") from None
+    files = files[:_MAX_FOLDER_PROFILES]
+    # the public collection names files and folders after the camera: read those first, and
+    # every profile only where none does
+    model_part = key[len(_norm(brand)):] if key.startswith(_norm(brand)) and len(key) > len(_norm(brand)) else key
+    named = [p for p in files if model_part in _norm(p.relative_to(folder))]
+    named_set = set(named)
+    fitting, unfit = [], []
+    for group in (named, [p for p in files if p not in named_set]):
+        for p in group:
+            try:
+                if p.stat().st_size > _MAX_PROFILE_BYTES:
+                    continue
+                data = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+                continue
+            if not isinstance(data, dict) or camera_key(data.get("camera_brand"), data.get("camera_model")) != key:
+                continue
+            try:
+                load_lens_profile(p, width_px, height_px, fps)
+            except LensError as exc:
+                unfit.append(f"{p.name}: {exc.message}")
+                continue
+            fitting.append((p, data))
+        if fitting or unfit:
+            break
+    if not fitting:
+        why = f"; {len(unfit)} for it do not fit the video ({unfit[0]})" if unfit else ""
+        return LensChoice(None, f"no lens profile in {folder} is for the {camera} at {width_px}x{height_px}{why}; "
+                                "give one with --lens PROFILE.json (Gyroflow's lens_profiles, or calibrate the lens "
+                                "in Gyroflow)")
+
+    def score(item):
+        data = item[1]
+        calib = _dims(data.get("calib_dimension"))
+        settings = data.get("compatible_settings") if isinstance(data.get("compatible_settings"), list) else []
+        sizes = [(s.get("width"), s.get("height"), s.get("fps")) for s in settings if isinstance(s, dict)]
+        same_size = calib == (width_px, height_px) or any((w, h) == (width_px, height_px) for w, h, _ in sizes)
+        same_fps = fps is not None and (
+            (data.get("fps") is not None and _same_fps(data.get("fps"), fps))
+            or any((w, h) == (width_px, height_px) and f is not None and _same_fps(f, fps) for w, h, f in sizes))
+        eis = _profile_eis(data)
+        eis_score = 0 if in_camera_stabilization is None or eis is None else (1 if eis == in_camera_stabilization else -1)
+        images = data.get("num_images")
+        images = images if isinstance(images, int) and not isinstance(images, bool) else 0
+        return (eis_score, same_size, same_fps, data.get("official") is True, images, str(data.get("date") or ""))
+
+    best_path, best_data = max(fitting, key=lambda it: (score(it), [-ord(c) for c in it[0].name]))
+    sc = score((best_path, best_data))
+    said = [("in-camera stabilization " + ("on" if in_camera_stabilization else "off") + " as the file")
+            if sc[0] > 0 else "", f"calibrated at {width_px}x{height_px}" if sc[1] else "",
+            "the same frame rate" if sc[2] else "", "official" if sc[3] else ""]
+    said = [s for s in said if s]
+    return LensChoice(best_path, f"lens profile {best_path.name} for the {camera}, chosen from {len(fitting)} in "
+                                 f"{folder}" + (f" ({', '.join(said)})" if said else ""), len(fitting))

@@ -29,6 +29,7 @@ __all__ = [
     "gyroflow_to_camera",
     "camera_to_gyroflow",
     "read_camera_metadata",
+    "camera_identity",
     "check_gcsv",
     "UnreadableLog",
 ]
@@ -145,6 +146,16 @@ def _check_gcsv_lines(src: str, fh) -> None:
         raise TelemetryError(f"{src} has no column line (t,gx,gy,gz,...) and no samples", _GCSV_HINT)
     if rows == 0:
         raise TelemetryError(f"{src} has a header but no gyro samples", "give a .gcsv recorded during the clip")
+
+
+def camera_identity(path: str | os.PathLike) -> tuple[str, str]:
+    """``(brand, model)`` of the camera that wrote a file, as telemetry-parser names it
+    (``("GoPro", "HERO5 Black")``); ``("", "")`` where it cannot tell (a file it does not know)."""
+    try:
+        parser = _parser(Path(path))
+    except UnreadableLog:
+        return "", ""
+    return str(getattr(parser, "camera", "") or ""), str(getattr(parser, "model", "") or "")
 
 
 def _parser(path: Path, shown: Path | None = None):
@@ -274,7 +285,8 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
         if keep.sum() >= 10 and np.all(np.isfinite(aa)):
             ta, aa = ta[keep], aa[keep]
             accel = gyroflow_to_camera(np.stack([np.interp(t_s, ta, aa[:, k]) for k in range(3)], axis=1))
-    meta = {"camera": f"{getattr(parser, 'camera', '') or ''} {getattr(parser, 'model', '') or ''}".strip()}
+    brand, model = str(getattr(parser, "camera", "") or ""), str(getattr(parser, "model", "") or "")
+    meta = {"camera": f"{brand} {model}".strip(), "camera_brand": brand, "camera_model": model}
     try:
         meta.update(read_camera_metadata(parser))
     except _STOP:

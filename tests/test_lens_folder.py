@@ -1,0 +1,135 @@
+"""A folder of Gyroflow lens profiles (``--lens DIR``, or ``$FUSEDSTAB_LENS_DIR``): the camera's
+profile is chosen by what the file says (camera, in-camera stabilization, size, frame rate), and
+a run with the folder plans as a run with that profile; where the folder has none for the
+camera, the run says so and goes on with the pinhole guess."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import small_sim
+
+from fusedstab.camera import CameraModel
+from fusedstab.errors import LensError
+from fusedstab.io.lens import (
+    LENS_DIR_ENV,
+    camera_key,
+    find_lens_profile,
+    lens_profile_dict,
+)
+from fusedstab.pipeline import StabilizeOptions, plan_stabilization
+
+HERO5_WIDE = "GoPro_HERO5 Black_Wide_NO-EIS_16by9.json"
+MAX_HS = "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json"
+MAX_NO_EIS = "GoPro_Max_Wide_NO-EIS_1080p_16by9_1920x1080-50.00fps.json"
+
+
+def _profile(folder: Path, name: str, *, brand="Acme", model="Cam 1", size=(1920, 1080), fps=30.0, **fields) -> Path:
+    """A profile of a pinhole-ish fisheye at ``size``; ``fields`` override the JSON's."""
+    cam = CameraModel(size[0], size[1], 0.5 * size[0], 0.5 * size[0], size[0] / 2 - 0.5, size[1] / 2 - 0.5,
+                      model="opencv_fisheye", coeffs=(0.01, 0.0, 0.0, 0.0), name=name)
+    data = lens_profile_dict(cam)
+    data.update({"camera_brand": brand, "camera_model": model, "fps": fps, "official": False, "note": "",
+                 "identifier": "", **fields})
+    path = folder / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_camera_key_matches_how_telemetry_and_profiles_name_a_camera():
+    assert camera_key("GoPro", "GoPro Max") == camera_key("GoPro", "Max") == "gopromax"
+    assert camera_key("GoPro", "HERO5 Black") == camera_key("gopro", "HERO5-Black") == "goprohero5black"
+    assert camera_key("GoPro", "") == "" and camera_key("", None) == ""
+
+
+def test_gyroflow_profiles_are_chosen_by_the_files_camera_and_stabilization(lens_profiles):
+    # the HERO5 on the Karma (854x480 29.97 fps, EIS off): the official Wide profile over the
+    # community 1080p one (both NO-EIS, 16:9, 29.97 fps)
+    c = find_lens_profile(lens_profiles, "GoPro", "HERO5 Black", 854, 480, 29.97, False)
+    assert c.path.name == HERO5_WIDE and c.candidates == 2 and "official" in c.reason
+    # the MAX in HERO mode: HyperSmooth on picks the profile calibrated with it on, off the other
+    assert find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, True).path.name == MAX_HS
+    assert find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, False).path.name == MAX_NO_EIS
+    # a 4:3 clip: the camera's 16:9 profiles do not fit, and the reason says so
+    c = find_lens_profile(lens_profiles, "GoPro", "HERO5 Black", 800, 600, 29.97, False)
+    assert c.path is None and "800x600" in c.reason and "aspect" in c.reason and "--lens" in c.reason
+    # a camera the folder has no profile for, and a file that names none
+    assert find_lens_profile(lens_profiles, "Sony", "ILCE-7SM3", 1920, 1080, 25.0).path is None
+    c = find_lens_profile(lens_profiles, "", "", 1920, 1080, 25.0)
+    assert c.path is None and "does not name its camera" in c.reason
+
+
+def test_preferences_after_the_camera_size_then_rate_then_official(tmp_path):
+    d = tmp_path / "profiles"
+    _profile(d / "Acme" / "Cam 1", "a_4k", size=(3840, 2160), fps=30.0, official=True)
+    _profile(d / "Acme" / "Cam 1", "b_1080p_60", size=(1920, 1080), fps=60.0)
+    _profile(d / "Acme" / "Cam 1", "c_4by3", size=(1440, 1080), fps=30.0)  # another aspect: never a candidate
+    _profile(d / "Other", "d_other_camera", brand="Other", model="Cam 1", size=(1920, 1080), fps=30.0)
+    (d / "notes.json").write_text("{not json")  # unreadable files are passed over
+    (d / "list.json").write_text("[1, 2]")
+    # the exact size wins over the official mark
+    assert find_lens_profile(d, "Acme", "Cam 1", 1920, 1080, 30.0).path.name == "b_1080p_60.json"
+    # a size neither was calibrated at: the frame rate, then the official mark
+    assert find_lens_profile(d, "Acme", "Cam 1", 1280, 720, 60.0).path.name == "b_1080p_60.json"
+    assert find_lens_profile(d, "Acme", "Cam 1", 1280, 720, 25.0).path.name == "a_4k.json"
+    # a compatible setting names the size: it counts as calibrated there
+    _profile(d / "Acme" / "Cam 1", "e_settings", size=(3840, 2160), fps=24.0,
+             compatible_settings=[{"width": 1280, "height": 720, "fps": 25.0, "frame_readout_time": 10.0}])
+    c = find_lens_profile(d, "Acme", "Cam 1", 1280, 720, 25.0)
+    assert c.path.name == "e_settings.json" and c.candidates == 3 and "calibrated at 1280x720" in c.reason
+    # a profile with a digital lens (SuperView) is not a candidate
+    shutil.rmtree(d / "Acme")
+    _profile(d / "Acme", "f_superview", digital_lens="gopro_superview")
+    c = find_lens_profile(d, "Acme", "Cam 1", 1920, 1080, 30.0)
+    assert c.path is None and "digital lens" in c.reason
+
+
+def test_a_folder_that_is_not_one_is_refused(tmp_path):
+    with pytest.raises(LensError, match="folder not found"):
+        find_lens_profile(tmp_path / "missing", "Acme", "Cam 1", 1920, 1080, 30.0)
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    return small_sim(tmp_path_factory, "lensdir", scenario="walk", duration_s=2.0)
+
+
+def _plan(sim, **kw):
+    return plan_stabilization(f"{sim}.mp4", StabilizeOptions(gyro=f"{sim}.gcsv", gyro_offset_ms=0.0, **kw))
+
+
+def test_a_run_with_the_folder_plans_as_with_its_profile(sim, tmp_path, monkeypatch):
+    """The simulator's clip (its .gcsv names the camera) among a decoy for another camera and one
+    for another aspect: the folder gives the plan the profile itself gives, and says which."""
+    d = tmp_path / "lens_profiles"
+    (d / "fusedstab").mkdir(parents=True)
+    shutil.copy(f"{sim}.lens.json", d / "fusedstab" / "sim.json")
+    _profile(d, "decoy_other_camera", size=(320, 180))
+    _profile(d, "decoy_4by3", brand="fusedstab", model="simulator", size=(320, 240))
+    given = _plan(sim, lens=f"{sim}.lens.json")
+    found = _plan(sim, lens=str(d))
+    assert found.lens_profile == str(d / "fusedstab" / "sim.json")
+    assert found.camera.name == given.camera.name and found.readout_s == given.readout_s
+    np.testing.assert_allclose(found.R_virt, given.R_virt, atol=1e-12)
+    # the same folder from the environment, no --lens
+    monkeypatch.setenv(LENS_DIR_ENV, str(d))
+    env = _plan(sim)
+    assert env.lens_profile == found.lens_profile and not any("lens profile" in w for w in env.warnings)
+    # --fov names the lens: the environment's folder is not searched
+    assert _plan(sim, fov_deg=70.0).lens_profile is None
+
+
+def test_a_folder_without_the_cameras_profile_says_so_and_goes_on(sim, tmp_path, monkeypatch):
+    d = tmp_path / "other"
+    _profile(d, "decoy_other_camera", size=(320, 180))
+    plan = _plan(sim, lens=str(d))
+    assert plan.lens_profile is None and plan.camera.model == "pinhole"
+    assert any(f"no lens profile in {d}" in w and "fusedstab simulator" in w for w in plan.warnings), plan.warnings
+    # from the environment: quietly
+    monkeypatch.setenv(LENS_DIR_ENV, str(d))
+    assert not any("lens profile in" in w for w in _plan(sim).warnings)
