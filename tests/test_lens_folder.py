@@ -24,6 +24,7 @@ from fusedstab.io.lens import (
 from fusedstab.pipeline import StabilizeOptions, plan_stabilization
 
 HERO5_WIDE = "GoPro_HERO5 Black_Wide_NO-EIS_16by9.json"
+HERO5_COMMUNITY = "GoPro_HERO5 Black__NO-EIS_1080p_16by9_1920x1080-29.97fps.json"
 MAX_HS = "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json"
 MAX_NO_EIS = "GoPro_Max_Wide_NO-EIS_1080p_16by9_1920x1080-50.00fps.json"
 
@@ -48,10 +49,18 @@ def test_camera_key_matches_how_telemetry_and_profiles_name_a_camera():
 
 
 def test_gyroflow_profiles_are_chosen_by_the_files_camera_and_stabilization(lens_profiles):
-    # the HERO5 on the Karma (854x480 29.97 fps, EIS off): the official Wide profile over the
-    # community 1080p one (both NO-EIS, 16:9, 29.97 fps)
+    # a HERO5 clip at 854x480 29.97 fps, EIS off, lens mode unknown: the official Wide profile over
+    # the community 1080p one (both NO-EIS, 16:9, 29.97 fps), which differs (82 deg across against
+    # 118) and is handed on for the plan to try against the picture
     c = find_lens_profile(lens_profiles, "GoPro", "HERO5 Black", 854, 480, 29.97, False)
-    assert c.path.name == HERO5_WIDE and c.candidates == 2 and "official" in c.reason
+    assert c.path.name == HERO5_WIDE and c.candidates == 2 and "official" in c.reason and not c.mismatch
+    assert [p.name for p, _ in c.alternatives] == [HERO5_COMMUNITY]
+    # the Karma clip's own mode (GPMF VFOV "M": Medium): the profile that names no mode ranks
+    # before the Wide one, which comes with the warning that it is for another mode
+    c = find_lens_profile(lens_profiles, "GoPro", "HERO5 Black", 854, 480, 29.97, False, "Medium")
+    assert c.path.name == HERO5_COMMUNITY and not c.mismatch
+    (alt, note), = c.alternatives
+    assert alt.name == HERO5_WIDE and "Medium" in note and "--lens" in note
     # the MAX in HERO mode: HyperSmooth on picks the profile calibrated with it on, off the other
     assert find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, True).path.name == MAX_HS
     assert find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, False).path.name == MAX_NO_EIS
@@ -124,6 +133,22 @@ def test_a_run_with_the_folder_plans_as_with_its_profile(sim, tmp_path, monkeypa
     assert _plan(sim, fov_deg=70.0).lens_profile is None
 
 
+def test_a_lens_the_metadata_ranks_first_gives_way_to_the_one_the_picture_follows(sim, tmp_path):
+    """A profile for the same camera and size, marked official but for another lens (a fisheye of
+    half the focal length): the metadata ranks it first, the plans are compared against the
+    tracks, and the simulator's own lens is used, with a warning that says so."""
+    d = tmp_path / "ranked"
+    (d / "fusedstab").mkdir(parents=True)
+    shutil.copy(f"{sim}.lens.json", d / "fusedstab" / "sim.json")
+    _profile(d / "fusedstab", "official_other_lens", brand="fusedstab", model="simulator", size=(320, 180),
+             official=True)
+    given = _plan(sim, lens=f"{sim}.lens.json")
+    found = _plan(sim, lens=str(d))
+    assert Path(found.lens_profile).name == "sim.json"
+    np.testing.assert_allclose(found.R_virt, given.R_virt, atol=1e-12)
+    assert any("sim.json explains the picture better than official_other_lens.json" in w for w in found.warnings)
+
+
 def test_a_folder_without_the_cameras_profile_says_so_and_goes_on(sim, tmp_path, monkeypatch):
     d = tmp_path / "other"
     _profile(d, "decoy_other_camera", size=(320, 180))
@@ -133,3 +158,21 @@ def test_a_folder_without_the_cameras_profile_says_so_and_goes_on(sim, tmp_path,
     # from the environment: quietly
     monkeypatch.setenv(LENS_DIR_ENV, str(d))
     assert not any("lens profile in" in w for w in _plan(sim).warnings)
+
+
+def test_the_karma_clip_with_the_folder_plans_as_with_the_wide_profile(shared_data, lens_profiles):
+    """The HERO5 on the Karma says it recorded in the Medium lens mode, for which the folder has
+    no profile: the metadata ranks the community profile that names no mode first, whose plan
+    (82 deg across) cannot steady the clip; the Wide profile, tried against the picture, can,
+    and is used, with a warning that names the mode and the fix."""
+    from fusedstab.io.telemetry import read_imu
+
+    src = shared_data / "gopro_hero5_karma.mp4"
+    assert read_imu(src).meta["lens_mode"] == "Medium"
+    given = plan_stabilization(src, StabilizeOptions(lens=lens_profiles / HERO5_WIDE))
+    found = plan_stabilization(src, StabilizeOptions(lens=lens_profiles))
+    assert Path(found.lens_profile).name == HERO5_WIDE
+    np.testing.assert_allclose(found.R_virt, given.R_virt, atol=1e-9)
+    assert found.predicted["output_px"] == pytest.approx(given.predicted["output_px"], abs=1e-9)
+    assert any("Medium lens mode" in w for w in found.warnings), found.warnings
+    assert any(f"{HERO5_WIDE} explains the picture better than {HERO5_COMMUNITY}" in w for w in found.warnings)

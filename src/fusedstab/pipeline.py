@@ -18,7 +18,7 @@ import numpy as np
 
 from .analysis.integrate import estimate_gyro_bias, integrate_gyro
 from .camera import CameraModel
-from .errors import InputError, TelemetryError
+from .errors import FusedStabError, InputError, TelemetryError
 from .filtering.crop import CropResult, fit_crop
 from .filtering.gaussian import gaussian_smooth_orientations
 from .io.lens import load_lens_profile
@@ -309,6 +309,10 @@ class StabilizationPlan:
     residual: bool = False
     #: the lens profile file used (given with ``--lens``, or found in a folder of profiles), or None
     lens_profile: str | None = None
+    #: ``predicted`` of the chosen plan before the hybrid residual and the crop corridor: the
+    #: residual comes from the tracks the prediction reads (with a wrong lens it takes up the
+    #: misfit and the prediction with it), so plans of different lenses compare on this
+    predicted_plain: dict | None = None
 
     @property
     def corridor(self) -> bool:
@@ -416,15 +420,17 @@ class StabilizeReport:
 
 
 def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov_deg: float | None,
-                 warnings: list[str]) -> Path | None:
-    """The lens profile file to use, or None (a pinhole lens).
+                 warnings: list[str]) -> tuple[Path | None, tuple]:
+    """The lens profile file to use, or None (a pinhole lens), and the folder's next candidates
+    whose lens differs (``LensChoice.alternatives``: ``(path, warning)`` each; () for a file).
 
     ``lens`` a file: itself. A folder (``--lens DIR``), or the folder named by
     :data:`~fusedstab.io.lens.LENS_DIR_ENV` when neither ``lens`` nor ``fov_deg`` is given, is
     searched for the camera's profile (:func:`~fusedstab.io.lens.find_lens_profile`: the camera
     the video's metadata names, else the gyro log's; the file's in-camera stabilization state;
-    the video's size and frame rate on the camera's clock). A folder given that holds none adds a
-    warning and the pinhole guess is used; a folder from the environment is searched quietly.
+    the video's size and frame rate on the camera's clock; its lens mode). A folder given that
+    holds none adds a warning and the pinhole guess is used; a folder from the environment is
+    searched quietly. A profile for another lens mode than the file's adds a warning.
     """
     from .io.lens import LENS_DIR_ENV, find_lens_profile
     from .io.telemetry import camera_identity
@@ -433,22 +439,24 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
     env = os.environ.get(LENS_DIR_ENV)
     folder = Path(lens) if given else (Path(env) if env and fov_deg is None else None)
     if folder is None or (given and not folder.is_dir()):
-        return Path(lens) if given else None
+        return (Path(lens) if given else None), ()
     if not folder.is_dir():
         warnings.append(f"{LENS_DIR_ENV} names {folder}, which is not a folder: no lens profile was searched for")
-        return None
+        return None, ()
     brand, model = camera_identity(video)
     meta = imu.meta if imu is not None else {}
     if not model:  # the video does not say: the gyro log may (a camera's own log beside it)
         brand, model = meta.get("camera_brand", ""), meta.get("camera_model", "")
     eis = meta.get("in_camera_stabilization")
     choice = find_lens_profile(folder, brand, model, info.width_px, info.height_px, info.fps * info.slow_motion,
-                               None if eis is None else bool(eis))
+                               None if eis is None else bool(eis), meta.get("lens_mode"))
     if choice.path is None and given:
         warnings.append(choice.reason)
     else:
         log.info("%s", choice.reason)
-    return choice.path
+    if choice.mismatch:
+        warnings.append(choice.mismatch)
+    return choice.path, choice.alternatives
 
 
 def _load_imu(video: Path, opts: "StabilizeOptions") -> ImuSamples:
@@ -699,7 +707,8 @@ def plan_stabilization(
             if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
                 raise
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
-    opts = replace(opts, lens=resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings))
+    lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings)
+    opts = replace(opts, lens=lens_path)
     if imu is not None and info.time_lapse > 1.0 and opts.motion == "auto":
         # frames seconds apart: a log on the camera's clock runs that much faster than the clip, and
         # the pictures between two frames are not in it to check against
@@ -1017,6 +1026,7 @@ def plan_stabilization(
             t_c = planner_c.centre_time_s(info.frame_times_s)
             intent_acts = opts.intent and len(_smoothed_paths(by_fov[chosen][1], t_c, sg0, True)) > 1
             best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if intent_acts else by_fov[chosen])
+        plain = best[4]  # before the residual and the corridor (:attr:`StabilizationPlan.predicted_plain`)
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
@@ -1030,7 +1040,10 @@ def plan_stabilization(
             if b[4] is not None and b[4]["output_px"] < CORRIDOR_GAIN * best[4]["output_px"]:
                 log.info("crop corridor: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
                 best = b + best[5:]
+        plain_predicted[id(best[2])] = plain  # the crop object stands for this plan
         return best
+
+    plain_predicted: dict = {}
 
     # --- motion filtering, and the never-worse check ---------------------------------------
     passthrough = False
@@ -1135,6 +1148,7 @@ def plan_stabilization(
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
         horizon_roll_deg=horizon_roll, smoothness_s=sigma_used, fov_keep=fov_used, residual=residual_used,
         lens_profile=str(opts.lens) if opts.lens is not None else None,
+        predicted_plain=predicted if passthrough else plain_predicted.get(id(crop), predicted),
     )
     remap = check.diagnosis.get("axes") if check is not None else None
     if (remap and read_here and opts.imu_orientation is None and orientation.lower() != "auto"
@@ -1149,8 +1163,50 @@ def plan_stabilization(
                                      f"leaves {again.predicted['output_px']:.2f} px of jitter against "
                                      f"{predicted['output_px']:.2f} px with the {name}; give --imu-orientation "
                                      f"{again.imu_orientation} to skip the search)")
-            return again
+            plan = again
+    if lens_alternatives and read_here and pairs is not None and predicted is not None:
+        plan = _steadiest_lens(plan, input_path, opts, lens_alternatives, progress, pairs)
     return plan
+
+
+#: a folder's next candidate lens replaces the first where its plan's angular jitter is below
+#: this share of the first's (the metadata's choice stands unless the picture clearly disagrees)
+LENS_ALTERNATIVE_GAIN = 0.9
+
+
+def _angular_jitter(plan: StabilizationPlan) -> float:
+    """The plan's predicted high-frequency output jitter as an angle [rad], before the hybrid
+    residual (:attr:`StabilizationPlan.predicted_plain`): px over the output's focal length (the
+    source's times the zoom), so that plans with different lenses compare."""
+    pred = plan.predicted_plain or plan.predicted
+    if pred is None:
+        return float("inf")
+    return float(pred["output_px"]) / (plan.planner.base_focal_px * (1.0 if plan.passthrough else plan.zoom))
+
+
+def _steadiest_lens(plan: StabilizationPlan, input_path, opts: StabilizeOptions, alternatives, progress,
+                    pairs: FramePairs) -> StabilizationPlan:
+    """``plan`` (with a folder's first lens) or the plan of one of the folder's next candidates
+    (:attr:`~fusedstab.io.lens.LensChoice.alternatives`), whichever the tracks predict clearly
+    steadier (:data:`LENS_ALTERNATIVE_GAIN`, by :func:`_angular_jitter`); the tracks are reused."""
+    best, best_rad = plan, _angular_jitter(plan)
+    first = Path(plan.lens_profile).name if plan.lens_profile else plan.camera.name
+    for path, note in alternatives:
+        try:
+            other = plan_stabilization(input_path, replace(opts, lens=path), progress=progress, tracks=pairs)
+        except FusedStabError as exc:
+            log.info("lens profile %s: no plan (%s)", Path(path).name, exc)
+            continue
+        rad = _angular_jitter(other)
+        log.info("lens profile %s: predicted jitter %.3g mrad (%s: %.3g)", Path(path).name, 1e3 * rad, first,
+                 1e3 * best_rad)
+        if rad < LENS_ALTERNATIVE_GAIN * best_rad:
+            why = (f"lens profile {Path(path).name} explains the picture better than {first}, which the file's "
+                   f"metadata ranked first (predicted jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it "
+                   "is used")
+            other.warnings[:0] = [note, why] if note else [why]
+            best, best_rad = other, rad
+    return best
 
 
 def motion_hint(meta: dict) -> str:

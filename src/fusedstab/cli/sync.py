@@ -80,7 +80,7 @@ def run(args, console) -> int:
         imu = imu.slowed(info.slow_motion)
         lens_motion = lens_motion.slowed(info.slow_motion) if lens_motion is not None else None
     lens_notes: list[str] = []
-    args.lens = resolve_lens(args.input, info, imu, args.lens, args.fov, lens_notes)  # a folder: its profile
+    args.lens = resolve_lens(args.input, info, imu, args.lens, args.fov, lens_notes)[0]  # a folder: its first
     for note in lens_notes:
         Console(stderr=True).print(f"[yellow]warning:[/] {note}", highlight=False)
     camera, readout_s, readout_source = source_camera(info, imu, lens=args.lens, fov_deg=args.fov,

@@ -16,11 +16,13 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..camera import CameraModel
 from ..errors import LensError
 
-__all__ = ["LENS_DIR_ENV", "LensChoice", "camera_key", "find_lens_profile", "load_lens_profile", "lens_profile_dict",
-           "write_lens_profile"]
+__all__ = ["LENS_ALTERNATIVES_MAX", "LENS_DIR_ENV", "LensChoice", "camera_key", "find_lens_profile", "lens_profile_dict",
+           "load_lens_profile", "write_lens_profile"]
 
 _MODEL_ALIASES = {
     None: "opencv_fisheye",
@@ -295,6 +297,9 @@ def write_lens_profile(path: str | os.PathLike, camera: CameraModel, **kw) -> Pa
 #: gyroflow/lens_profiles) that is searched when no ``--lens`` is given
 LENS_DIR_ENV = "FUSEDSTAB_LENS_DIR"
 
+#: candidates besides the first that a folder search hands the plan to try against the picture
+LENS_ALTERNATIVES_MAX = 2
+
 #: JSON files a folder search reads at most (the public collection holds about 10,000)
 _MAX_FOLDER_PROFILES = 50_000
 
@@ -325,6 +330,21 @@ def _profile_eis(data: dict) -> bool | None:
     return None
 
 
+#: lens modes (field-of-view settings) profiles and camera metadata name, longest first
+_LENS_MODES = ("superview", "hyperview", "medium", "narrow", "linear", "wide")
+
+
+def _profile_mode(data: dict) -> str | None:
+    """The lens mode a profile was calibrated in (``"wide"``, ``"linear"``, ...), from its
+    ``lens_model``, else its name and note; None where they do not say."""
+    for text in (_norm(data.get("lens_model")),
+                 _norm(" ".join(str(data.get(k) or "") for k in ("name", "note", "camera_setting")))):
+        for mode in _LENS_MODES:
+            if mode in text:
+                return mode
+    return None
+
+
 @dataclass(frozen=True)
 class LensChoice:
     """The profile a folder search chose, or why it chose none.
@@ -334,22 +354,32 @@ class LensChoice:
     path : the chosen profile, or None.
     reason : one line for the user: the camera, what was matched, or what was missing.
     candidates : profiles of this camera that fit the video (aspect ratio, a supported model).
+    mismatch : where the chosen profile is for another lens mode than the file's (none for
+        its mode fits), a line that says so for a warning; else "".
+    alternatives : the next candidates in rank whose lens differs (up to
+        :data:`LENS_ALTERNATIVES_MAX`), each ``(path, mismatch)``: the metadata cannot tell a
+        good calibration from a poor one, or a mode it does not record, so the plan tries
+        them against the picture (:func:`~fusedstab.pipeline.plan_stabilization`).
     """
 
     path: Path | None
     reason: str
     candidates: int = 0
+    mismatch: str = ""
+    alternatives: tuple[tuple[Path, str], ...] = ()
 
 
 def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str | None, width_px: int, height_px: int,
-                      fps: float | None, in_camera_stabilization: bool | None = None) -> LensChoice:
+                      fps: float | None, in_camera_stabilization: bool | None = None,
+                      lens_mode: str | None = None) -> LensChoice:
     """Choose the Gyroflow lens profile for a camera from a folder of profiles (searched
     recursively, as a copy of gyroflow/lens_profiles is laid out).
 
     A profile is a candidate when its ``camera_brand`` / ``camera_model`` name the camera
     (:func:`camera_key`) and it loads for the video (the same aspect ratio, a supported model,
-    no digital lens: :func:`load_lens_profile`). Among candidates, in this order: the in-camera
-    stabilization state the file reports (a profile calibrated with EIS on describes the
+    no digital lens: :func:`load_lens_profile`). Among candidates, in this order: the lens mode
+    the file reports (GoPro's Wide / Medium / Linear ...: each a different crop of the sensor,
+    so another focal length), the in-camera stabilization state the file reports (a profile calibrated with EIS on describes the
     cropped, re-scaled picture EIS writes), the video's exact size (the calibration or one of
     its ``compatible_settings``), its frame rate, Gyroflow's ``official`` mark, more
     calibration images, the newer date; then the file name, so the choice is reproducible.
@@ -360,6 +390,7 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
     brand, model : the camera as its metadata names it (telemetry-parser's ``camera`` / ``model``).
     width_px, height_px, fps : the video's frame size and frame rate (camera clock).
     in_camera_stabilization : the file's EIS state; None = unknown.
+    lens_mode : the file's lens mode (``"Wide"``, ``"Linear"``, ...); None = unknown.
 
     Returns
     -------
@@ -427,15 +458,56 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
             or any((w, h) == (width_px, height_px) and f is not None and _same_fps(f, fps) for w, h, f in sizes))
         eis = _profile_eis(data)
         eis_score = 0 if in_camera_stabilization is None or eis is None else (1 if eis == in_camera_stabilization else -1)
+        mode = _profile_mode(data)
+        mode_score = 0 if not file_mode or mode is None else (1 if mode == file_mode else -1)
         images = data.get("num_images")
         images = images if isinstance(images, int) and not isinstance(images, bool) else 0
-        return (eis_score, same_size, same_fps, data.get("official") is True, images, str(data.get("date") or ""))
+        return (mode_score, eis_score, same_size, same_fps, data.get("official") is True, images,
+                str(data.get("date") or ""))
 
-    best_path, best_data = max(fitting, key=lambda it: (score(it), [-ord(c) for c in it[0].name]))
-    sc = score((best_path, best_data))
-    said = [("in-camera stabilization " + ("on" if in_camera_stabilization else "off") + " as the file")
-            if sc[0] > 0 else "", f"calibrated at {width_px}x{height_px}" if sc[1] else "",
-            "the same frame rate" if sc[2] else "", "official" if sc[3] else ""]
+    file_mode = _norm(lens_mode) or None
+    ranked = sorted(fitting, key=lambda it: (score(it), [-ord(c) for c in it[0].name]), reverse=True)
+
+    def mismatch(item) -> str:
+        if score(item)[0] >= 0:
+            return ""
+        return (f"the file was recorded in the {lens_mode} lens mode, but no profile in {folder} for the {camera} "
+                f"fits the picture in that mode: {item[0].name} ({_profile_mode(item[1])}) is used, and the "
+                f"picture's focal length may differ from it; give the {lens_mode} profile with --lens PROFILE.json")
+
+    best_path = ranked[0][0]
+    sc = score(ranked[0])
+    said = [f"{lens_mode} as the file" if sc[0] > 0 else "",
+            ("in-camera stabilization " + ("on" if in_camera_stabilization else "off") + " as the file")
+            if sc[1] > 0 else "", f"calibrated at {width_px}x{height_px}" if sc[2] else "",
+            "the same frame rate" if sc[3] else "", "official" if sc[4] else ""]
     said = [s for s in said if s]
+    # the next ones in rank whose lens differs from every one before (another focal length or
+    # distortion at this size), for the plan to try against the picture
+    shapes = [_shape(best_path, width_px, height_px, fps)]
+    others = []
+    for item in ranked[1:]:
+        if len(others) >= LENS_ALTERNATIVES_MAX:
+            break
+        shape = _shape(item[0], width_px, height_px, fps)
+        if all(_differs(shape, s) for s in shapes):
+            shapes.append(shape)
+            others.append((item[0], mismatch(item)))
     return LensChoice(best_path, f"lens profile {best_path.name} for the {camera}, chosen from {len(fitting)} in "
-                                 f"{folder}" + (f" ({', '.join(said)})" if said else ""), len(fitting))
+                                 f"{folder}" + (f" ({', '.join(said)})" if said else ""), len(fitting),
+                      mismatch(ranked[0]), tuple(others))
+
+
+def _shape(path: Path, width_px: int, height_px: int, fps: float | None) -> tuple[float, float, tuple[float, ...]]:
+    """A profile's lens at the video's size: ``(fx, fy, distortion coefficients)``."""
+    cam = load_lens_profile(path, width_px, height_px, fps)
+    return cam.fx_px, cam.fy_px, tuple(cam.coeffs)
+
+
+def _differs(a, b) -> bool:
+    """Two lenses that map the picture differently: focal lengths more than 1 % apart, or
+    distortion coefficients more than 0.01 apart."""
+    if abs(a[0] - b[0]) > 0.01 * b[0] or abs(a[1] - b[1]) > 0.01 * b[1]:
+        return True
+    ca, cb = np.asarray(a[2], float), np.asarray(b[2], float)
+    return ca.shape != cb.shape or bool(np.any(np.abs(ca - cb) > 0.01))

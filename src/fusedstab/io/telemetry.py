@@ -354,11 +354,16 @@ def _fourcc(key: str) -> str | None:
     return None
 
 
+#: GoPro's field-of-view setting (GPMF ``VFOV``) as the lens mode Gyroflow profiles name
+_GOPRO_LENS_MODES = {"W": "Wide", "M": "Medium", "N": "Narrow", "L": "Linear", "S": "SuperView", "H": "HyperView"}
+
+
 def read_camera_metadata(parser) -> dict:
     """Facts from the raw telemetry that matter to stabilization.
 
     Returns a dict with, where the file says so: ``readout_s`` (GoPro SROT, ms in file),
-    ``in_camera_stabilization`` (bool; GoPro EISE / EISA), ``exposure_s`` (median),
+    ``in_camera_stabilization`` (bool; GoPro EISE / EISA), ``lens_mode`` (GoPro VFOV: ``"Wide"``,
+    ``"Medium"``, ``"Narrow"``, ``"Linear"``, ``"SuperView"``, ``"HyperView"``), ``exposure_s`` (median),
     ``image_orientation_quaternions`` (GoPro IORI present: HERO8 and later, MAX), and with
     both CORI and IORI, one per video frame: ``frame_q_world_cam`` (K, 4) the camera body's
     orientation and ``frame_q_cam_image`` (K, 4) the in-camera stabilizer's rotation of the
@@ -386,6 +391,10 @@ def read_camera_metadata(parser) -> dict:
                         pass
                 elif cc == "EISE":
                     out["in_camera_stabilization"] = str(value).strip().upper().startswith("Y")
+                elif cc == "VFOV" and "lens_mode" not in out:
+                    mode = _GOPRO_LENS_MODES.get(str(value).strip().upper())
+                    if mode:
+                        out["lens_mode"] = mode
                 elif cc == "EISA" and "in_camera_stabilization" not in out:
                     out["in_camera_stabilization"] = str(value).strip().upper() not in ("N", "", "NONE")
                     out["in_camera_stabilization_mode"] = str(value)
