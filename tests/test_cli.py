@@ -157,6 +157,7 @@ def test_info_reports_telemetry(shared_data):
     assert tel["imu_rate_hz"] == pytest.approx(197.5, rel=0.02)
     assert tel["readout_ms"] == pytest.approx(20.6, abs=0.1)
     assert tel["in_camera_stabilization"] is True
+    assert tel["lens_mode"] == "Wide"  # GPMF VFOV "W"; the lens folder search ranks by it
     r = run_cli("info", shared_data / "insta360_oner_sample_1s.insv", "--json")
     assert r.returncode == 0
     assert json.loads(r.stdout)["telemetry"] is None

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "readout_ms": round(imu.meta["readout_s"] * 1000.0, 3) if "readout_s" in imu.meta else None,
             "exposure_ms": round(imu.meta["exposure_s"] * 1000.0, 3) if "exposure_s" in imu.meta else None,
             "in_camera_stabilization": imu.meta.get("in_camera_stabilization"),
+            "lens_mode": imu.meta.get("lens_mode"),  # GoPro's field-of-view setting (Wide, Medium, Linear, ...)
             "motion": _motion_hint(imu.meta),
         }
     except FusedStabError as exc:
