@@ -188,3 +188,30 @@ def test_odd_sizes_are_kept_where_the_chroma_allows(source, tmp_path, pix_fmt, c
     info = probe_video(tmp_path / "out.mkv")
     assert (info.width_px, info.height_px) == want == (rep.width_px, rep.height_px)
     assert info.frame_count == probe_video(src).frame_count
+
+
+@pytest.mark.parametrize("ext, tags", [
+    (".mov", {"creation_time": "2026-05-01T10:00:00.000000Z", "com.apple.quicktime.make": "Apple",
+              "com.apple.quicktime.model": "iPhone 15",
+              "com.apple.quicktime.location.ISO6709": "+37.7749-122.4194+010.000/"}),
+    (".mp4", {"creation_time": "2026-06-01T12:00:00.000000Z", "location": "+48.8584+002.2945/",
+              "com.android.version": "14"}),
+    (".mkv", {"creation_time": "2026-06-01T12:00:00.000000Z", "title": "ride", "location": "+48.8584+002.2945/"}),
+])
+def test_the_files_date_place_and_camera_tags_are_kept(source, tmp_path, ext, tags):
+    """A phone's clip: its recording date, place and make stay on the stabilized file (as ffmpeg
+    keeps them), so galleries sort and map it as the original; what described the source's own
+    encoding (its encoder, brand) does not."""
+    d, _ = source
+    src = tmp_path / f"phone{ext}"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(d / "clip.mp4"), "-c", "copy", "-movflags",
+                    "use_metadata_tags"] + [a for k, v in tags.items() for a in ("-metadata", f"{k}={v}")] + [str(src)],
+                   check=True)
+    out = tmp_path / f"out{ext}"
+    stabilize(src, out, StabilizeOptions(gyro=d / "clip.gcsv", lens=d / "clip.lens.json", gyro_offset_ms=0,
+                                         preset="ultrafast"))
+    with av.open(str(src)) as a, av.open(str(out)) as b:
+        given, kept = {k.lower(): v for k, v in a.metadata.items()}, {k.lower(): v for k, v in b.metadata.items()}
+    for k, v in tags.items():
+        assert kept.get(k.lower()) == given.get(k.lower()), (k, given, kept)
+    assert kept.get("encoder") != given.get("encoder")

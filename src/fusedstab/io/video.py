@@ -178,6 +178,24 @@ SLOW_MOTION_MIN_FPS = 100.0
 #: the container tags that state a clip's capture rate (Android's camera writes the first)
 CAPTURE_FPS_TAGS = ("com.android.capture.fps",)
 
+#: container tags that describe how the source file was written, not what it holds: not carried
+#: over (the output's muxer writes its own)
+_SOURCE_ONLY_TAGS = {"encoder", "major_brand", "minor_version", "compatible_brands", "handler_name", "duration"}
+#: container tags FFmpeg's MP4 / MOV muxer writes by itself; any other (a phone's
+#: ``com.apple.quicktime.location.ISO6709``, a GoPro's ``firmware``) needs its
+#: ``use_metadata_tags`` flag
+_MOV_NATIVE_TAGS = {"title", "artist", "author", "album_artist", "album", "composer", "date", "comment", "genre",
+                    "copyright", "grouping", "lyrics", "description", "synopsis", "show", "episode_id", "network",
+                    "track", "disc", "location", "creation_time", "language", "keywords", "rating"}
+
+
+def carried_tags(metadata: dict) -> dict:
+    """The source container's tags an output keeps: its date (``creation_time``), place
+    (``location``, a phone's ``com.apple.quicktime.*`` / ``com.android.*``), camera (``make``,
+    ``model``, ``firmware``) and titles, as ``ffmpeg`` keeps them; not the ones that describe
+    the source's own encoding (:data:`_SOURCE_ONLY_TAGS`)."""
+    return {k: v for k, v in metadata.items() if k.lower() not in _SOURCE_ONLY_TAGS and isinstance(v, str)}
+
 
 def _capture_fps(container, vs) -> float | None:
     """The capture frame rate a file states (:data:`CAPTURE_FPS_TAGS`), or None."""
@@ -910,12 +928,18 @@ class VideoWriter:
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the output should be an ordinary file
             options = {}
-            if self.info.capture_fps and self.format in ("mp4", "mov"):
-                # a slow-motion clip keeps its capture rate (players and galleries read it)
+            tags = {}
+            if self.copy_audio_from is not None or self.copy_video:
+                self._open_copy_source()
+                tags = carried_tags(dict(self._copy_in.metadata))
+            if self.info.capture_fps:
+                tags[CAPTURE_FPS_TAGS[0]] = f"{self.info.capture_fps:.6f}"
+            if self.format in ("mp4", "mov") and any(k.lower() not in _MOV_NATIVE_TAGS for k in tags):
+                # a slow-motion clip's capture rate, a phone's place and make: players and galleries read them
                 options["movflags"] = "use_metadata_tags"
             self._container = av.open(str(self._tmp), "w", format=self.format, options=options)
-            if self.info.capture_fps:
-                self._container.metadata[CAPTURE_FPS_TAGS[0]] = f"{self.info.capture_fps:.6f}"
+            for key, value in tags.items():
+                self._container.metadata[key] = value
             if self.copy_video:
                 self._add_copied_video_stream()
             else:
