@@ -134,6 +134,9 @@ class StabilizeOptions:
     hw_encode : try the codec's hardware encoders (NVENC, QSV, AMF) first.
     concurrent : decode, plan, warp and encode in parallel threads (same output; False runs
         them one after the other).
+    out_size : ``(width, height)`` of the written frames [px], the same picture (field of view,
+        aspect ratio) at another resolution in the one remap; ``height`` None: from the
+        source's aspect ratio (:func:`output_size`). None (default): the source's size.
     residual : hybrid residual (offline, with a gyro or a camera record, and tracked video):
         the virtual camera also turns against the high-frequency image motion the rotation
         track does not explain (translation, vibration; :mod:`fusedstab.filtering.residual`).
@@ -181,6 +184,7 @@ class StabilizeOptions:
     motion: str = "auto"
     force: bool = False
     projection: str = "rectilinear"
+    out_size: tuple[int, int | None] | None = None
 
 
 MOTION_SOURCES = ("auto", "gyro", "video")
@@ -689,6 +693,7 @@ def plan_stabilization(
                          f"use --projection {' | '.join(WarpPlanner.PROJECTIONS)}")
     video = Path(input_path)
     info = probe_video(video)
+    output_size(info, opts.out_size)  # a size that does not fit the picture: say so before planning
     if info.frame_count < 2:
         raise InputError(f"{video} has only {info.frame_count} frame(s)", "give a clip of at least two frames")
     warnings: list[str] = []
@@ -1531,6 +1536,61 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     return CropResult(V, zoom, lam, need)
 
 
+def _supersampling(source_width_px: int, out_width_px: int, zoom: float) -> int:
+    """``k`` for an output ``out_width_px`` wide (``--size``): the warp runs at ``k`` times the
+    output's size, the least that samples the source at its own scale or finer (1 where the
+    output already does, up to 4), and is then area-averaged ``k x k``."""
+    ratio = source_width_px / (out_width_px * max(zoom, 1e-9))
+    return int(min(4, max(1, np.ceil(ratio - 0.05))))
+
+
+def _area_down(frame: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
+    """A frame k times ``width_px`` x ``height_px`` averaged over k x k blocks (exact box filter)."""
+    import cv2
+
+    return cv2.resize(frame, (width_px, height_px), interpolation=cv2.INTER_AREA)
+
+#: the largest output side ``--size`` takes [px]
+MAX_OUTPUT_SIDE_PX = 16384
+
+
+def output_size(info: VideoInfo, out_size) -> tuple[int, int]:
+    """The written frame size for ``StabilizeOptions.out_size`` (None: the source's).
+
+    A height not given follows the source's aspect ratio, rounded to an even number (4:2:0
+    video). The size must keep the source's aspect ratio (within 1 %, and within a pixel of
+    it: the output is the planned picture drawn at another resolution) and be even.
+
+    Raises
+    ------
+    InputError : a size out of range, odd, or of another aspect ratio.
+    """
+    W0, H0 = info.width_px, info.height_px
+    if out_size is None:
+        return W0, H0
+    try:
+        w, h = out_size
+        W = int(w)
+        H = int(h) if h is not None else 2 * max(1, round(W * H0 / W0 / 2.0))
+    except (TypeError, ValueError):
+        raise InputError(f"--size must be WIDTHxHEIGHT or WIDTH in pixels, got {out_size!r}",
+                         f"e.g. --size {W0}x{H0} or --size {W0}") from None
+    if w is None or W != w or (h is not None and H != h):
+        raise InputError(f"--size must be whole pixels, got {out_size!r}", f"e.g. --size {W0}x{H0}")
+    We = W - W % 2
+    fix_h = 2 * max(1, round(We * H0 / W0 / 2.0))
+    fix = f"give --size {We}x{fix_h} (the source's {W0}x{H0} aspect ratio), or --size {We} for that height"
+    if not (16 <= W <= MAX_OUTPUT_SIDE_PX and 16 <= H <= MAX_OUTPUT_SIDE_PX):
+        raise InputError(f"--size {W}x{H} is out of range: each side 16..{MAX_OUTPUT_SIDE_PX} px",
+                         f"give a size such as --size {W0}x{H0}")
+    if W % 2 or H % 2:
+        raise InputError(f"--size {W}x{H} is odd: 4:2:0 video needs an even width and height", fix)
+    if abs(H - W * H0 / W0) > max(1.0, 0.01 * W * H0 / W0):
+        raise InputError(f"--size {W}x{H} has another aspect ratio than the source's {W0}x{H0}: the output is "
+                         "the stabilized picture at another resolution, not a new crop", fix)
+    return W, H
+
+
 #: frames planned per vectorized planner call in :func:`render`
 PLAN_BATCH = 8
 #: frames each stage of the concurrent render may run ahead of the next (memory: about
@@ -1540,13 +1600,15 @@ QUEUE_DEPTH = 4
 QUEUE_BYTES = 32e6
 
 
-def _planned_warps(plan: StabilizationPlan, timer: dict):
-    """``(index, FrameWarp)`` for every frame in order, planned ``PLAN_BATCH`` frames at a time."""
+def _planned_warps(plan: StabilizationPlan, timer: dict, planner: WarpPlanner | None = None):
+    """``(index, FrameWarp)`` for every frame in order, planned ``PLAN_BATCH`` frames at a time
+    (by ``planner``: the plan's own, or it resized for ``--size``)."""
     n = plan.info.frame_count
+    planner = planner or plan.planner
     for a in range(0, n, PLAN_BATCH):
         t = time.perf_counter()
         b = min(n, a + PLAN_BATCH)
-        warps = plan.planner.frame_warps(plan.R_virt[a:b], np.array([plan.zoom_at(i) for i in range(a, b)]),
+        warps = planner.frame_warps(plan.R_virt[a:b], np.array([plan.zoom_at(i) for i in range(a, b)]),
                                          plan.frame_times_s[a:b])
         timer["plan_s"] = timer.get("plan_s", 0.0) + time.perf_counter() - t
         yield from zip(range(a, b), warps)
@@ -1651,7 +1713,14 @@ def render(
     n = info.frame_count
     n_shown = max(1, info.shown_frame_count)  # what the decoder outputs (an edit list's pre-roll is not)
     timer: dict = {}
-    if plan.passthrough:
+    out_w, out_h = output_size(info, getattr(opts, "out_size", None))
+    resize = (out_w, out_h) != (info.width_px, info.height_px)
+    # an output smaller than the source's picture is warped at k times its size (at least the
+    # source's scale) and area-averaged k x k: a bilinear sample of every other source pixel
+    # would alias fine detail
+    k = _supersampling(info.width_px, out_w, float(plan.zoom)) if resize and not plan.passthrough else 1
+    planner = plan.planner.resized(out_w * k, out_h * k)
+    if plan.passthrough and not resize:
         copier = VideoWriter(output_path, info, info.width_px, info.height_px, copy_audio_from=info.path,
                              codec=getattr(opts, "codec", "h264"), hw_encode=False, copy_video=True)
         if copier.can_copy_video():  # the input kept: its packets copied, nothing decoded or re-encoded
@@ -1666,12 +1735,12 @@ def render(
             return seconds
     deep = getattr(info, "bit_depth", 8) > 8 and not plan.passthrough
     with VideoWriter(
-        output_path, info, plan.planner.out_width_px, plan.planner.out_height_px,
+        output_path, info, out_w, out_h,
         copy_audio_from=info.path, crf=opts.crf, preset=opts.preset, codec=getattr(opts, "codec", "h264"),
         hw_encode=getattr(opts, "hw_encode", False), deep=deep,
     ) as writer:
         # 10-bit planes go only where they are read and written in place (the OpenCV backend)
-        can_planar = writer.takes_planar() and (
+        can_planar = writer.takes_planar() and not (plan.passthrough and resize) and k == 1 and (
             plan.passthrough or hasattr(backend, "warp_yuv420_planes" if deep else "warp_yuv420"))
         if planar and not can_planar:
             raise ValueError("this source, backend or encoder cannot be rendered plane by plane (planar=True)")
@@ -1681,7 +1750,7 @@ def render(
         # the OpenCV backend reads the decoder's planes and writes the encoder frame's in place
         in_place = planar and hasattr(backend, "warp_yuv420_planes")
         frames = _timed(iter_frames(info.path, deep=deep, planar=planar, raw=in_place), timer, "decode_s")
-        warps = None if plan.passthrough else _planned_warps(plan, timer)
+        warps = None if plan.passthrough else _planned_warps(plan, timer, planner)
         if concurrent:
             frames = prefetch(frames, depth=depth)
             warps = prefetch(warps, depth=2) if warps is not None else None
@@ -1702,8 +1771,8 @@ def render(
                     if next_warp[0] == i:
                         warp = next_warp[1]
                     else:  # out of order (a repeated or unlisted frame): plan it on its own
-                        warp = plan.planner.frame_warps(plan.R_virt[i:i + 1], [plan.zoom_at(i)],
-                                                        plan.frame_times_s[i:i + 1])[0]
+                        warp = planner.frame_warps(plan.R_virt[i:i + 1], [plan.zoom_at(i)],
+                                                   plan.frame_times_s[i:i + 1])[0]
                     t = time.perf_counter()
                     if in_place:
                         out, planes = writer.planar_frame()
@@ -1713,6 +1782,15 @@ def render(
                         frame = backend.warp_yuv420(frame, warp, full_range=full_range)
                     else:
                         frame = backend.warp(frame, warp)
+                        if k > 1:  # k x k area average down to the size asked
+                            frame = _area_down(frame, out_w, out_h)
+                    timer["warp_s"] = timer.get("warp_s", 0.0) + time.perf_counter() - t
+                elif resize:  # the input kept, at another size (--size): scaled as it is
+                    import cv2
+
+                    t = time.perf_counter()
+                    frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA
+                                       if out_w < info.width_px else cv2.INTER_LINEAR)
                     timer["warp_s"] = timer.get("warp_s", 0.0) + time.perf_counter() - t
                 elif in_place:  # the input kept, re-encoded: its planes copied into a fresh frame
                     out, planes = writer.planar_frame()

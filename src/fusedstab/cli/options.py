@@ -90,6 +90,19 @@ def add_sync_arguments(p: argparse.ArgumentParser, *, stabilize: bool = False) -
                        + ")")
 
 
+def frame_size(text: str) -> tuple[int, int | None]:
+    """``--size``: ``"1920x1080"`` -> (1920, 1080); ``"1920"`` -> (1920, None)."""
+    parts = str(text).lower().replace("*", "x").split("x")
+    try:
+        if len(parts) == 1:
+            return int(parts[0]), None
+        if len(parts) == 2:
+            return int(parts[0]), int(parts[1])
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT or WIDTH in pixels, e.g. 1920x1080, got {text!r}")
+
+
 def add_stabilize_options(p) -> None:
     """``stabilize``'s options other than INPUT, ``-o``, ``--report``, ``--json`` and ``-q``, added to ``p``
     (a parser or an argument group)."""
@@ -179,6 +192,10 @@ def add_stabilize_options(p) -> None:
                    help="device for --backend torch; auto picks CUDA when present (default auto)")
     p.add_argument("--interpolation", choices=["bilinear", "bicubic"], default="bilinear",
                    help="pixel interpolation (default bilinear)")
+    p.add_argument("--size", type=frame_size, default=None, metavar="WxH|W", dest="out_size",
+                   help="size of the written frames: the stabilized picture (same field of view and aspect ratio) at "
+                   "another resolution, in the same remap (e.g. 1920x1080 from a 4K clip, or 1920: the height from "
+                   "the aspect ratio, even); default: the source's size")
     p.add_argument("--crf", type=int, default=18, metavar="0..51", help="x264 quality, lower is better (default 18)")
     p.add_argument("--preset", default="medium", choices=X264_PRESETS, metavar="PRESET",
                    help=f"x264 speed preset: {', '.join(X264_PRESETS)} (default medium)")
@@ -208,7 +225,7 @@ def options_from_args(args: argparse.Namespace) -> StabilizeOptions:
         corridor=not args.no_corridor,
         residual=args.residual,
         backend=args.backend,
-        device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset,
+        device=args.device, interpolation=args.interpolation, crf=args.crf, preset=args.preset, out_size=args.out_size,
         codec=args.codec, hw_encode=args.hw_encode, concurrent=not args.sequential,
         imu_orientation=args.imu_orientation, gyro_columns=args.gyro_columns, gyro_units=args.gyro_units,
         time_units=args.time_units, frame_timestamps=args.frame_timestamps, first_frame=args.first_frame,

@@ -16,6 +16,7 @@ full-resolution map per frame (align-corners: grid node j sits at output pixel
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -106,6 +107,27 @@ class WarpPlanner:
         # (both exactly 1 for square pixels)
         a = float(camera.pixel_aspect)
         self.focal_xy = (1.0, 1.0) if a == 1.0 else (1.0 / np.sqrt(a), np.sqrt(a))
+
+    def resized(self, out_width_px: int, out_height_px: int) -> WarpPlanner:
+        """This planner's output picture drawn at another size (``--size``).
+
+        The output focal length is scaled by ``max((W' - 1) / (W - 1), (H' - 1) / (H - 1))``
+        and the coarse grid keeps its nodes at the same relative positions, so every output
+        ray at the new size lies within the planned output's rays: the crop's check of the
+        planned border (no undefined pixel) holds for the new one. The source side (camera,
+        track, readout, cached row tables) is shared.
+        """
+        W, H = int(out_width_px), int(out_height_px)
+        if (W, H) == (self.out_width_px, self.out_height_px):
+            return self
+        new = copy.copy(self)
+        gh, gw = self.grid_px.shape[:2]
+        gx, gy = np.meshgrid(np.linspace(0.0, W - 1.0, gw), np.linspace(0.0, H - 1.0, gh))
+        new.grid_px = np.stack([gx, gy], axis=-1)
+        new.base_focal_px = self.base_focal_px * max((W - 1.0) / max(self.out_width_px - 1.0, 1.0),
+                                                     (H - 1.0) / max(self.out_height_px - 1.0, 1.0))
+        new.out_width_px, new.out_height_px = W, H
+        return new
 
     # ------------------------------------------------------------------ virtual camera
     def virtual_K(self, zoom: float) -> np.ndarray:
