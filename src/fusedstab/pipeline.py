@@ -1593,6 +1593,10 @@ def output_size(info: VideoInfo, out_size) -> tuple[int, int]:
 
 #: frames planned per vectorized planner call in :func:`render`
 PLAN_BATCH = 8
+#: grid nodes planned per call at most (their per-node rotations and the row search's
+#: temporaries, ~1 KB a node): 8 frames of 1080p, 2 of 4K (at 4K with a rolling shutter, 8
+#: frames a call held about 75 MB more at the render's peak)
+PLAN_BATCH_NODES = 65536
 #: frames each stage of the concurrent render may run ahead of the next (memory: about
 #: 3 x QUEUE_DEPTH decoded / warped frames in flight); fewer for large frames (below)
 QUEUE_DEPTH = 4
@@ -1602,12 +1606,13 @@ QUEUE_BYTES = 32e6
 
 def _planned_warps(plan: StabilizationPlan, timer: dict, planner: WarpPlanner | None = None):
     """``(index, FrameWarp)`` for every frame in order, planned ``PLAN_BATCH`` frames at a time
-    (by ``planner``: the plan's own, or it resized for ``--size``)."""
+    (fewer for large frames: :data:`PLAN_BATCH_NODES`; by ``planner``: the plan's own, or it resized for ``--size``)."""
     n = plan.info.frame_count
     planner = planner or plan.planner
-    for a in range(0, n, PLAN_BATCH):
+    batch = max(1, min(PLAN_BATCH, PLAN_BATCH_NODES // int(np.prod(planner.grid_px.shape[:2]))))
+    for a in range(0, n, batch):
         t = time.perf_counter()
-        b = min(n, a + PLAN_BATCH)
+        b = min(n, a + batch)
         warps = planner.frame_warps(plan.R_virt[a:b], np.array([plan.zoom_at(i) for i in range(a, b)]),
                                          plan.frame_times_s[a:b])
         timer["plan_s"] = timer.get("plan_s", 0.0) + time.perf_counter() - t
