@@ -98,9 +98,18 @@ def test_preferences_after_the_camera_size_then_rate_then_official(tmp_path):
     assert c.path is None and "digital lens" in c.reason
 
 
-def test_a_folder_that_is_not_one_is_refused(tmp_path):
+def test_a_folder_that_is_not_one_is_refused(tmp_path, monkeypatch):
     with pytest.raises(LensError, match="folder not found"):
         find_lens_profile(tmp_path / "missing", "Acme", "Cam 1", 1920, 1080, 30.0)
+    # a home folder or a disk given by mistake: refused after a bounded walk, with the fix
+    import fusedstab.io.lens as lens
+
+    monkeypatch.setattr(lens, "_MAX_FOLDER_ENTRIES", 50)
+    for k in range(60):
+        (tmp_path / f"note{k}.txt").write_text("x")
+    with pytest.raises(LensError, match="more than 50 files") as e:
+        find_lens_profile(tmp_path, "Acme", "Cam 1", 1920, 1080, 30.0)
+    assert "folder of lens profiles itself" in e.value.hint
 
 
 @pytest.fixture(scope="module")

@@ -304,6 +304,35 @@ LENS_ALTERNATIVES_MAX = 2
 _MAX_FOLDER_PROFILES = 50_000
 
 
+#: entries (files and folders) a folder search visits at most: a profile collection, not a disk
+_MAX_FOLDER_ENTRIES = 200_000
+
+
+def _profile_files(folder: Path) -> list[Path]:
+    """The ``.json`` files below ``folder`` (symbolic links to folders not followed), sorted.
+
+    Raises
+    ------
+    LensError : the folder cannot be read, or holds more than :data:`_MAX_FOLDER_ENTRIES`
+        entries (a home folder or a disk given by mistake).
+    """
+    files: list[Path] = []
+    seen = 0
+    errors: list[OSError] = []
+    for root, dirs, names in os.walk(folder, onerror=errors.append):
+        seen += len(dirs) + len(names)
+        if seen > _MAX_FOLDER_ENTRIES:
+            raise LensError(f"{folder} holds more than {_MAX_FOLDER_ENTRIES:,} files and folders: a folder of lens "
+                            "profiles was expected (the public collection has about 10,000)",
+                            "give the folder of lens profiles itself (e.g. a copy of gyroflow/lens_profiles), or "
+                            "a profile .json")
+        files += [Path(root) / n for n in names if n.lower().endswith(".json")]
+    if errors and not files:
+        raise LensError(f"lens profile folder {folder} cannot be read: {errors[0].strerror or errors[0]}",
+                        "check the folder's permissions")
+    return sorted(files)[:_MAX_FOLDER_PROFILES]
+
+
 def _norm(text) -> str:
     """Lower-case letters and digits only: ``"HERO5 Black"`` -> ``"hero5black"``."""
     return re.sub(r"[^a-z0-9]", "", str(text or "").lower())
@@ -411,12 +440,7 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
     if not key:
         return LensChoice(None, f"the file does not name its camera ({camera}), so no profile in {folder} can be "
                                 "matched to it; give the profile with --lens PROFILE.json")
-    try:
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() == ".json" and p.is_file())
-    except OSError as exc:
-        raise LensError(f"lens profile folder {folder} cannot be read: {exc.strerror or exc}",
-                        "check the folder's permissions") from None
-    files = files[:_MAX_FOLDER_PROFILES]
+    files = _profile_files(folder)
     # the public collection names files and folders after the camera: read those first, and
     # every profile only where none does
     model_part = key[len(_norm(brand)):] if key.startswith(_norm(brand)) and len(key) > len(_norm(brand)) else key
