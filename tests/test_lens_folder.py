@@ -102,7 +102,7 @@ def test_a_folder_that_is_not_one_is_refused(tmp_path, monkeypatch):
     with pytest.raises(LensError, match="folder not found"):
         find_lens_profile(tmp_path / "missing", "Acme", "Cam 1", 1920, 1080, 30.0)
     # a home folder or a disk given by mistake: refused after a bounded walk, with the fix
-    import fusedstab.io.lens as lens
+    from fusedstab.io import lens
 
     monkeypatch.setattr(lens, "_MAX_FOLDER_ENTRIES", 50)
     for k in range(60):
