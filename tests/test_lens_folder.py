@@ -185,3 +185,22 @@ def test_the_karma_clip_with_the_folder_plans_as_with_the_wide_profile(shared_da
     assert found.predicted["output_px"] == pytest.approx(given.predicted["output_px"], abs=1e-9)
     assert any("Medium lens mode" in w for w in found.warnings), found.warnings
     assert any(f"{HERO5_WIDE} explains the picture better than {HERO5_COMMUNITY}" in w for w in found.warnings)
+
+
+def test_info_names_the_profile_a_folder_ranks_first_and_what_stabilize_also_tries(shared_data, lens_profiles):
+    import json
+    import subprocess
+    import sys
+
+    def info(*args):
+        r = subprocess.run([sys.executable, "-m", "fusedstab", "info", *map(str, args), "--json"], capture_output=True,
+                           text=True, check=False)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["lens"]
+
+    lens = info(shared_data / "gopro_max_heromode.mp4", "--lens", lens_profiles)
+    assert Path(lens["ranked_first"]).name == MAX_HS and [Path(p).name for p in lens["stabilize_also_tries"]] == [MAX_NO_EIS]
+    assert lens["model"] == "opencv_fisheye" and lens["focal_px"] > 0
+    # a profile that does not fit the clip is reported, not raised
+    lens = info(shared_data / "phone_cc9pro_ois_off" / "frames_099-150.mp4", "--lens", lens_profiles / MAX_HS)
+    assert "aspect" in lens["error"] and lens["profile"].endswith(MAX_HS)

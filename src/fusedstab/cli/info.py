@@ -25,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, help="video file")
     p.add_argument("--gyro", type=Path, help="a separate gyro log to inspect as well (any log stabilize reads)")
     add_gyro_source_arguments(p)  # plain-text logs: --gyro-columns, units, --frame-timestamps
+    p.add_argument("--lens", type=Path, default=None, metavar="PROFILE|DIR",
+                   help="a lens profile to check against the video (aspect ratio, model, readout), or a folder of "
+                   "them: the one the file's metadata ranks first for this camera, and the others stabilize plans "
+                   "too and keeps where the picture follows them clearly better")
     p.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -75,6 +79,8 @@ def run(args: argparse.Namespace, console: Console) -> int:
         out["telemetry"] = None
         out["telemetry_error"] = exc.message
         out["motion"] = "no gyro: --motion auto stabilizes from the video's own motion"
+    if args.lens is not None:
+        out["lens"] = _lens_report(args, info, imu if out.get("telemetry") else None)
     if args.json:
         console.print_json(json.dumps(out))
         return 0
@@ -90,5 +96,33 @@ def run(args: argparse.Namespace, console: Console) -> int:
     else:
         t.add_row("telemetry", escape(f"none ({out['telemetry_error']})"))
         t.add_row("motion", out["motion"])
+    for k, v in (out.get("lens") or {}).items():
+        t.add_row(f"lens.{k}", escape(str(v)))
     console.print(t)
     return 0
+
+
+def _lens_report(args: argparse.Namespace, info, imu) -> dict:
+    """``--lens``: the profile the metadata gives this video and what fusedstab reads from it (a
+    folder: the first in rank and the candidates stabilize also plans against the picture, which
+    info does not: it decodes no pixels; a file: its fit). A profile that does not fit is
+    reported, not raised."""
+    from ..errors import LensError
+    from ..io.lens import load_lens_profile
+    from ..pipeline import resolve_lens
+
+    notes: list[str] = []
+    path, alternatives = resolve_lens(args.input, info, imu, args.lens, None, notes)
+    rep: dict = {"profile" if args.lens.is_file() else "ranked_first": str(path) if path else None}
+    if path is not None:
+        try:
+            cam = load_lens_profile(path, info.width_px, info.height_px, info.fps * info.slow_motion)
+            rep.update(name=cam.name, model=cam.model, focal_px=round(float(cam.fx_px), 2),
+                       readout_ms=round(cam.readout_s * 1000.0, 3) if cam.readout_s else None)
+        except LensError as exc:
+            rep["error"] = f"{exc.message} (fix: {exc.hint})"
+    if alternatives:
+        rep["stabilize_also_tries"] = [str(p) for p, _ in alternatives]
+    if notes:
+        rep["notes"] = notes
+    return rep
