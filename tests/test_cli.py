@@ -158,6 +158,7 @@ def test_info_reports_telemetry(shared_data):
     assert tel["readout_ms"] == pytest.approx(20.6, abs=0.1)
     assert tel["in_camera_stabilization"] is True
     assert tel["lens_mode"] == "Wide"  # GPMF VFOV "W"; the lens folder search ranks by it
+    assert tel["diagonal_fov_deg"] == pytest.approx(137.39, abs=0.01)  # GPMF ZFOV, and by this
     r = run_cli("info", shared_data / "insta360_oner_sample_1s.insv", "--json")
     assert r.returncode == 0
     assert json.loads(r.stdout)["telemetry"] is None

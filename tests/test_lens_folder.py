@@ -64,6 +64,15 @@ def test_gyroflow_profiles_are_chosen_by_the_files_camera_and_stabilization(lens
     # the MAX in HERO mode: HyperSmooth on picks the profile calibrated with it on, off the other
     assert find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, True).path.name == MAX_HS
     assert find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, False).path.name == MAX_NO_EIS
+    # the MAX's diagonal field of view (GPMF ZFOV 137.4 deg) is what its HS EIS profile spans at
+    # 848x480 (135.9; the NO-EIS one 130.0): it decides where the EIS state is not known, and
+    # a field of view no profile spans comes with a warning
+    c = find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, None, "Wide", 137.39)
+    assert c.path.name == MAX_HS and "135.9 deg across the diagonal" in c.reason and not c.mismatch
+    assert find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, None, "Wide", 130.5).path.name \
+        == MAX_NO_EIS
+    c = find_lens_profile(lens_profiles, "GoPro", "GoPro Max", 848, 480, 29.97, True, "Wide", 155.0)
+    assert c.path.name == MAX_HS and "155.0 deg" in c.mismatch and "135.9 deg" in c.mismatch
     # a 4:3 clip: the camera's 16:9 profiles do not fit, and the reason says so
     c = find_lens_profile(lens_profiles, "GoPro", "HERO5 Black", 800, 600, 29.97, False)
     assert c.path is None and "800x600" in c.reason and "aspect" in c.reason and "--lens" in c.reason

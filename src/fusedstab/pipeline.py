@@ -432,7 +432,8 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
     :data:`~fusedstab.io.lens.LENS_DIR_ENV` when neither ``lens`` nor ``fov_deg`` is given, is
     searched for the camera's profile (:func:`~fusedstab.io.lens.find_lens_profile`: the camera
     the video's metadata names, else the gyro log's; the file's in-camera stabilization state;
-    the video's size and frame rate on the camera's clock; its lens mode). A folder given that
+    the video's size and frame rate on the camera's clock; its lens mode and diagonal field of
+    view). A folder given that
     holds none adds a warning and the pinhole guess is used; a folder from the environment is
     searched quietly. A profile for another lens mode than the file's adds a warning.
     """
@@ -453,7 +454,7 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
         brand, model = meta.get("camera_brand", ""), meta.get("camera_model", "")
     eis = meta.get("in_camera_stabilization")
     choice = find_lens_profile(folder, brand, model, info.width_px, info.height_px, info.fps * info.slow_motion,
-                               None if eis is None else bool(eis), meta.get("lens_mode"))
+                               None if eis is None else bool(eis), meta.get("lens_mode"), meta.get("diagonal_fov_deg"))
     if choice.path is None and given:
         warnings.append(choice.reason)
     else:

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
             "exposure_ms": round(imu.meta["exposure_s"] * 1000.0, 3) if "exposure_s" in imu.meta else None,
             "in_camera_stabilization": imu.meta.get("in_camera_stabilization"),
             "lens_mode": imu.meta.get("lens_mode"),  # GoPro's field-of-view setting (Wide, Medium, Linear, ...)
+            "diagonal_fov_deg": imu.meta.get("diagonal_fov_deg"),  # GoPro ZFOV
             "motion": _motion_hint(imu.meta),
         }
     except FusedStabError as exc:

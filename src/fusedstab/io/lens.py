@@ -21,8 +21,8 @@ import numpy as np
 from ..camera import CameraModel
 from ..errors import LensError
 
-__all__ = ["LENS_ALTERNATIVES_MAX", "LENS_DIR_ENV", "LensChoice", "camera_key", "find_lens_profile", "lens_profile_dict",
-           "load_lens_profile", "write_lens_profile"]
+__all__ = ["FOV_MATCH", "FOV_MISMATCH", "LENS_ALTERNATIVES_MAX", "LENS_DIR_ENV", "LensChoice", "camera_key",
+           "diagonal_fov", "find_lens_profile", "lens_profile_dict", "load_lens_profile", "write_lens_profile"]
 
 _MODEL_ALIASES = {
     None: "opencv_fisheye",
@@ -400,14 +400,16 @@ class LensChoice:
 
 def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str | None, width_px: int, height_px: int,
                       fps: float | None, in_camera_stabilization: bool | None = None,
-                      lens_mode: str | None = None) -> LensChoice:
+                      lens_mode: str | None = None, diagonal_fov_deg: float | None = None) -> LensChoice:
     """Choose the Gyroflow lens profile for a camera from a folder of profiles (searched
     recursively, as a copy of gyroflow/lens_profiles is laid out).
 
     A profile is a candidate when its ``camera_brand`` / ``camera_model`` name the camera
     (:func:`camera_key`) and it loads for the video (the same aspect ratio, a supported model,
-    no digital lens: :func:`load_lens_profile`). Among candidates, in this order: the lens mode
-    the file reports (GoPro's Wide / Medium / Linear ...: each a different crop of the sensor,
+    no digital lens: :func:`load_lens_profile`). Among candidates, in this order: the diagonal
+    field of view the file reports (GoPro ZFOV: a profile whose lens at the video's size spans
+    it within :data:`FOV_MATCH` ranks first, one off by more than :data:`FOV_MISMATCH` last),
+    the lens mode the file reports (GoPro's Wide / Medium / Linear ...: each a different crop of the sensor,
     so another focal length), the in-camera stabilization state the file reports (a profile calibrated with EIS on describes the
     cropped, re-scaled picture EIS writes), the video's exact size (the calibration or one of
     its ``compatible_settings``), its frame rate, Gyroflow's ``official`` mark, more
@@ -420,6 +422,7 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
     width_px, height_px, fps : the video's frame size and frame rate (camera clock).
     in_camera_stabilization : the file's EIS state; None = unknown.
     lens_mode : the file's lens mode (``"Wide"``, ``"Linear"``, ...); None = unknown.
+    diagonal_fov_deg : the file's diagonal field of view [deg]; None = unknown.
 
     Returns
     -------
@@ -486,14 +489,33 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
         mode_score = 0 if not file_mode or mode is None else (1 if mode == file_mode else -1)
         images = data.get("num_images")
         images = images if isinstance(images, int) and not isinstance(images, bool) else 0
-        return (mode_score, eis_score, same_size, same_fps, data.get("official") is True, images,
+        return (fov_score(item), mode_score, eis_score, same_size, same_fps, data.get("official") is True, images,
                 str(data.get("date") or ""))
+
+    fovs: dict = {}
+
+    def fov_of(item) -> float:
+        if item[0] not in fovs:
+            fovs[item[0]] = diagonal_fov(load_lens_profile(item[0], width_px, height_px, fps))
+        return fovs[item[0]]
+
+    def fov_score(item) -> int:
+        if not diagonal_fov_deg:
+            return 0
+        err = abs(fov_of(item) - diagonal_fov_deg) / diagonal_fov_deg
+        return 1 if err <= FOV_MATCH else (-1 if not err <= FOV_MISMATCH else 0)  # NaN: a mismatch
 
     file_mode = _norm(lens_mode) or None
     ranked = sorted(fitting, key=lambda it: (score(it), [-ord(c) for c in it[0].name]), reverse=True)
 
     def mismatch(item) -> str:
-        if score(item)[0] >= 0:
+        sc = score(item)
+        if sc[0] < 0:
+            return (f"the file says its picture spans {diagonal_fov_deg:.1f} deg across the diagonal, but no profile in "
+                    f"{folder} for the {camera} does: {item[0].name} spans {fov_of(item):.1f} deg and is used, so "
+                    f"the picture's focal length may differ from it; give the profile for this mode with --lens "
+                    f"PROFILE.json")
+        if sc[0] > 0 or sc[1] >= 0:
             return ""
         return (f"the file was recorded in the {lens_mode} lens mode, but no profile in {folder} for the {camera} "
                 f"fits the picture in that mode: {item[0].name} ({_profile_mode(item[1])}) is used, and the "
@@ -501,10 +523,11 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
 
     best_path = ranked[0][0]
     sc = score(ranked[0])
-    said = [f"{lens_mode} as the file" if sc[0] > 0 else "",
+    said = [f"{fov_of(ranked[0]):.1f} deg across the diagonal, as the file's {diagonal_fov_deg:.1f}" if sc[0] > 0 else "",
+            f"{lens_mode} as the file" if sc[1] > 0 else "",
             ("in-camera stabilization " + ("on" if in_camera_stabilization else "off") + " as the file")
-            if sc[1] > 0 else "", f"calibrated at {width_px}x{height_px}" if sc[2] else "",
-            "the same frame rate" if sc[3] else "", "official" if sc[4] else ""]
+            if sc[2] > 0 else "", f"calibrated at {width_px}x{height_px}" if sc[3] else "",
+            "the same frame rate" if sc[4] else "", "official" if sc[5] else ""]
     said = [s for s in said if s]
     # the next ones in rank whose lens differs from every one before (another focal length or
     # distortion at this size), for the plan to try against the picture
@@ -520,6 +543,22 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
     return LensChoice(best_path, f"lens profile {best_path.name} for the {camera}, chosen from {len(fitting)} in "
                                  f"{folder}" + (f" ({', '.join(said)})" if said else ""), len(fitting),
                       mismatch(ranked[0]), tuple(others))
+
+
+#: a profile spans the file's diagonal field of view when within this share of it (GoPro
+#: MAX, HyperSmooth: its HS EIS profile 135.9 deg against the file's 137.4; the NO-EIS one 130.0)
+FOV_MATCH = 0.03
+#: and does not when further than this share
+FOV_MISMATCH = 0.08
+
+
+def diagonal_fov(camera: CameraModel) -> float:
+    """The angle [deg] between the rays of a frame's opposite corners (NaN where the lens
+    model cannot image a corner)."""
+    W, H = camera.width_px - 1.0, camera.height_px - 1.0
+    r = camera.unproject(np.array([[0.0, 0.0], [W, H]]))
+    r = r / np.linalg.norm(r, axis=1, keepdims=True)
+    return float(np.degrees(np.arccos(np.clip(np.dot(r[0], r[1]), -1.0, 1.0))))
 
 
 def _shape(path: Path, width_px: int, height_px: int, fps: float | None) -> tuple[float, float, tuple[float, ...]]:

@@ -363,7 +363,8 @@ def read_camera_metadata(parser) -> dict:
 
     Returns a dict with, where the file says so: ``readout_s`` (GoPro SROT, ms in file),
     ``in_camera_stabilization`` (bool; GoPro EISE / EISA), ``lens_mode`` (GoPro VFOV: ``"Wide"``,
-    ``"Medium"``, ``"Narrow"``, ``"Linear"``, ``"SuperView"``, ``"HyperView"``), ``exposure_s`` (median),
+    ``"Medium"``, ``"Narrow"``, ``"Linear"``, ``"SuperView"``, ``"HyperView"``),
+    ``diagonal_fov_deg`` (GoPro ZFOV: the picture's diagonal field of view), ``exposure_s`` (median),
     ``image_orientation_quaternions`` (GoPro IORI present: HERO8 and later, MAX), and with
     both CORI and IORI, one per video frame: ``frame_q_world_cam`` (K, 4) the camera body's
     orientation and ``frame_q_cam_image`` (K, 4) the in-camera stabilizer's rotation of the
@@ -391,6 +392,13 @@ def read_camera_metadata(parser) -> dict:
                         pass
                 elif cc == "EISE":
                     out["in_camera_stabilization"] = str(value).strip().upper().startswith("Y")
+                elif cc == "ZFOV" and "diagonal_fov_deg" not in out:
+                    try:
+                        zfov = float(value)
+                    except (TypeError, ValueError):
+                        zfov = float("nan")
+                    if 10.0 < zfov < 360.0:
+                        out["diagonal_fov_deg"] = zfov
                 elif cc == "VFOV" and "lens_mode" not in out:
                     mode = _GOPRO_LENS_MODES.get(str(value).strip().upper())
                     if mode:
