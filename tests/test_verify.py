@@ -589,13 +589,28 @@ def test_gyro_log_that_stops_early_is_filled_by_the_video(clips, tmp_path):
 
 
 def test_a_poor_plan_without_a_lens_profile_names_the_fix(shared_data):
-    """The MAX clip without its lens profile: its wide lens drawn as a pinhole, the plan removes
-    little of the shake (predicted 0.92 of the input; 0.42 with the profile); the warning says
-    so and names ``--lens``."""
-    plan = plan_stabilization(shared_data / "gopro_max_heromode.mp4", StabilizeOptions())
+    """The Karma clip (a HERO5, whose file states no field of view) without its lens profile: its
+    wide lens drawn as a pinhole, the plan removes little of the shake (predicted 0.59 of the
+    input; 0.21 with the profile); the warning says so and names ``--lens``."""
+    plan = plan_stabilization(shared_data / "gopro_hero5_karma.mp4", StabilizeOptions())
     assert plan.predicted["ratio"] > 0.5
     w = _warning(plan, "no lens profile", "--lens")
     assert "pinhole" in w and "% of the high-frequency jitter" in w
+
+
+def test_a_camera_that_states_its_field_of_view_is_drawn_through_it(shared_data):
+    """The MAX states its picture's diagonal field of view (GPMF ZFOV 137.4 deg, lens mode Wide):
+    without a profile its lens is an equidistant fisheye spanning it. Predicted: 0.35 of the
+    input's jitter, against 0.92 for the pinhole guess (``--fov 75``, as before) and 0.43 with its
+    community HS EIS profile; no undefined pixel, no hint to give a profile."""
+    src = shared_data / "gopro_max_heromode.mp4"
+    plan = plan_stabilization(src, StabilizeOptions())
+    assert "equidistant fisheye spanning the file's 137.4 deg diagonal" in plan.camera.name
+    assert plan.camera.model == "opencv_fisheye" and plan.predicted["ratio"] < 0.4, plan.predicted
+    assert not [w for w in plan.warnings if "no lens profile" in w]
+    assert_maps_inside(plan)
+    pinhole = plan_stabilization(src, StabilizeOptions(fov_deg=75.0))
+    assert pinhole.camera.model == "pinhole" and pinhole.predicted["ratio"] > 0.8
 
 
 def _upside_down_log(prefix):

@@ -134,6 +134,8 @@ class StabilizeOptions:
     hw_encode : try the codec's hardware encoders (NVENC, QSV, AMF) first.
     concurrent : decode, plan, warp and encode in parallel threads (same output; False runs
         them one after the other).
+    lens_search : with no ``lens`` and no ``fov_deg``, search the folder
+        ``$FUSEDSTAB_LENS_DIR`` names (the planner's own re-plans with the file's lens turn it off).
     out_size : ``(width, height)`` of the written frames [px], the same picture (field of view,
         aspect ratio) at another resolution in the one remap; ``height`` None: from the
         source's aspect ratio (:func:`output_size`). None (default): the source's size.
@@ -185,6 +187,7 @@ class StabilizeOptions:
     force: bool = False
     projection: str = "rectilinear"
     out_size: tuple[int, int | None] | None = None
+    lens_search: bool = True
 
 
 MOTION_SOURCES = ("auto", "gyro", "video")
@@ -424,9 +427,11 @@ class StabilizeReport:
 
 
 def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov_deg: float | None,
-                 warnings: list[str]) -> tuple[Path | None, tuple]:
-    """The lens profile file to use, or None (a pinhole lens), and the folder's next candidates
-    whose lens differs (``LensChoice.alternatives``: ``(path, warning)`` each; () for a file).
+                 warnings: list[str], *, search_env: bool = True) -> tuple[Path | None, tuple]:
+    """The lens profile file to use, or None (a pinhole lens, or the file's own: :func:`file_lens`),
+    and the folder's next candidates whose lens differs (``LensChoice.alternatives``: ``(path,
+    warning)`` each, and ``(None, "")`` for the file's own lens where it describes one; () for a
+    file given).
 
     ``lens`` a file: itself. A folder (``--lens DIR``), or the folder named by
     :data:`~fusedstab.io.lens.LENS_DIR_ENV` when neither ``lens`` nor ``fov_deg`` is given, is
@@ -441,7 +446,7 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
     from .io.telemetry import camera_identity
 
     given = lens is not None
-    env = os.environ.get(LENS_DIR_ENV)
+    env = os.environ.get(LENS_DIR_ENV) if search_env else None
     folder = Path(lens) if given else (Path(env) if env and fov_deg is None else None)
     if folder is None or (given and not folder.is_dir()):
         return (Path(lens) if given else None), ()
@@ -461,7 +466,8 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
         log.info("%s", choice.reason)
     if choice.mismatch:
         warnings.append(choice.mismatch)
-    return choice.path, choice.alternatives
+    own = ((None, ""),) if choice.path is not None and file_lens(info, meta) is not None else ()
+    return choice.path, choice.alternatives + own
 
 
 def _load_imu(video: Path, opts: "StabilizeOptions") -> ImuSamples:
@@ -556,10 +562,11 @@ def _check_gaps(imu: ImuSamples, t0: float, t1: float, warnings: list[str]) -> N
 
 
 def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg: float | None = None,
-                  readout_ms: float | None = None) -> tuple[CameraModel, float, str]:
+                  readout_ms: float | None = None, lens_camera: CameraModel | None = None) -> tuple[CameraModel, float, str]:
     """The source lens at the video's size and its readout: ``(camera, readout_s, source)``.
 
-    Lens: the Gyroflow profile, else a pinhole with ``fov_deg`` (default ``DEFAULT_FOV_DEG``).
+    Lens: the Gyroflow profile, else ``lens_camera`` (the file's own, :func:`file_lens`), else a
+    pinhole with ``fov_deg`` (default ``DEFAULT_FOV_DEG``).
     Readout: ``readout_ms``, else the profile's (for this size and frame rate), else the file's
     metadata (GoPro SROT), else 0 with source ``"unknown ..."`` (the sync may estimate it). On
     the video clock: a slow-motion clip's (:attr:`VideoInfo.slow_motion`) is slowed with it
@@ -570,6 +577,8 @@ def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg
         camera = load_lens_profile(lens, info.width_px, info.height_px, info.fps * info.slow_motion)
         if camera.pixel_aspect == 1.0 and sar != 1.0:
             camera = replace(camera, pixel_aspect=sar)  # the file's pixels are not square
+    elif lens_camera is not None and fov_deg is None:
+        camera = lens_camera
     else:
         fov = fov_deg if fov_deg is not None else DEFAULT_FOV_DEG
         camera = CameraModel.from_fov(info.width_px, info.height_px, fov, pixel_aspect=sar,
@@ -588,6 +597,44 @@ def source_camera(info: VideoInfo, imu: ImuSamples | None, *, lens=None, fov_deg
             "give the readout in milliseconds with --readout-ms (it is at most one frame period)",
         )
     return camera, readout_s, source
+
+
+#: lens modes whose picture the file's field of view describes: GoPro's Linear is dewarped in
+#: the camera (a pinhole), Wide / Medium / Narrow are the fisheye or a crop of it; SuperView and
+#: HyperView stretch the picture non-linearly, which no lens model here describes
+_FILE_LENS_PINHOLE = ("linear",)
+_FILE_LENS_UNMODELLED = ("superview", "hyperview")
+
+
+def file_lens(info: VideoInfo, meta: dict | None) -> CameraModel | None:
+    """The lens as the file describes its picture, for a clip given no lens profile.
+
+    A GoPro states the picture's diagonal field of view (GPMF ZFOV) and its lens mode (VFOV):
+    a Linear picture is a pinhole spanning that diagonal; Wide, Medium, Narrow (or no mode
+    stated) an equidistant fisheye spanning it (``r = f theta``, OpenCV's fisheye model with no
+    further coefficients). Measured on the GoPro MAX sample (137.4 deg): the plan's predicted
+    jitter ratio 0.35 against 0.92 with the pinhole guess, and 0.43 with its community HS EIS
+    profile (docs/BENCHMARKS.md). None where the file says nothing of it, for SuperView /
+    HyperView, and for non-square pixels.
+    """
+    fov = (meta or {}).get("diagonal_fov_deg")
+    mode = str((meta or {}).get("lens_mode") or "").lower()
+    if not fov or not 10.0 < float(fov) < 250.0 or mode in _FILE_LENS_UNMODELLED or info.sample_aspect != 1:
+        return None
+    W, H = info.width_px, info.height_px
+    half_diag = 0.5 * float(np.hypot(W - 1.0, H - 1.0))
+    half = np.radians(float(fov)) / 2.0
+    cx, cy = (W - 1) / 2.0, (H - 1) / 2.0
+    if mode in _FILE_LENS_PINHOLE:
+        if not half < np.radians(85.0):
+            return None
+        f = half_diag / np.tan(half)
+        return CameraModel(W, H, f, f, cx, cy, name=f"pinhole spanning the file's {float(fov):.1f} deg diagonal "
+                                                    f"({meta.get('lens_mode')})")
+    f = half_diag / half
+    return CameraModel(W, H, f, f, cx, cy, model="opencv_fisheye", coeffs=(0.0, 0.0, 0.0, 0.0),
+                       name=f"equidistant fisheye spanning the file's {float(fov):.1f} deg diagonal"
+                            + (f" ({meta.get('lens_mode')})" if meta.get("lens_mode") else ""))
 
 
 def source_lens_motion(video: Path, path=None) -> LensMotion | None:
@@ -609,7 +656,7 @@ def check_imu_orientation(orientation: str) -> str:
 
 
 def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log=None,
-                  pairs=None):
+                  pairs=None, estimate_focal=None):
     """Gyro offset, readout and IMU orientation: given, or estimated from the video.
 
     Rule: with ``auto_sync`` the offset is estimated from the video, the search centred on the
@@ -635,7 +682,8 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
     sync = estimate_sync(
         video, imu, camera, start_offset_ms=start_ms, search_ms=search_ms,
         readout_ms=readout_s * 1000.0 if readout_known else None, imu_orientation=orientation, info=info,
-        progress=progress, estimate_focal=opts.lens is None and opts.fov_deg is None, lens_motion=lens_motion_log,
+        progress=progress, estimate_focal=(opts.lens is None and opts.fov_deg is None) if estimate_focal is None
+        else estimate_focal, lens_motion=lens_motion_log,
         pairs=pairs, wide_search=not axes_only and opts.sync_search_ms is None and start_source == "default 0",
     )
     orientation = sync.imu_orientation
@@ -713,7 +761,8 @@ def plan_stabilization(
             if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
                 raise
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
-    lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings)
+    lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings,
+                                                search_env=opts.lens_search)
     opts = replace(opts, lens=lens_path)
     if imu is not None and info.time_lapse > 1.0 and opts.motion == "auto":
         # frames seconds apart: a log on the camera's clock runs that much faster than the clip, and
@@ -731,8 +780,14 @@ def plan_stabilization(
                         f"{info.fps:g} fps, {slow:.2f}x slower than life; the gyro log's clock, the readout and "
                         f"the exposure are slowed to match (--gyro-offset-ms is on the clip's clock)")
     eis = bool(imu is not None and imu.meta.get("in_camera_stabilization"))
+    own_lens = (file_lens(info, imu.meta) if imu is not None and opts.lens is None and opts.fov_deg is None
+                else None)
+    if own_lens is not None:
+        log.info("no lens profile: the lens is the file's own, %s", own_lens.name)
+    # a lens given, or the file's own: its focal length is not estimated from the video
+    lens_known = opts.lens is not None or opts.fov_deg is not None or own_lens is not None
     camera, readout_s, readout_source = source_camera(info, imu, lens=opts.lens, fov_deg=opts.fov_deg,
-                                                      readout_ms=opts.readout_ms)
+                                                      readout_ms=opts.readout_ms, lens_camera=own_lens)
     lens_motion_log = source_lens_motion(video, opts.lens_motion) if opts.use_lens_motion else None
     if slow > 1.0 and lens_motion_log is not None:
         lens_motion_log = lens_motion_log.slowed(slow)
@@ -752,7 +807,7 @@ def plan_stabilization(
         sync_pairs = _pairs_in_sync_windows(pairs, info) if pairs is not None else None
         imu, offset_s, offset_source, readout_s, readout_source, sync, orientation = _resolve_sync(
             video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log,
-            pairs=sync_pairs,
+            pairs=sync_pairs, estimate_focal=not lens_known,
         )
         if sync is not None and sync.reliable and sync.focal_scale != 1.0:
             camera = replace(
@@ -779,7 +834,7 @@ def plan_stabilization(
     vm = None
     video_readout_s = readout_s
     if pairs is not None:
-        if gyro is None and opts.lens is None and opts.fov_deg is None:
+        if gyro is None and not lens_known:
             from .analysis.video_motion import estimate_focal_from_video
 
             hfov, _ = estimate_focal_from_video(pairs, camera, readout_s=readout_s)
@@ -796,7 +851,7 @@ def plan_stabilization(
     eis_track, eis_camera = None, camera
     if eis and opts.motion != "video" and "frame_q_world_cam" in imu.meta:
         eis_track, eis_camera, eis_note = written_image_track(
-            info, imu.meta, camera, vm, fit_focal=opts.lens is None and opts.fov_deg is None)
+            info, imu.meta, camera, vm, fit_focal=not lens_known)
         warnings.append(eis_note)
 
     # horizon lock: the written frames of an in-camera-stabilized clip are turned against the body
@@ -1128,7 +1183,7 @@ def plan_stabilization(
             f"{100 * np.mean(off <= HORIZON_LEVEL_TOL_DEG):.0f} % of the frames, and strays up to {off.max():.1f} deg, "
             f"where levelling it would leave the source at this crop; a level horizon needs a "
             f"{_zoom_up(level_zoom):.2f}x zoom here ({fix})")
-    if (opts.lens is None and opts.fov_deg is None and predicted is not None and predicted["input_px"] > 0
+    if (not lens_known and predicted is not None and predicted["input_px"] > 0
             and (keep_input is None or "rejected" in keep_input)
             and predicted["output_px"] > SHAKE_LEFT_MAX * predicted["input_px"]):
         # a wide or fisheye lens drawn as a pinhole: rotations do not explain its picture
@@ -1198,18 +1253,18 @@ def _steadiest_lens(plan: StabilizationPlan, input_path, opts: StabilizeOptions,
     best, best_rad = plan, _angular_jitter(plan)
     first = Path(plan.lens_profile).name if plan.lens_profile else plan.camera.name
     for path, note in alternatives:
-        try:
-            other = plan_stabilization(input_path, replace(opts, lens=path), progress=progress, tracks=pairs)
+        try:  # None: the file's own lens (its field of view), no folder searched again
+            other = plan_stabilization(input_path, replace(opts, lens=path, lens_search=path is not None),
+                                       progress=progress, tracks=pairs)
         except FusedStabError as exc:
-            log.info("lens profile %s: no plan (%s)", Path(path).name, exc)
+            log.info("lens %s: no plan (%s)", path, exc)
             continue
+        name = f"lens profile {Path(path).name}" if path is not None else f"the file's own lens ({other.camera.name})"
         rad = _angular_jitter(other)
-        log.info("lens profile %s: predicted jitter %.3g mrad (%s: %.3g)", Path(path).name, 1e3 * rad, first,
-                 1e3 * best_rad)
+        log.info("%s: predicted jitter %.3g mrad (%s: %.3g)", name, 1e3 * rad, first, 1e3 * best_rad)
         if rad < LENS_ALTERNATIVE_GAIN * best_rad:
-            why = (f"lens profile {Path(path).name} explains the picture better than {first}, which the file's "
-                   f"metadata ranked first (predicted jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it "
-                   "is used")
+            why = (f"{name} explains the picture better than {first}, which the file's metadata ranked first in the "
+                   f"folder (predicted jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it is used")
             other.warnings[:0] = [note, why] if note else [why]
             best, best_rad = other, rad
     return best

@@ -123,7 +123,8 @@ def _lens_report(args: argparse.Namespace, info, imu) -> dict:
         except LensError as exc:
             rep["error"] = f"{exc.message} (fix: {exc.hint})"
     if alternatives:
-        rep["stabilize_also_tries"] = [str(p) for p, _ in alternatives]
+        rep["stabilize_also_tries"] = [str(p) if p is not None else "the file's own lens (its field of view)"
+                                       for p, _ in alternatives]
     if notes:
         rep["notes"] = notes
     return rep

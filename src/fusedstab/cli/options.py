@@ -111,8 +111,9 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--lens", type=Path, help="Gyroflow lens profile JSON (opencv_fisheye or opencv_standard), "
                    "scaled to the video's resolution, or a folder of profiles (e.g. a copy of gyroflow/lens_profiles) "
                    "searched for this camera's (by the camera the file names, its in-camera stabilization, size and "
-                   f"frame rate); default: the folder ${LENS_DIR_ENV} names, if set and --fov is not given, else a "
-                   "pinhole lens with --fov")
+                   f"frame rate); default: the folder ${LENS_DIR_ENV} names, if set and --fov is not given, else the "
+                   "lens the file states (GoPro: its diagonal field of view and lens mode), else a pinhole lens with "
+                   "--fov")
     p.add_argument("--fov", type=number, default=None, metavar="DEG",
                    help="horizontal field of view of a pinhole lens (1..179) when no --lens is given; default: estimated "
                    f"from the video by the automatic sync, starting from {DEFAULT_FOV_DEG:g}")
