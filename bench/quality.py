@@ -126,7 +126,8 @@ def simulate_clips(scratch: Path, quick: bool, only: list[str] | None = None) ->
 
 def real_clips(quick: bool) -> list[dict]:
     """Every clip in ../shared/data with fusedstab's defaults (plus the lens profile where one
-    exists), and the phone capture a second time with its external gyro log."""
+    exists), the GoPro MAX a second time without its profile (the lens its file states), and the
+    phone capture a second time with its external gyro log."""
     lenses = SHARED / "lens_profiles"
     clips = [{
         "name": "GoPro HERO5 (Karma gimbal)",
@@ -141,6 +142,12 @@ def real_clips(quick: bool) -> list[dict]:
             "video": DATA / "gopro_max_heromode.mp4",
             "truth": None,
             "fusedstab": ["--lens", str(lenses / "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json")],
+        }, {
+            # without a profile: the lens the file states (its diagonal field of view, GPMF ZFOV)
+            "name": "GoPro MAX (defaults: no profile)",
+            "video": DATA / "gopro_max_heromode.mp4",
+            "truth": None,
+            "fusedstab": [],
         }, {
             "name": "Insta360 One R (no readable gyro)",
             "video": DATA / "insta360_oner_sample_1s.insv",
