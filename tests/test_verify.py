@@ -611,6 +611,9 @@ def test_a_camera_that_states_its_field_of_view_is_drawn_through_it(shared_data)
     assert_maps_inside(plan)
     pinhole = plan_stabilization(src, StabilizeOptions(fov_deg=75.0))
     assert pinhole.camera.model == "pinhole" and pinhole.predicted["ratio"] > 0.8
+    # --motion video reads no IMU, and still the lens the file states
+    video = plan_stabilization(src, StabilizeOptions(motion="video"))
+    assert video.camera.name == plan.camera.name and video.motion_source == "video"
 
 
 def _upside_down_log(prefix):

@@ -427,11 +427,11 @@ class StabilizeReport:
 
 
 def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov_deg: float | None,
-                 warnings: list[str], *, search_env: bool = True) -> tuple[Path | None, tuple]:
+                 warnings: list[str], *, search_env: bool = True, meta: dict | None = None) -> tuple[Path | None, tuple]:
     """The lens profile file to use, or None (a pinhole lens, or the file's own: :func:`file_lens`),
     and the folder's next candidates whose lens differs (``LensChoice.alternatives``: ``(path,
     warning)`` each, and ``(None, "")`` for the file's own lens where it describes one; () for a
-    file given).
+    file given). ``meta``: the file's camera metadata (default: ``imu.meta``).
 
     ``lens`` a file: itself. A folder (``--lens DIR``), or the folder named by
     :data:`~fusedstab.io.lens.LENS_DIR_ENV` when neither ``lens`` nor ``fov_deg`` is given, is
@@ -454,7 +454,8 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
         warnings.append(f"{LENS_DIR_ENV} names {folder}, which is not a folder: no lens profile was searched for")
         return None, ()
     brand, model = camera_identity(video)
-    meta = imu.meta if imu is not None else {}
+    if meta is None:  # what the file says of its camera: the gyro log's metadata
+        meta = imu.meta if imu is not None else {}
     if not model:  # the video does not say: the gyro log may (a camera's own log beside it)
         brand, model = meta.get("camera_brand", ""), meta.get("camera_model", "")
     eis = meta.get("in_camera_stabilization")
@@ -761,8 +762,18 @@ def plan_stabilization(
             if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
                 raise
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
+    # what the file says of its camera and picture (with --motion video, read without the IMU)
+    if imu is not None:
+        file_meta = imu.meta
+    elif ((opts.motion == "video" and opts.lens is None and opts.fov_deg is None)
+          or (opts.lens is not None and Path(opts.lens).is_dir())):
+        from .io.telemetry import camera_metadata
+
+        file_meta = camera_metadata(video)
+    else:
+        file_meta = {}
     lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings,
-                                                search_env=opts.lens_search)
+                                                search_env=opts.lens_search, meta=file_meta)
     opts = replace(opts, lens=lens_path)
     if imu is not None and info.time_lapse > 1.0 and opts.motion == "auto":
         # frames seconds apart: a log on the camera's clock runs that much faster than the clip, and
@@ -780,8 +791,7 @@ def plan_stabilization(
                         f"{info.fps:g} fps, {slow:.2f}x slower than life; the gyro log's clock, the readout and "
                         f"the exposure are slowed to match (--gyro-offset-ms is on the clip's clock)")
     eis = bool(imu is not None and imu.meta.get("in_camera_stabilization"))
-    own_lens = (file_lens(info, imu.meta) if imu is not None and opts.lens is None and opts.fov_deg is None
-                else None)
+    own_lens = file_lens(info, file_meta) if opts.lens is None and opts.fov_deg is None else None
     if own_lens is not None:
         log.info("no lens profile: the lens is the file's own, %s", own_lens.name)
     # a lens given, or the file's own: its focal length is not estimated from the video

@@ -30,6 +30,7 @@ __all__ = [
     "camera_to_gyroflow",
     "read_camera_metadata",
     "camera_identity",
+    "camera_metadata",
     "check_gcsv",
     "UnreadableLog",
 ]
@@ -156,6 +157,24 @@ def camera_identity(path: str | os.PathLike) -> tuple[str, str]:
     except UnreadableLog:
         return "", ""
     return str(getattr(parser, "camera", "") or ""), str(getattr(parser, "model", "") or "")
+
+
+def camera_metadata(path: str | os.PathLike) -> dict:
+    """:func:`read_camera_metadata` of a camera file and the camera's brand and model, without
+    reading its IMU (``--motion video`` still needs the lens the file states); ``{}`` where
+    telemetry-parser cannot read the file."""
+    try:
+        parser = _parser(Path(path))
+    except UnreadableLog:
+        return {}
+    try:
+        meta = read_camera_metadata(parser)
+    except _STOP:
+        raise
+    except BaseException:  # noqa: BLE001 - metadata is a bonus, never a reason to fail (not even a panic)
+        return {}
+    return {**meta, "camera_brand": str(getattr(parser, "camera", "") or ""),
+            "camera_model": str(getattr(parser, "model", "") or "")}
 
 
 def _parser(path: Path, shown: Path | None = None):
