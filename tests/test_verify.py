@@ -29,8 +29,14 @@ REENCODE_TOLERANCE = 1.02
 
 
 def _not_worse(m: dict) -> None:
-    assert m["jitter_px"] <= REENCODE_TOLERANCE * m["original_jitter_px"], m
-    assert m["undefined_share_max"] == 0.0, m
+    """Not shakier than the input (tracked), and no undefined pixel: checked exactly on the
+    plan's maps (``m["plan"]``), not by counting dark pixels at the edge, which also counts the
+    simulated scene's own dark shapes there (one pixel of a run flickered in and out of that
+    count with the simulator's encode, which is not repeatable run to run: simulate.py)."""
+    assert m["jitter_px"] <= REENCODE_TOLERANCE * m["original_jitter_px"], {k: v for k, v in m.items() if k != "plan"}
+    plan = m["plan"]
+    if not plan.passthrough:  # a clip kept as it is is copied, not warped
+        assert_maps_inside(plan)
 
 
 def _warning(report, *words) -> str:
@@ -116,8 +122,9 @@ def results(clips, text_logs, tmp_path_factory):
         if name not in cache:
             p, opts = options(name)
             out = out_dir / f"{name}.mp4"
-            report = stabilize(f"{p}.mp4", out, opts)
-            cache[name] = (report, evaluate(f"{p}.mp4", out))
+            plans: list = []
+            report = stabilize(f"{p}.mp4", out, opts, on_plan=plans.append)
+            cache[name] = (report, {**evaluate(f"{p}.mp4", out), "plan": plans[0]})
             print(_summary(name, *cache[name]))
         return cache[name]
 

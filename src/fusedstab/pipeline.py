@@ -438,9 +438,9 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
     searched for the camera's profile (:func:`~fusedstab.io.lens.find_lens_profile`: the camera
     the video's metadata names, else the gyro log's; the file's in-camera stabilization state;
     the video's size and frame rate on the camera's clock; its lens mode and diagonal field of
-    view). A folder given that
-    holds none adds a warning and the pinhole guess is used; a folder from the environment is
-    searched quietly. A profile for another lens mode than the file's adds a warning.
+    view). A folder given that holds none adds a warning, and the file's own lens or the pinhole
+    guess is used; a folder from the environment is searched quietly. A profile that does not
+    span the file's field of view, or is for another lens mode than the file's, adds a warning.
     """
     from .io.lens import LENS_DIR_ENV, find_lens_profile
     from .io.telemetry import camera_identity
@@ -1616,6 +1616,7 @@ def _area_down(frame: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
 
     return cv2.resize(frame, (width_px, height_px), interpolation=cv2.INTER_AREA)
 
+
 #: the largest output side ``--size`` takes [px]
 MAX_OUTPUT_SIDE_PX = 16384
 
@@ -1624,8 +1625,9 @@ def output_size(info: VideoInfo, out_size) -> tuple[int, int]:
     """The written frame size for ``StabilizeOptions.out_size`` (None: the source's).
 
     A height not given follows the source's aspect ratio, rounded to an even number (4:2:0
-    video). The size must keep the source's aspect ratio (within 1 %, and within a pixel of
-    it: the output is the planned picture drawn at another resolution) and be even.
+    video). The size must keep the source's aspect ratio (its height within 1 % or a pixel of
+    the width's, whichever is more: the output is the planned picture drawn at another
+    resolution) and be even.
 
     Raises
     ------

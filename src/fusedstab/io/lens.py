@@ -383,8 +383,9 @@ class LensChoice:
     path : the chosen profile, or None.
     reason : one line for the user: the camera, what was matched, or what was missing.
     candidates : profiles of this camera that fit the video (aspect ratio, a supported model).
-    mismatch : where the chosen profile is for another lens mode than the file's (none for
-        its mode fits), a line that says so for a warning; else "".
+    mismatch : where the chosen profile does not span the diagonal field of view the file
+        states, or is for another lens mode than the file's (none for them fits), a line that
+        says so for a warning; else "".
     alternatives : the next candidates in rank whose lens differs (up to
         :data:`LENS_ALTERNATIVES_MAX`), each ``(path, mismatch)``: the metadata cannot tell a
         good calibration from a poor one, or a mode it does not record, so the plan tries
@@ -409,11 +410,12 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
     no digital lens: :func:`load_lens_profile`). Among candidates, in this order: the diagonal
     field of view the file reports (GoPro ZFOV: a profile whose lens at the video's size spans
     it within :data:`FOV_MATCH` ranks first, one off by more than :data:`FOV_MISMATCH` last),
-    the lens mode the file reports (GoPro's Wide / Medium / Linear ...: each a different crop of the sensor,
-    so another focal length), the in-camera stabilization state the file reports (a profile calibrated with EIS on describes the
-    cropped, re-scaled picture EIS writes), the video's exact size (the calibration or one of
-    its ``compatible_settings``), its frame rate, Gyroflow's ``official`` mark, more
-    calibration images, the newer date; then the file name, so the choice is reproducible.
+    the lens mode the file reports (GoPro's Wide / Medium / Linear ...: each a different crop of
+    the sensor, so another focal length), the in-camera stabilization state the file reports (a
+    profile calibrated with EIS on describes the cropped, re-scaled picture EIS writes), the
+    video's exact size (the calibration or one of its ``compatible_settings``), its frame rate,
+    Gyroflow's ``official`` mark, more calibration images, the newer date; then the file name,
+    so the choice is reproducible.
 
     Parameters
     ----------
