@@ -244,3 +244,16 @@ def test_a_folder_tries_the_files_own_lens_too(shared_data, lens_profiles):
     assert found.lens_profile is None and found.camera.name == own.camera.name
     np.testing.assert_allclose(found.R_virt, own.R_virt, atol=1e-9)
     assert any("the file's own lens" in w and f"better than {MAX_HS}" in w for w in found.warnings), found.warnings
+
+
+def test_a_profile_given_that_does_not_span_the_files_field_of_view_is_named():
+    """A profile given as a file is used as given; where the file states a diagonal field of
+    view the profile does not span (beyond 8 %), a warning says it is probably for another mode."""
+    from fusedstab.pipeline import _lens_fov_note, file_lens
+
+    info = type("Info", (), {"width_px": 848, "height_px": 480, "sample_aspect": 1})()
+    wide = file_lens(info, {"diagonal_fov_deg": 137.4, "lens_mode": "Wide"})
+    assert _lens_fov_note(wide, {"diagonal_fov_deg": 140.0}) == ""  # within 8 %
+    assert _lens_fov_note(wide, {}) == ""  # the file states none
+    note = _lens_fov_note(wide, {"diagonal_fov_deg": 100.0, "lens_mode": "Linear"})
+    assert "spans 137.4 deg" in note and "100.0 deg" in note and "Linear lens mode" in note and "omit --lens" in note

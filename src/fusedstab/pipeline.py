@@ -638,6 +638,28 @@ def file_lens(info: VideoInfo, meta: dict | None) -> CameraModel | None:
                             + (f" ({meta.get('lens_mode')})" if meta.get("lens_mode") else ""))
 
 
+def _lens_fov_note(camera: CameraModel, meta: dict | None) -> str:
+    """A warning where a lens profile given does not span the diagonal field of view the file
+    states (GoPro ZFOV) within :data:`~fusedstab.io.lens.FOV_MISMATCH`: a profile for another
+    lens mode or camera; "" where it does, or where the file states none."""
+    from .io.lens import FOV_MISMATCH, diagonal_fov
+
+    fov = (meta or {}).get("diagonal_fov_deg")
+    if not fov:
+        return ""
+    span = diagonal_fov(camera)
+    if abs(span - fov) <= FOV_MISMATCH * fov:  # NaN (a corner the model cannot image) falls through
+        return ""
+    mode = (meta or {}).get("lens_mode")
+    spans = (f"spans {span:.1f} deg across the picture's diagonal" if np.isfinite(span)
+             else "cannot image the picture's corners")
+    return (f"the lens profile ({camera.name}) {spans}, but the file states {float(fov):.1f} deg across it"
+            + (f" ({mode} lens mode)" if mode else "") + ": it is probably for "
+            "another lens mode or camera, and rotations will not move the picture as they should; give the "
+            "profile for this mode, or omit --lens (the lens is then drawn through the field of view the file "
+            "states)")
+
+
 def source_lens_motion(video: Path, path=None) -> LensMotion | None:
     """OIS / focus log on the gyro log's clock: ``path``, else ``<video>.lens.csv``, else None."""
     path = path if path is not None else find_lens_motion_sidecar(video)
@@ -798,6 +820,10 @@ def plan_stabilization(
     lens_known = opts.lens is not None or opts.fov_deg is not None or own_lens is not None
     camera, readout_s, readout_source = source_camera(info, imu, lens=opts.lens, fov_deg=opts.fov_deg,
                                                       readout_ms=opts.readout_ms, lens_camera=own_lens)
+    if opts.lens is not None and not lens_alternatives:  # a profile given as a file: does it span the picture?
+        note = _lens_fov_note(camera, file_meta)
+        if note:
+            warnings.append(note)
     lens_motion_log = source_lens_motion(video, opts.lens_motion) if opts.use_lens_motion else None
     if slow > 1.0 and lens_motion_log is not None:
         lens_motion_log = lens_motion_log.slowed(slow)
