@@ -114,7 +114,7 @@ def _lens_report(args: argparse.Namespace, info, imu) -> dict:
 
     notes: list[str] = []
     path, alternatives = resolve_lens(args.input, info, imu, args.lens, None, notes)
-    rep: dict = {"profile" if args.lens.is_file() else "ranked_first": str(path) if path else None}
+    rep: dict = {"ranked_first" if args.lens.is_dir() else "profile": str(path) if path else None}
     if path is not None:
         try:
             cam = load_lens_profile(path, info.width_px, info.height_px, info.fps * info.slow_motion)

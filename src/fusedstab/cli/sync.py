@@ -60,6 +60,7 @@ def run(args, console) -> int:
     from ..io.video import probe_video
     from ..pipeline import (
         check_imu_orientation,
+        file_lens,
         resolve_lens,
         source_camera,
         source_lens_motion,
@@ -83,8 +84,10 @@ def run(args, console) -> int:
     args.lens = resolve_lens(args.input, info, imu, args.lens, args.fov, lens_notes)[0]  # a folder: its first
     for note in lens_notes:
         Console(stderr=True).print(f"[yellow]warning:[/] {note}", highlight=False)
+    # no profile: the lens the file states (its field of view), as stabilize draws it
+    own = file_lens(info, imu.meta) if args.lens is None and args.fov is None else None
     camera, readout_s, readout_source = source_camera(info, imu, lens=args.lens, fov_deg=args.fov,
-                                                      readout_ms=args.readout_ms)
+                                                      readout_ms=args.readout_ms, lens_camera=own)
     readout_ms = None if readout_source.startswith("unknown") else readout_s * 1000.0
     orientation = check_imu_orientation(args.imu_orientation or ("auto" if is_text else "XYZ"))
     start_ms, start_source = start_offset_ms(args.gyro_offset_ms, args.frame_timestamps, args.first_frame,
@@ -94,7 +97,7 @@ def run(args, console) -> int:
                             search_ms=args.sync_search_ms if args.sync_search_ms is not None else 1000.0,
                             wide_search=args.sync_search_ms is None and start_source == "default 0",
                             readout_ms=readout_ms, imu_orientation=orientation, info=info,
-                            estimate_focal=args.lens is None and args.fov is None,
+                            estimate_focal=args.lens is None and args.fov is None and own is None,
                             lens_motion=lens_motion, progress=cb)
     hfov_deg = None
     if res.reliable and res.focal_scale != 1.0:
