@@ -230,6 +230,7 @@ def test_the_files_own_lens_from_its_field_of_view():
     assert linear.model == "pinhole" and diagonal_fov(linear) == pytest.approx(100.0, abs=0.05)
     assert file_lens(info, {"diagonal_fov_deg": 137.4}).model == "opencv_fisheye"  # no mode stated
     assert file_lens(info, {"diagonal_fov_deg": 150.0, "lens_mode": "SuperView"}) is None
+    assert file_lens(info, {"diagonal_fov_deg": 150.0, "lens_mode": "unknown (X)"}) is None  # a later camera's code
     assert file_lens(info, {"lens_mode": "Wide"}) is None and file_lens(info, None) is None
 
 

@@ -459,8 +459,10 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
     if not model:  # the video does not say: the gyro log may (a camera's own log beside it)
         brand, model = meta.get("camera_brand", ""), meta.get("camera_model", "")
     eis = meta.get("in_camera_stabilization")
+    mode = meta.get("lens_mode")
+    mode = None if str(mode).startswith("unknown") else mode  # a code not known here ranks nothing
     choice = find_lens_profile(folder, brand, model, info.width_px, info.height_px, info.fps * info.slow_motion,
-                               None if eis is None else bool(eis), meta.get("lens_mode"), meta.get("diagonal_fov_deg"))
+                               None if eis is None else bool(eis), mode, meta.get("diagonal_fov_deg"))
     if choice.path is None and given:
         warnings.append(choice.reason)
     else:
@@ -616,11 +618,12 @@ def file_lens(info: VideoInfo, meta: dict | None) -> CameraModel | None:
     further coefficients). Measured on the GoPro MAX sample (137.4 deg): the plan's predicted
     jitter ratio 0.35 against 0.92 with the pinhole guess, and 0.43 with its community HS EIS
     profile (docs/BENCHMARKS.md). None where the file says nothing of it, for SuperView /
-    HyperView, and for non-square pixels.
+    HyperView or a mode code not known here, and for non-square pixels.
     """
     fov = (meta or {}).get("diagonal_fov_deg")
     mode = str((meta or {}).get("lens_mode") or "").lower()
-    if not fov or not 10.0 < float(fov) < 250.0 or mode in _FILE_LENS_UNMODELLED or info.sample_aspect != 1:
+    if (not fov or not 10.0 < float(fov) < 250.0 or mode in _FILE_LENS_UNMODELLED or mode.startswith("unknown")
+            or info.sample_aspect != 1):
         return None
     W, H = info.width_px, info.height_px
     half_diag = 0.5 * float(np.hypot(W - 1.0, H - 1.0))

@@ -419,9 +419,10 @@ def read_camera_metadata(parser) -> dict:
                     if 10.0 < zfov < 360.0:
                         out["diagonal_fov_deg"] = zfov
                 elif cc == "VFOV" and "lens_mode" not in out:
-                    mode = _GOPRO_LENS_MODES.get(str(value).strip().upper())
-                    if mode:
-                        out["lens_mode"] = mode
+                    code = str(value).strip().upper()
+                    # a code not known here (a later camera's mode) is kept as it is: no lens is
+                    # drawn from the field of view of a mode whose projection is unknown
+                    out["lens_mode"] = _GOPRO_LENS_MODES.get(code, f"unknown ({code})" if code else None)
                 elif cc == "EISA" and "in_camera_stabilization" not in out:
                     out["in_camera_stabilization"] = str(value).strip().upper() not in ("N", "", "NONE")
                     out["in_camera_stabilization_mode"] = str(value)
