@@ -4,6 +4,8 @@ small helpers."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,18 +30,25 @@ def lens_profiles() -> Path:
     return LENSES
 
 
-def assert_maps_inside(plan) -> None:
+def run_cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m fusedstab ARGS`` in a fresh process: its exit code, stdout and stderr (text)."""
+    return subprocess.run([sys.executable, "-m", "fusedstab", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          check=False)
+
+
+def assert_maps_inside(plan, planner=None) -> None:
     """Exact check of "no undefined pixels": every output pixel of every frame samples the source.
 
     Uses the same full-resolution map the OpenCV backend remaps with (bilinear samples need
-    the position within [0, W-1] x [0, H-1]).
+    the position within [0, W-1] x [0, H-1]). ``planner``: the plan's drawn by another one
+    (its output at another size, ``WarpPlanner.resized``); default the plan's own.
     """
     from fusedstab.synthesis.backends import OpenCVBackend
 
     backend = OpenCVBackend()
     W, H = plan.camera.width_px - 1.0, plan.camera.height_px - 1.0
     for i, t in enumerate(plan.frame_times_s):
-        full = backend.full_map(plan.planner.frame_warp(plan.R_virt[i], plan.zoom_at(i) if hasattr(plan, "zoom_at") else plan.zoom, t))
+        full = backend.full_map((planner or plan.planner).frame_warp(plan.R_virt[i], plan.zoom_at(i) if hasattr(plan, "zoom_at") else plan.zoom, t))
         x, y = full[..., 0], full[..., 1]
         outside = ~((x >= 0) & (x <= W) & (y >= 0) & (y <= H))
         assert not outside.any(), f"frame {i}: {int(outside.sum())} output pixels map outside the source"

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from conftest import run_cli
 
 from fusedstab.cli import build_parser
 from fusedstab.measure.simulate import SimConfig, simulate
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "fusedstab", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -198,12 +198,11 @@ def test_the_karma_clip_with_the_folder_plans_as_with_the_wide_profile(shared_da
 
 def test_info_names_the_profile_a_folder_ranks_first_and_what_stabilize_also_tries(shared_data, lens_profiles):
     import json
-    import subprocess
-    import sys
+
+    from conftest import run_cli
 
     def info(*args):
-        r = subprocess.run([sys.executable, "-m", "fusedstab", "info", *map(str, args), "--json"], capture_output=True,
-                           text=True, check=False)
+        r = run_cli("info", *args, "--json")
         assert r.returncode == 0, r.stderr
         return json.loads(r.stdout)["lens"]
 

@@ -9,12 +9,11 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import small_sim
+from conftest import assert_maps_inside, small_sim
 
 from fusedstab.errors import InputError
 from fusedstab.io.video import probe_video
 from fusedstab.pipeline import StabilizeOptions, output_size, plan_stabilization, render
-from fusedstab.synthesis.backends import OpenCVBackend
 
 
 def test_output_size_keeps_the_aspect_ratio_and_names_the_fix():
@@ -60,12 +59,7 @@ def test_the_same_picture_at_another_size_with_no_undefined_pixel(clip, tmp_path
     assert (info.width_px, info.height_px) == size and info.frame_count == plan.info.frame_count
     np.testing.assert_array_equal(info.pts, plan.info.pts)
     # every output pixel at the new size samples the source (the exact check of the maps)
-    planner = plan.planner.resized(*size)
-    backend = OpenCVBackend()
-    W, H = plan.camera.width_px - 1.0, plan.camera.height_px - 1.0
-    for i, t in enumerate(plan.frame_times_s):
-        m = backend.full_map(planner.frame_warp(plan.R_virt[i], plan.zoom_at(i), t))
-        assert np.all((m[..., 0] >= 0) & (m[..., 0] <= W) & (m[..., 1] >= 0) & (m[..., 1] <= H)), i
+    assert_maps_inside(plan, plan.planner.resized(*size))
     # the same picture: the full-size output resized to this size, compared in luma (4:2:0
     # chroma at 80x45 differs by its own subsampling), within resampling and x264
     full, sized = _frames(full_out), _frames(out)
@@ -97,15 +91,14 @@ def test_the_input_kept_is_written_at_the_size_asked(clip, tmp_path):
 
 def test_the_command_line_takes_a_width_or_a_size_and_names_a_wrong_one(clip, tmp_path):
     import json
-    import subprocess
-    import sys
+
+    from conftest import run_cli
 
     prefix, _ = clip
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "fusedstab", "stabilize", f"{prefix}.mp4", "-o",
-                               str(tmp_path / "o.mp4"), "--gyro", f"{prefix}.gcsv", "--lens", f"{prefix}.lens.json",
-                               "--preset", "ultrafast", *args], capture_output=True, text=True, check=False)
+        return run_cli("stabilize", f"{prefix}.mp4", "-o", tmp_path / "o.mp4", "--gyro", f"{prefix}.gcsv", "--lens",
+                       f"{prefix}.lens.json", "--preset", "ultrafast", *args)
 
     r = run("--size", "160", "--json")
     assert r.returncode == 0, r.stderr

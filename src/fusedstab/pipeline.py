@@ -682,7 +682,7 @@ def check_imu_orientation(orientation: str) -> str:
 
 
 def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, warnings, progress, lens_motion_log=None,
-                  pairs=None, estimate_focal=None):
+                  pairs=None, *, estimate_focal: bool):
     """Gyro offset, readout and IMU orientation: given, or estimated from the video.
 
     Rule: with ``auto_sync`` the offset is estimated from the video, the search centred on the
@@ -708,8 +708,7 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
     sync = estimate_sync(
         video, imu, camera, start_offset_ms=start_ms, search_ms=search_ms,
         readout_ms=readout_s * 1000.0 if readout_known else None, imu_orientation=orientation, info=info,
-        progress=progress, estimate_focal=(opts.lens is None and opts.fov_deg is None) if estimate_focal is None
-        else estimate_focal, lens_motion=lens_motion_log,
+        progress=progress, estimate_focal=estimate_focal, lens_motion=lens_motion_log,
         pairs=pairs, wide_search=not axes_only and opts.sync_search_ms is None and start_source == "default 0",
     )
     orientation = sync.imu_orientation
@@ -1080,7 +1079,8 @@ def plan_stabilization(
     def build_best(track, ro, cam=None, *, video_track=False):
         """The plan of the chosen crop budget (:func:`choose_fov_keep`) and the steadiest sigma
         there (by predicted output jitter), then with or without the hybrid residual: build's
-        tuple + (sigma, fov_keep, residual used)."""
+        tuple + (sigma, fov_keep, residual used, the prediction before the residual and the
+        corridor: :attr:`StabilizationPlan.predicted_plain`)."""
         res = res_always and not video_track
         # horizon lock, budget not given: no budget narrower than the level real camera needs
         cap = level_fov(track, ro, cam) if fov_given is None and opts.zoom_mode == "fixed" else 1.0
@@ -1126,7 +1126,7 @@ def plan_stabilization(
             t_c = planner_c.centre_time_s(info.frame_times_s)
             intent_acts = opts.intent and len(_smoothed_paths(by_fov[chosen][1], t_c, sg0, True)) > 1
             best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if intent_acts else by_fov[chosen])
-        plain = best[4]  # before the residual and the corridor (:attr:`StabilizationPlan.predicted_plain`)
+        plain = best[4]  # before the residual and the corridor
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
@@ -1140,15 +1140,12 @@ def plan_stabilization(
             if b[4] is not None and b[4]["output_px"] < CORRIDOR_GAIN * best[4]["output_px"]:
                 log.info("crop corridor: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
                 best = b + best[5:]
-        plain_predicted[id(best[2])] = plain  # the crop object stands for this plan
-        return best
-
-    plain_predicted: dict = {}
+        return best + (plain,)
 
     # --- motion filtering, and the never-worse check ---------------------------------------
     passthrough = False
     name, track, ro, cam = (tuple(candidates[0]) + (None,))[:4]
-    planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used, residual_used = build_best(
+    planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used, residual_used, plain = build_best(
         track, ro, cam, video_track=name == "video")
     if predicted is not None:
         log.info("%s: predicted jitter %.3f -> %.3f px", name, predicted["input_px"], predicted["output_px"])
@@ -1173,7 +1170,7 @@ def plan_stabilization(
                             f"motion {alt_built[4]['output_px']:.2f} px (input {predicted['input_px']:.2f} px): using "
                             f"the video's motion{why}")
             name, track, ro, cam = alt
-            planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used, residual_used = alt_built
+            planner, R_real, crop, blur_beta, predicted, sigma_used, fov_used, residual_used, plain = alt_built
     keep_input = None  # the name of the plan when the frames are written as they are
     if name == "video" and too_little_texture:
         # a path bridged over most of the clip is a guess, and so is its predicted jitter
@@ -1248,7 +1245,7 @@ def plan_stabilization(
         gyro_bias_rad_s=bias, motion_source=name, gyro_check=check, predicted=predicted, passthrough=passthrough,
         horizon_roll_deg=horizon_roll, smoothness_s=sigma_used, fov_keep=fov_used, residual=residual_used,
         lens_profile=str(opts.lens) if opts.lens is not None else None,
-        predicted_plain=predicted if passthrough else plain_predicted.get(id(crop), predicted),
+        predicted_plain=predicted if passthrough else plain,
     )
     remap = check.diagnosis.get("axes") if check is not None else None
     if (remap and read_here and opts.imu_orientation is None and orientation.lower() != "auto"
@@ -1639,11 +1636,13 @@ def _supersampling(source_width_px: int, out_width_px: int, zoom: float) -> int:
     return int(min(4, max(1, np.ceil(ratio - 0.05))))
 
 
-def _area_down(frame: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
-    """A frame k times ``width_px`` x ``height_px`` averaged over k x k blocks (exact box filter)."""
+def _scaled(frame: np.ndarray, width_px: int, height_px: int) -> np.ndarray:
+    """A frame at ``width_px`` x ``height_px``: area-averaged down (k x k blocks exactly, for a
+    warp made at k times the size), bilinear up."""
     import cv2
 
-    return cv2.resize(frame, (width_px, height_px), interpolation=cv2.INTER_AREA)
+    smaller = width_px < frame.shape[1]
+    return cv2.resize(frame, (width_px, height_px), interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
 
 
 #: the largest output side ``--size`` takes [px]
@@ -1885,14 +1884,11 @@ def render(
                     else:
                         frame = backend.warp(frame, warp)
                         if k > 1:  # k x k area average down to the size asked
-                            frame = _area_down(frame, out_w, out_h)
+                            frame = _scaled(frame, out_w, out_h)
                     timer["warp_s"] = timer.get("warp_s", 0.0) + time.perf_counter() - t
                 elif resize:  # the input kept, at another size (--size): scaled as it is
-                    import cv2
-
                     t = time.perf_counter()
-                    frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA
-                                       if out_w < info.width_px else cv2.INTER_LINEAR)
+                    frame = _scaled(frame, out_w, out_h)
                     timer["warp_s"] = timer.get("warp_s", 0.0) + time.perf_counter() - t
                 elif in_place:  # the input kept, re-encoded: its planes copied into a fresh frame
                     out, planes = writer.planar_frame()

@@ -51,14 +51,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
     try:
         imu, is_text = load_gyro(args.input, args.gyro, columns=args.gyro_columns, gyro_units=args.gyro_units,
                                  time_units=args.time_units)
-        words = (imu.meta.get("camera") or "").split()
-        if len(words) > 1 and words[1].lower() == words[0].lower():  # telemetry-parser: "GoPro" + "GoPro Max"
-            words = words[1:]
         t0, t1 = float(imu.times_s[0]), float(imu.times_s[-1])
         start_ms, start_source = start_offset_ms(None, args.frame_timestamps, args.first_frame, args.time_units)
         out["telemetry"] = {
             "source": str(source),
-            "kind": " ".join(words) or ("plain-text log" if is_text else Path(source).suffix.lstrip(".")),
+            "kind": imu.meta.get("camera") or ("plain-text log" if is_text else Path(source).suffix.lstrip(".")),
             "samples": int(len(imu.times_s)),
             "imu_rate_hz": round(imu.rate_hz, 2),
             "duration_s": round(t1 - t0, 4),

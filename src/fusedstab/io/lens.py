@@ -438,10 +438,9 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
     if not folder.is_dir():
         raise LensError(f"lens profile folder not found: {folder}", "give a lens profile .json, or a folder of them")
     key = camera_key(brand, model)
-    shown = str(model or "")
-    if brand and shown.lower().startswith(str(brand).lower() + " "):  # "GoPro" / "GoPro Max": "GoPro Max"
-        shown = shown[len(str(brand)) + 1:]
-    camera = " ".join(x for x in (brand, shown) if x) or "unknown"
+    from .telemetry import camera_name
+
+    camera = camera_name(brand, model) or "unknown"
     if not key:
         return LensChoice(None, f"the file does not name its camera ({camera}), so no profile in {folder} can be "
                                 "matched to it; give the profile with --lens PROFILE.json")
@@ -463,11 +462,11 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
             if not isinstance(data, dict) or camera_key(data.get("camera_brand"), data.get("camera_model")) != key:
                 continue
             try:
-                load_lens_profile(p, width_px, height_px, fps)
+                cam = load_lens_profile(p, width_px, height_px, fps)
             except LensError as exc:
                 unfit.append(f"{p.name}: {exc.message}")
                 continue
-            fitting.append((p, data))
+            fitting.append((p, data, cam))
         if fitting or unfit:
             break
     if not fitting:
@@ -494,12 +493,8 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
         return (fov_score(item), mode_score, eis_score, same_size, same_fps, data.get("official") is True, images,
                 str(data.get("date") or ""))
 
-    fovs: dict = {}
-
     def fov_of(item) -> float:
-        if item[0] not in fovs:
-            fovs[item[0]] = diagonal_fov(load_lens_profile(item[0], width_px, height_px, fps))
-        return fovs[item[0]]
+        return diagonal_fov(item[2])
 
     def fov_score(item) -> int:
         if not diagonal_fov_deg:
@@ -533,14 +528,13 @@ def find_lens_profile(folder: str | os.PathLike, brand: str | None, model: str |
     said = [s for s in said if s]
     # the next ones in rank whose lens differs from every one before (another focal length or
     # distortion at this size), for the plan to try against the picture
-    shapes = [_shape(best_path, width_px, height_px, fps)]
+    lenses = [ranked[0][2]]
     others = []
     for item in ranked[1:]:
         if len(others) >= LENS_ALTERNATIVES_MAX:
             break
-        shape = _shape(item[0], width_px, height_px, fps)
-        if all(_differs(shape, s) for s in shapes):
-            shapes.append(shape)
+        if all(_differs(item[2], cam) for cam in lenses):
+            lenses.append(item[2])
             others.append((item[0], mismatch(item)))
     return LensChoice(best_path, f"lens profile {best_path.name} for the {camera}, chosen from {len(fitting)} in "
                                  f"{folder}" + (f" ({', '.join(said)})" if said else ""), len(fitting),
@@ -563,16 +557,10 @@ def diagonal_fov(camera: CameraModel) -> float:
     return float(np.degrees(np.arccos(np.clip(np.dot(r[0], r[1]), -1.0, 1.0))))
 
 
-def _shape(path: Path, width_px: int, height_px: int, fps: float | None) -> tuple[float, float, tuple[float, ...]]:
-    """A profile's lens at the video's size: ``(fx, fy, distortion coefficients)``."""
-    cam = load_lens_profile(path, width_px, height_px, fps)
-    return cam.fx_px, cam.fy_px, tuple(cam.coeffs)
-
-
-def _differs(a, b) -> bool:
-    """Two lenses that map the picture differently: focal lengths more than 1 % apart, or
-    distortion coefficients more than 0.01 apart."""
-    if abs(a[0] - b[0]) > 0.01 * b[0] or abs(a[1] - b[1]) > 0.01 * b[1]:
+def _differs(a: CameraModel, b: CameraModel) -> bool:
+    """Two lenses (at the video's size) that map the picture differently: focal lengths more
+    than 1 % apart, or distortion coefficients more than 0.01 apart."""
+    if abs(a.fx_px - b.fx_px) > 0.01 * b.fx_px or abs(a.fy_px - b.fy_px) > 0.01 * b.fy_px:
         return True
-    ca, cb = np.asarray(a[2], float), np.asarray(b[2], float)
+    ca, cb = np.asarray(a.coeffs, float), np.asarray(b.coeffs, float)
     return ca.shape != cb.shape or bool(np.any(np.abs(ca - cb) > 0.01))

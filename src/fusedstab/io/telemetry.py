@@ -31,6 +31,7 @@ __all__ = [
     "read_camera_metadata",
     "camera_identity",
     "camera_metadata",
+    "camera_name",
     "check_gcsv",
     "UnreadableLog",
 ]
@@ -149,14 +150,28 @@ def _check_gcsv_lines(src: str, fh) -> None:
         raise TelemetryError(f"{src} has a header but no gyro samples", "give a .gcsv recorded during the clip")
 
 
+def _brand_model(parser) -> tuple[str, str]:
+    """telemetry-parser's ``(camera, model)`` of a parsed file, as strings ("" where unknown)."""
+    return str(getattr(parser, "camera", "") or ""), str(getattr(parser, "model", "") or "")
+
+
+def camera_name(brand: str, model: str) -> str:
+    """The camera as one name, the brand not repeated: telemetry-parser names the MAX
+    ``"GoPro"`` / ``"GoPro Max"``: ``"GoPro Max"``; ``"GoPro"`` / ``"HERO5 Black"``:
+    ``"GoPro HERO5 Black"``."""
+    brand, model = str(brand or ""), str(model or "")
+    if brand and model.lower().startswith(brand.lower() + " "):
+        model = model[len(brand) + 1:]
+    return " ".join(x for x in (brand, model) if x)
+
+
 def camera_identity(path: str | os.PathLike) -> tuple[str, str]:
     """``(brand, model)`` of the camera that wrote a file, as telemetry-parser names it
     (``("GoPro", "HERO5 Black")``); ``("", "")`` where it cannot tell (a file it does not know)."""
     try:
-        parser = _parser(Path(path))
+        return _brand_model(_parser(Path(path)))
     except UnreadableLog:
         return "", ""
-    return str(getattr(parser, "camera", "") or ""), str(getattr(parser, "model", "") or "")
 
 
 def camera_metadata(path: str | os.PathLike) -> dict:
@@ -173,8 +188,8 @@ def camera_metadata(path: str | os.PathLike) -> dict:
         raise
     except BaseException:  # noqa: BLE001 - metadata is a bonus, never a reason to fail (not even a panic)
         return {}
-    return {**meta, "camera_brand": str(getattr(parser, "camera", "") or ""),
-            "camera_model": str(getattr(parser, "model", "") or "")}
+    brand, model = _brand_model(parser)
+    return {**meta, "camera_brand": brand, "camera_model": model}
 
 
 def _parser(path: Path, shown: Path | None = None):
@@ -304,8 +319,8 @@ def read_imu(path: str | os.PathLike) -> ImuSamples:
         if keep.sum() >= 10 and np.all(np.isfinite(aa)):
             ta, aa = ta[keep], aa[keep]
             accel = gyroflow_to_camera(np.stack([np.interp(t_s, ta, aa[:, k]) for k in range(3)], axis=1))
-    brand, model = str(getattr(parser, "camera", "") or ""), str(getattr(parser, "model", "") or "")
-    meta = {"camera": f"{brand} {model}".strip(), "camera_brand": brand, "camera_model": model}
+    brand, model = _brand_model(parser)
+    meta = {"camera": camera_name(brand, model), "camera_brand": brand, "camera_model": model}
     try:
         meta.update(read_camera_metadata(parser))
     except _STOP:
