@@ -137,7 +137,7 @@ class StabilizeOptions:
     lens_search : with no ``lens`` and no ``fov_deg``, search the folder
         ``$FUSEDSTAB_LENS_DIR`` names (the planner's own re-plans with the file's lens turn it off).
     out_size : ``(width, height)`` of the written frames [px], the same picture (field of view,
-        aspect ratio) at another resolution in the one remap; ``height`` None: from the
+        aspect ratio) at another resolution in the same pass (:func:`render`); ``height`` None: from the
         source's aspect ratio (:func:`output_size`). None (default): the source's size.
     residual : hybrid residual (offline, with a gyro or a camera record, and tracked video):
         the virtual camera also turns against the high-frequency image motion the rotation

@@ -195,7 +195,8 @@ def add_stabilize_options(p) -> None:
                    help="pixel interpolation (default bilinear)")
     p.add_argument("--size", type=frame_size, default=None, metavar="WxH|W", dest="out_size",
                    help="size of the written frames: the stabilized picture (same field of view and aspect ratio) at "
-                   "another resolution, in the same remap (e.g. 1920x1080 from a 4K clip, or 1920: the height from "
+                   "another resolution, in the same pass (a smaller size is warped at a multiple of it and area-averaged; "
+                   "e.g. 1920x1080 from a 4K clip, or 1920: the height from "
                    "the aspect ratio, even); default: the source's size")
     p.add_argument("--crf", type=int, default=18, metavar="0..51", help="x264 quality, lower is better (default 18)")
     p.add_argument("--preset", default="medium", choices=X264_PRESETS, metavar="PRESET",
