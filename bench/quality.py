@@ -126,8 +126,10 @@ def simulate_clips(scratch: Path, quick: bool, only: list[str] | None = None) ->
 
 def real_clips(quick: bool) -> list[dict]:
     """Every clip in ../shared/data with fusedstab's defaults (plus the lens profile where one
-    exists), the GoPro MAX a second time without its profile (the lens its file states), and the
-    phone capture a second time with its external gyro log."""
+    exists; the MAX's is planned against the lens its file states, as every run given a profile
+    is), the GoPro MAX again with its profile kept as given (``--keep-lens``) and without its
+    profile (the lens its file states), and the phone capture a second time with its external
+    gyro log."""
     lenses = SHARED / "lens_profiles"
     clips = [{
         "name": "GoPro HERO5 (Karma gimbal)",
@@ -142,6 +144,12 @@ def real_clips(quick: bool) -> list[dict]:
             "video": DATA / "gopro_max_heromode.mp4",
             "truth": None,
             "fusedstab": ["--lens", str(lenses / "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json")],
+        }, {
+            "name": "GoPro MAX (its profile kept: --keep-lens)",
+            "video": DATA / "gopro_max_heromode.mp4",
+            "truth": None,
+            "fusedstab": ["--lens", str(lenses / "GoPro_Max_Wide_HS EIS_1080p_16by9_1920x1080-50.00fps.json"),
+                          "--keep-lens"],
         }, {
             # without a profile: the lens the file states (its diagonal field of view, GPMF ZFOV)
             "name": "GoPro MAX (defaults: no profile)",

@@ -210,6 +210,9 @@ def test_info_names_the_profile_a_folder_ranks_first_and_what_stabilize_also_tri
     assert Path(lens["ranked_first"]).name == MAX_HS
     assert lens["stabilize_also_tries"][0].endswith(MAX_NO_EIS) and "own lens" in lens["stabilize_also_tries"][1]
     assert lens["model"] == "opencv_fisheye" and lens["focal_px"] > 0
+    # a profile given as a file for a clip that states its lens: stabilize plans that lens against it
+    lens = info(shared_data / "gopro_max_heromode.mp4", "--lens", lens_profiles / MAX_HS)
+    assert lens["profile"].endswith(MAX_HS) and lens["stabilize_also_tries"] == ["the file's own lens (its field of view)"]
     # a profile that does not fit the clip is reported, not raised
     lens = info(shared_data / "phone_cc9pro_ois_off" / "frames_099-150.mp4", "--lens", lens_profiles / MAX_HS)
     assert "aspect" in lens["error"] and lens["profile"].endswith(MAX_HS)
@@ -244,6 +247,38 @@ def test_a_folder_tries_the_files_own_lens_too(shared_data, lens_profiles):
     assert found.lens_profile is None and found.camera.name == own.camera.name
     np.testing.assert_allclose(found.R_virt, own.R_virt, atol=1e-9)
     assert any("the file's own lens" in w and f"better than {MAX_HS}" in w for w in found.warnings), found.warnings
+
+
+def test_a_profile_given_is_planned_against_the_lens_the_file_states(shared_data, lens_profiles, tmp_path):
+    """The MAX given its community HS EIS profile as a file: the lens its file states (ZFOV 137.4
+    deg, Wide) is planned on the same tracks and predicts clearly less jitter (7.1 against 9.5
+    mrad before the residual), so it is used, with a warning naming the profile and
+    ``--keep-lens``; the plan is the one without a profile. ``--keep-lens`` uses the profile as
+    given. A profile that is the file's own lens is kept, with no warning."""
+    from fusedstab.cli import build_parser
+    from fusedstab.cli.options import options_from_args
+    from fusedstab.pipeline import _angular_jitter, file_lens
+
+    src = shared_data / "gopro_max_heromode.mp4"
+    given = plan_stabilization(src, StabilizeOptions(lens=lens_profiles / MAX_HS))
+    own = plan_stabilization(src, StabilizeOptions())
+    assert given.lens_profile is None and given.camera.name == own.camera.name
+    np.testing.assert_allclose(given.R_virt, own.R_virt, atol=1e-9)
+    why = [w for w in given.warnings if "the lens profile given" in w]
+    assert len(why) == 1 and MAX_HS in why[0] and "--keep-lens" in why[0], given.warnings
+
+    args = build_parser().parse_args(["stabilize", str(src), "-o", str(tmp_path / "out.mp4"), "--lens", str(lens_profiles / MAX_HS), "--keep-lens"])
+    kept = plan_stabilization(src, options_from_args(args))
+    assert Path(kept.lens_profile).name == MAX_HS
+    assert not [w for w in kept.warnings if "the lens profile given" in w]
+    assert _angular_jitter(given) < 0.9 * _angular_jitter(kept)
+
+    # the file's own lens written as a profile: the two plans agree, and the profile stands
+    info = own.info
+    same = tmp_path / "max_own_lens.json"
+    same.write_text(json.dumps(lens_profile_dict(file_lens(info, {"diagonal_fov_deg": 137.39, "lens_mode": "Wide"}))))
+    plan = plan_stabilization(src, StabilizeOptions(lens=same))
+    assert plan.lens_profile == str(same) and not [w for w in plan.warnings if "the lens profile given" in w]
 
 
 def test_a_profile_given_that_does_not_span_the_files_field_of_view_is_named():

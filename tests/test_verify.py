@@ -480,7 +480,8 @@ def test_tight_crop_budget_keeps_a_sound_gyro(clips, fov_keep):
 
 
 def test_gopro_max_defaults_leave_no_undefined_pixel(shared_data):
-    """The MAX clip with the defaults (as in bench/quality.py): every output pixel of every frame
+    """The MAX clip given its profile (as in bench/quality.py; the lens its file states is planned
+    against the profile and used, test_lens_folder): every output pixel of every frame
     samples the source (exact check on the warp maps). The quality table's undefined-pixel
     metric reads 0.9 % on one of its frames: that is the building's black window at the frame's
     edge (the input itself reads up to 0.25 % by the same metric), enlarged by the crop."""

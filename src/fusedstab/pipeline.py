@@ -134,8 +134,14 @@ class StabilizeOptions:
     hw_encode : try the codec's hardware encoders (NVENC, QSV, AMF) first.
     concurrent : decode, plan, warp and encode in parallel threads (same output; False runs
         them one after the other).
-    lens_search : with no ``lens`` and no ``fov_deg``, search the folder
-        ``$FUSEDSTAB_LENS_DIR`` names (the planner's own re-plans with the file's lens turn it off).
+    lens_search : look beyond the lens given: with no ``lens`` and no ``fov_deg``, search the
+        folder ``$FUSEDSTAB_LENS_DIR`` names; with a profile given as a file (and ``keep_lens``
+        False), also plan the lens the file states (:func:`file_lens`). The planner's own
+        re-plans of other lenses turn it off.
+    keep_lens : a profile given as a file is used as it is, never replaced by the lens the file
+        states (``--keep-lens``). Default False: where the file states its lens (GoPro: diagonal
+        field of view and lens mode) both are planned on the same tracks and the file's is used
+        where it predicts clearly less jitter (:data:`LENS_ALTERNATIVE_GAIN`), with a warning.
     out_size : ``(width, height)`` of the written frames [px], the same picture (field of view,
         aspect ratio) at another resolution in the same pass (:func:`render`); ``height`` None: from the
         source's aspect ratio (:func:`output_size`). None (default): the source's size.
@@ -188,6 +194,7 @@ class StabilizeOptions:
     projection: str = "rectilinear"
     out_size: tuple[int, int | None] | None = None
     lens_search: bool = True
+    keep_lens: bool = False
 
 
 MOTION_SOURCES = ("auto", "gyro", "video")
@@ -427,11 +434,13 @@ class StabilizeReport:
 
 
 def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov_deg: float | None,
-                 warnings: list[str], *, search_env: bool = True, meta: dict | None = None) -> tuple[Path | None, tuple]:
+                 warnings: list[str], *, search_env: bool = True, check_given: bool = True,
+                 meta: dict | None = None) -> tuple[Path | None, tuple]:
     """The lens profile file to use, or None (a pinhole lens, or the file's own: :func:`file_lens`),
-    and the folder's next candidates whose lens differs (``LensChoice.alternatives``: ``(path,
-    warning)`` each, and ``(None, "")`` for the file's own lens where it describes one; () for a
-    file given). ``meta``: the file's camera metadata (default: ``imu.meta``).
+    and the lenses to plan against it: a folder's next candidates whose lens differs
+    (``LensChoice.alternatives``: ``(path, warning)`` each), and ``(None, "")`` for the file's
+    own lens where it describes one, after a folder's choice and, with ``check_given``, after a
+    profile given as a file. ``meta``: the file's camera metadata (default: ``imu.meta``).
 
     ``lens`` a file: itself. A folder (``--lens DIR``), or the folder named by
     :data:`~fusedstab.io.lens.LENS_DIR_ENV` when neither ``lens`` nor ``fov_deg`` is given, is
@@ -448,14 +457,15 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
     given = lens is not None
     env = os.environ.get(LENS_DIR_ENV) if search_env else None
     folder = Path(lens) if given else (Path(env) if env and fov_deg is None else None)
+    if meta is None:  # what the file says of its camera: the gyro log's metadata
+        meta = imu.meta if imu is not None else {}
     if folder is None or (given and not folder.is_dir()):
-        return (Path(lens) if given else None), ()
+        own = ((None, ""),) if given and check_given and file_lens(info, meta) is not None else ()
+        return (Path(lens) if given else None), own
     if not folder.is_dir():
         warnings.append(f"{LENS_DIR_ENV} names {folder}, which is not a folder: no lens profile was searched for")
         return None, ()
     brand, model = camera_identity(video)
-    if meta is None:  # what the file says of its camera: the gyro log's metadata
-        meta = imu.meta if imu is not None else {}
     if not model:  # the video does not say: the gyro log may (a camera's own log beside it)
         brand, model = meta.get("camera_brand", ""), meta.get("camera_model", "")
     eis = meta.get("in_camera_stabilization")
@@ -796,8 +806,10 @@ def plan_stabilization(
         file_meta = camera_metadata(video)
     else:
         file_meta = {}
+    lens_given = opts.lens is not None and not Path(opts.lens).is_dir()  # a profile given as a file
     lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings,
-                                                search_env=opts.lens_search, meta=file_meta)
+                                                search_env=opts.lens_search,
+                                                check_given=opts.lens_search and not opts.keep_lens, meta=file_meta)
     opts = replace(opts, lens=lens_path)
     if imu is not None and info.time_lapse > 1.0 and opts.motion == "auto":
         # frames seconds apart: a log on the camera's clock runs that much faster than the clip, and
@@ -822,7 +834,7 @@ def plan_stabilization(
     lens_known = opts.lens is not None or opts.fov_deg is not None or own_lens is not None
     camera, readout_s, readout_source = source_camera(info, imu, lens=opts.lens, fov_deg=opts.fov_deg,
                                                       readout_ms=opts.readout_ms, lens_camera=own_lens)
-    if opts.lens is not None and not lens_alternatives:  # a profile given as a file: does it span the picture?
+    if lens_given:  # a profile given as a file: does it span the picture?
         note = _lens_fov_note(camera, file_meta)
         if note:
             warnings.append(note)
@@ -1262,12 +1274,13 @@ def plan_stabilization(
                                      f"{again.imu_orientation} to skip the search)")
             plan = again
     if lens_alternatives and read_here and pairs is not None and predicted is not None:
-        plan = _steadiest_lens(plan, input_path, opts, lens_alternatives, progress, pairs)
+        plan = _steadiest_lens(plan, input_path, opts, lens_alternatives, progress, pairs, given=lens_given)
     return plan
 
 
-#: a folder's next candidate lens replaces the first where its plan's angular jitter is below
-#: this share of the first's (the metadata's choice stands unless the picture clearly disagrees)
+#: a folder's next candidate lens, or the lens the file states, replaces the first (the folder's
+#: choice, or the profile given) where its plan's angular jitter is below this share of the
+#: first's (the first stands unless the picture clearly disagrees)
 LENS_ALTERNATIVE_GAIN = 0.9
 
 
@@ -1282,15 +1295,16 @@ def _angular_jitter(plan: StabilizationPlan) -> float:
 
 
 def _steadiest_lens(plan: StabilizationPlan, input_path, opts: StabilizeOptions, alternatives, progress,
-                    pairs: FramePairs) -> StabilizationPlan:
-    """``plan`` (with a folder's first lens) or the plan of one of the folder's next candidates
-    (:attr:`~fusedstab.io.lens.LensChoice.alternatives`), whichever the tracks predict clearly
-    steadier (:data:`LENS_ALTERNATIVE_GAIN`, by :func:`_angular_jitter`); the tracks are reused."""
+                    pairs: FramePairs, *, given: bool = False) -> StabilizationPlan:
+    """``plan`` (with a folder's first lens, or the profile given: ``given``) or the plan of one of
+    ``alternatives`` (a folder's next candidates, :attr:`~fusedstab.io.lens.LensChoice.alternatives`,
+    and the lens the file states), whichever the tracks predict clearly steadier
+    (:data:`LENS_ALTERNATIVE_GAIN`, by :func:`_angular_jitter`); the tracks are reused."""
     best, best_rad = plan, _angular_jitter(plan)
     first = Path(plan.lens_profile).name if plan.lens_profile else plan.camera.name
     for path, note in alternatives:
-        try:  # None: the file's own lens (its field of view), no folder searched again
-            other = plan_stabilization(input_path, replace(opts, lens=path, lens_search=path is not None),
+        try:  # None: the file's own lens (its field of view); no folder searched, no lens tried again
+            other = plan_stabilization(input_path, replace(opts, lens=path, lens_search=False),
                                        progress=progress, tracks=pairs)
         except FusedStabError as exc:
             log.info("lens %s: no plan (%s)", path, exc)
@@ -1299,8 +1313,14 @@ def _steadiest_lens(plan: StabilizationPlan, input_path, opts: StabilizeOptions,
         rad = _angular_jitter(other)
         log.info("%s: predicted jitter %.3g mrad (%s: %.3g)", name, 1e3 * rad, first, 1e3 * best_rad)
         if rad < LENS_ALTERNATIVE_GAIN * best_rad:
-            why = (f"{name} explains the picture better than {first}, which the file's metadata ranked first in the "
-                   f"folder (predicted jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it is used")
+            if given:
+                why = (f"{name} explains the picture better than the lens profile given, {first} (predicted "
+                       f"jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it is used; the profile is "
+                       "probably for another lens mode, resolution or camera (--keep-lens uses it as it is)")
+            else:
+                why = (f"{name} explains the picture better than {first}, which the file's metadata ranked first "
+                       f"in the folder (predicted jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it is "
+                       "used")
             other.warnings[:0] = [note, why] if note else [why]
             best, best_rad = other, rad
     return best

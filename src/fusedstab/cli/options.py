@@ -113,7 +113,10 @@ def add_stabilize_options(p) -> None:
                    "searched for this camera's (by the camera the file names, its in-camera stabilization, size and "
                    f"frame rate); default: the folder ${LENS_DIR_ENV} names, if set and --fov is not given, else the "
                    "lens the file states (GoPro: its diagonal field of view and lens mode), else a pinhole lens with "
-                   "--fov")
+                   "--fov. A profile file given for a clip that states its lens is planned against that lens on the "
+                   "same tracks, and the one predicted clearly steadier is used (a warning says so)")
+    p.add_argument("--keep-lens", action="store_true",
+                   help="use the --lens profile file as it is: do not plan the lens the file states against it")
     p.add_argument("--fov", type=number, default=None, metavar="DEG",
                    help="horizontal field of view of a pinhole lens (1..179) when no --lens is given; default: estimated "
                    f"from the video by the automatic sync, starting from {DEFAULT_FOV_DEG:g}")
@@ -218,7 +221,7 @@ def add_stabilize_option_group(parser: argparse.ArgumentParser, title: str) -> N
 def options_from_args(args: argparse.Namespace) -> StabilizeOptions:
     """The :class:`~fusedstab.pipeline.StabilizeOptions` that :func:`add_stabilize_options`' arguments describe."""
     opts = StabilizeOptions(
-        gyro=args.gyro, lens=args.lens, fov_deg=args.fov, smoothness_s=args.smoothness,
+        gyro=args.gyro, lens=args.lens, keep_lens=args.keep_lens, fov_deg=args.fov, smoothness_s=args.smoothness,
         gyro_offset_ms=args.gyro_offset_ms, readout_ms=args.readout_ms, lens_motion=args.lens_motion,
         use_lens_motion=not args.ignore_lens_motion, max_zoom=args.max_zoom, lookahead_s=args.lookahead,
         fov_keep=args.fov_keep, zoom_mode=args.zoom_mode, horizon_lock=args.horizon_lock is not None,
