@@ -254,7 +254,8 @@ def test_a_profile_given_is_planned_against_the_lens_the_file_states(shared_data
     deg, Wide) is planned on the same tracks and predicts clearly less jitter (7.1 against 9.5
     mrad before the residual), so it is used, with a warning naming the profile and
     ``--keep-lens``; the plan is the one without a profile. ``--keep-lens`` uses the profile as
-    given. A profile that is the file's own lens is kept, with no warning."""
+    given, as is a folder's first choice; without a profile it has no effect, and a warning says
+    so. A profile that is the file's own lens is kept, with no warning."""
     from fusedstab.cli import build_parser
     from fusedstab.cli.options import options_from_args
     from fusedstab.pipeline import _angular_jitter, file_lens
@@ -264,6 +265,8 @@ def test_a_profile_given_is_planned_against_the_lens_the_file_states(shared_data
     own = plan_stabilization(src, StabilizeOptions())
     assert given.lens_profile is None and given.camera.name == own.camera.name
     np.testing.assert_allclose(given.R_virt, own.R_virt, atol=1e-9)
+    own_kept = plan_stabilization(src, StabilizeOptions(keep_lens=True))
+    np.testing.assert_allclose(own_kept.R_virt, own.R_virt, atol=1e-9)
     why = [w for w in given.warnings if "the lens profile given" in w]
     assert len(why) == 1 and MAX_HS in why[0] and "--keep-lens" in why[0], given.warnings
 
@@ -272,6 +275,12 @@ def test_a_profile_given_is_planned_against_the_lens_the_file_states(shared_data
     assert Path(kept.lens_profile).name == MAX_HS
     assert not [w for w in kept.warnings if "the lens profile given" in w]
     assert _angular_jitter(given) < 0.9 * _angular_jitter(kept)
+    # a folder's first choice kept as it is: no other lens planned, whatever the folder holds
+    first = plan_stabilization(src, StabilizeOptions(lens=lens_profiles, keep_lens=True))
+    assert Path(first.lens_profile).name == MAX_HS
+    np.testing.assert_allclose(first.R_virt, kept.R_virt, atol=1e-9)
+    # nothing to keep: said, and no effect
+    assert any("--keep-lens" in w and "no effect" in w for w in own_kept.warnings)
 
     # the file's own lens written as a profile: the two plans agree, and the profile stands
     info = own.info

@@ -135,13 +135,14 @@ class StabilizeOptions:
     concurrent : decode, plan, warp and encode in parallel threads (same output; False runs
         them one after the other).
     lens_search : look beyond the lens given: with no ``lens`` and no ``fov_deg``, search the
-        folder ``$FUSEDSTAB_LENS_DIR`` names; with a profile given as a file (and ``keep_lens``
-        False), also plan the lens the file states (:func:`file_lens`). The planner's own
-        re-plans of other lenses turn it off.
-    keep_lens : a profile given as a file is used as it is, never replaced by the lens the file
-        states (``--keep-lens``). Default False: where the file states its lens (GoPro: diagonal
-        field of view and lens mode) both are planned on the same tracks and the file's is used
-        where it predicts clearly less jitter (:data:`LENS_ALTERNATIVE_GAIN`), with a warning.
+        folder ``$FUSEDSTAB_LENS_DIR`` names; with a profile (and ``keep_lens`` False), also plan
+        the other lenses :func:`resolve_lens` names. The planner's own re-plans of other lenses
+        turn it off.
+    keep_lens : the profile given (a file, or a folder's first choice) is used as it is, with no
+        other lens planned against it (``--keep-lens``). Default False: a folder's next
+        candidates and, where the file states its lens (GoPro: diagonal field of view and lens
+        mode), that lens are planned on the same tracks, and one is used where it predicts
+        clearly less jitter (:data:`LENS_ALTERNATIVE_GAIN`), with a warning.
     out_size : ``(width, height)`` of the written frames [px], the same picture (field of view,
         aspect ratio) at another resolution in the same pass (:func:`render`); ``height`` None: from the
         source's aspect ratio (:func:`output_size`). None (default): the source's size.
@@ -439,8 +440,9 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
     """The lens profile file to use, or None (a pinhole lens, or the file's own: :func:`file_lens`),
     and the lenses to plan against it: a folder's next candidates whose lens differs
     (``LensChoice.alternatives``: ``(path, warning)`` each), and ``(None, "")`` for the file's
-    own lens where it describes one, after a folder's choice and, with ``check_given``, after a
-    profile given as a file. ``meta``: the file's camera metadata (default: ``imu.meta``).
+    own lens where it describes one (after a folder's choice or a profile given as a file);
+    none with ``check_given`` False (the profile as it is). ``meta``: the file's camera metadata
+    (default: ``imu.meta``).
 
     ``lens`` a file: itself. A folder (``--lens DIR``), or the folder named by
     :data:`~fusedstab.io.lens.LENS_DIR_ENV` when neither ``lens`` nor ``fov_deg`` is given, is
@@ -479,6 +481,8 @@ def resolve_lens(video: Path, info: VideoInfo, imu: ImuSamples | None, lens, fov
         log.info("%s", choice.reason)
     if choice.mismatch:
         warnings.append(choice.mismatch)
+    if not check_given:  # the folder's first choice as it is
+        return choice.path, ()
     own = ((None, ""),) if choice.path is not None and file_lens(info, meta) is not None else ()
     return choice.path, choice.alternatives + own
 
@@ -807,6 +811,8 @@ def plan_stabilization(
     else:
         file_meta = {}
     lens_given = opts.lens is not None and not Path(opts.lens).is_dir()  # a profile given as a file
+    if opts.keep_lens and opts.lens is None:
+        warnings.append("--keep-lens keeps a profile given with --lens; none was given, so it has no effect")
     lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings,
                                                 search_env=opts.lens_search,
                                                 check_given=opts.lens_search and not opts.keep_lens, meta=file_meta)

@@ -116,7 +116,8 @@ def add_stabilize_options(p) -> None:
                    "--fov. A profile file given for a clip that states its lens is planned against that lens on the "
                    "same tracks, and the one predicted clearly steadier is used (a warning says so)")
     p.add_argument("--keep-lens", action="store_true",
-                   help="use the --lens profile file as it is: do not plan the lens the file states against it")
+                   help="use the --lens profile (a file, or a folder's first choice) as it is: plan no other lens "
+                   "against it")
     p.add_argument("--fov", type=number, default=None, metavar="DEG",
                    help="horizontal field of view of a pinhole lens (1..179) when no --lens is given; default: estimated "
                    f"from the video by the automatic sync, starting from {DEFAULT_FOV_DEG:g}")
