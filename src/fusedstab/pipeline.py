@@ -816,6 +816,7 @@ def plan_stabilization(
     lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings,
                                                 search_env=opts.lens_search,
                                                 check_given=opts.lens_search and not opts.keep_lens, meta=file_meta)
+    opts_given = opts  # the re-plans returned as they are resolve the lens again, as the user gave it
     opts = replace(opts, lens=lens_path)
     if imu is not None and info.time_lapse > 1.0 and opts.motion == "auto":
         # frames seconds apart: a log on the camera's clock runs that much faster than the clip, and
@@ -966,7 +967,8 @@ def plan_stabilization(
     if (check is not None and check.diagnosis.get("units") == "deg/s" and read_here and imu.meta.get("text_log")
             and str(opts.gyro_units).strip().lower() == "auto"):
         # a text log in deg/s read as rad/s: the picture says which; plan again with the log in deg/s
-        again = plan_stabilization(input_path, replace(opts, gyro_units="deg/s"), progress=progress, tracks=pairs)
+        again = plan_stabilization(input_path, replace(opts_given, gyro_units="deg/s"), progress=progress,
+                                   tracks=pairs)
         again.warnings.insert(0, f"the gyro log's values are deg/s, not rad/s: read as rad/s the gyro predicts about "
                                  f"{1.0 / max(check.diagnosis.get('scale', 1.0), 1e-12):.0f}x the motion the picture "
                                  "shows, so it was read again as deg/s (--gyro-units chooses)")
@@ -1202,7 +1204,8 @@ def plan_stabilization(
         if roll is not None and np.max(np.abs(roll)) > HORIZON_LEVEL_TOL_DEG and opts.motion != "gyro":
             # levelling is what shakes it (the pull-back toward the real camera where a level frame
             # does not fit): steady the clip without the lock, and say what the lock needs
-            again = plan_stabilization(input_path, replace(opts, horizon_lock=False), progress=progress, tracks=pairs)
+            again = plan_stabilization(input_path, replace(opts_given, horizon_lock=False), progress=progress,
+                                       tracks=pairs)
             need = level_zoom_of(planner)
             fix = _horizon_fix(need, opts)
             again.warnings.insert(0, f"--horizon-lock is not applied: with it the output would be shakier than the "
@@ -1270,7 +1273,9 @@ def plan_stabilization(
             and opts.motion == "auto" and predicted is not None):
         # the picture follows the gyro on other axes (a camera mounted upside down or sideways whose
         # log does not say so): plan again searching the axes, and keep that plan where it is steadier
-        again = plan_stabilization(input_path, replace(opts, imu_orientation="auto"), progress=progress, tracks=pairs)
+        # (the lens as chosen here: other lenses are planned against the plan kept, below)
+        again = plan_stabilization(input_path, replace(opts, imu_orientation="auto", lens_search=False),
+                                   progress=progress, tracks=pairs)
         if (again.motion_source.startswith("gyro") and again.predicted is not None
                 and again.predicted["output_px"] < predicted["output_px"]):
             again.warnings.insert(0, f"the gyro log's axes do not match the camera's as read ({orientation}): the "
@@ -1321,8 +1326,9 @@ def _steadiest_lens(plan: StabilizationPlan, input_path, opts: StabilizeOptions,
         if rad < LENS_ALTERNATIVE_GAIN * best_rad:
             if given:
                 why = (f"{name} explains the picture better than the lens profile given, {first} (predicted "
-                       f"jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it is used; the profile is "
-                       "probably for another lens mode, resolution or camera (--keep-lens uses it as it is)")
+                       f"jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it is used; the profile fits "
+                       "this clip less well (a poorer calibration, or one for another lens mode, resolution or "
+                       "camera; --keep-lens uses it as it is)")
             else:
                 why = (f"{name} explains the picture better than {first}, which the file's metadata ranked first "
                        f"in the folder (predicted jitter {1e3 * rad:.2f} against {1e3 * best_rad:.2f} mrad): it is "
