@@ -1,7 +1,7 @@
 """The crop corridor (filtering/corridor.py): the steadiest path inside the crop's room.
 
-The solver against a dense bounded least-squares solution, the Gaussian's transpose against
-the dense matrix, the room against the exact fit test, and the pipeline's plan against the
+The solver against a dense bounded least-squares solution, the local-linear smoother and its
+transpose against dense matrices, the room against the exact fit test, and the pipeline's plan against the
 simulator's truth (steadier than the Gaussian path with its pull-back, never undefined)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from scipy.optimize import lsq_linear
 
 from fusedstab.filtering.blur_mask import hf_jitter_deg
 from fusedstab.filtering.corridor import (
-    _Gaussian,
+    _LocalLinear,
     axis_room,
     smoothest_in_corridor,
     unwrap_path,
@@ -26,19 +26,35 @@ from fusedstab.types import OrientationTrack
 
 
 @pytest.mark.parametrize("n, sigma", [(50, 3.0), (12, 7.0), (200, 0.7), (300, 25.0), (2000, 60.0), (40, 30.0)])
-def test_gaussian_transpose_is_exact(n, sigma):
-    """G is SciPy's Gaussian filter with the edges repeated (by FFT on long paths with wide
-    kernels, directly otherwise), and GT its exact transpose."""
+def test_local_linear_smoother_and_its_transpose_are_exact(n, sigma):
+    """G is the Gaussian local-linear smoother (by FFT on long paths with wide kernels, directly
+    otherwise): each row the intercept of a Gaussian-weighted line fit over the samples within
+    4 sigma (checked against a dense least-squares fit per row); the Gaussian filter in the
+    interior; a line is kept exactly, ends included; GT its exact transpose."""
     from scipy.ndimage import gaussian_filter1d
 
-    op = _Gaussian(sigma)
+    op = _LocalLinear(sigma)
     E = np.eye(n)
-    np.testing.assert_allclose(op.G(E), gaussian_filter1d(E, sigma, axis=0, mode="nearest", truncate=4.0), atol=1e-14)
-    np.testing.assert_allclose(op.GT(E), op.G(E).T, atol=1e-14)
+    Gd = op.G(E)
+    r = int(4.0 * sigma + 0.5)
+    ref = np.zeros((n, n))
+    for i in range(n):
+        j = np.arange(max(0, i - r), min(n, i + r + 1))
+        sw = np.sqrt(np.exp(-0.5 * ((j - i) / sigma) ** 2))
+        X = np.stack([np.ones(len(j)), j - i], 1) * sw[:, None]
+        ref[i, j] = (np.linalg.pinv(X) * sw[None, :])[0] if len(j) > 1 else 1.0
+    np.testing.assert_allclose(Gd, ref, atol=1e-9)
+    if n > 2 * r + 1:  # the interior: the Gaussian filter
+        inner = slice(r, n - r)
+        np.testing.assert_allclose(Gd[inner], gaussian_filter1d(E, sigma, axis=0, mode="constant", truncate=4.0)[inner],
+                                   atol=1e-12)
+    line = 0.3 + 0.01 * np.arange(n, dtype=np.float64)
+    np.testing.assert_allclose(op.G(line), line, atol=1e-9)
+    np.testing.assert_allclose(op.GT(E), Gd.T, atol=1e-12)
 
 
 def _objective(v, g, sigma, mu):
-    op = _Gaussian(sigma)
+    op = _LocalLinear(sigma)
     r = v - op.G(v)
     return float(np.sum(r * r) + mu * np.sum((v - g) ** 2))
 
@@ -55,7 +71,7 @@ def test_smoothest_in_corridor_reaches_the_bounded_least_squares_optimum(mu):
     lo, hi = phi - room, phi + room
     v = smoothest_in_corridor(g, lo, hi, sigma, mu=mu, iters=2000)
     assert np.all(v >= lo - 1e-12) and np.all(v <= hi + 1e-12)
-    op = _Gaussian(sigma)
+    op = _LocalLinear(sigma)
     I = np.eye(n)
     A = np.vstack([np.sqrt(mu) * I, I - op.G(I)])
     b = np.concatenate([np.sqrt(mu) * g[:, 0], np.zeros(n)])

@@ -15,11 +15,13 @@ Here the virtual path is found inside the room itself, per axis:
   the real camera about that camera axis alone that still fits at the crop's zoom
   (:func:`axis_room`, bisection with the full per-row warp);
 * ``v`` minimizes ``|(I - G) v|^2 + mu |v - g|^2`` inside the room, where ``G`` is the Gaussian
-  of the plan's smoothness (what is left of the path after it is its high-frequency shake) and
-  ``g`` the path proposed (the Gaussian, intent or residual path): the smoothest path within
-  the corridor that stays near the proposal where the corridor leaves it free. The problem is
-  convex with box constraints; it is solved by accelerated projected gradient (FISTA) with
-  two Gaussian filters per step, linear in the clip's length;
+  local-linear smoother of the plan's smoothness (what is left of the path after it is its
+  high-frequency shake; the Gaussian in the interior, a weighted line fit at the clip's ends,
+  as the jitter metric measures it) and ``g`` the path proposed (the Gaussian, intent or
+  residual path): the smoothest path within the corridor that stays near the proposal where
+  the corridor leaves it free. The problem is convex with box constraints; it is solved by
+  accelerated projected gradient (FISTA) with two smoothing passes per step, linear in the
+  clip's length;
 * the single-axis rooms do not add up (a frame using all of its pan room and all of its tilt
   room can leave the picture at a corner): the crop's hard pull-back
   (:func:`~fusedstab.filtering.crop.fit_crop`) settles what is left, so no output pixel is ever
@@ -35,7 +37,7 @@ jitter (``pipeline.CORRIDOR_GAIN``; docs/BENCHMARKS.md, "The crop corridor").
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import correlate1d
 
 from ..rotation import exp_so3, log_so3
 from ..synthesis.plan import WarpPlanner
@@ -89,60 +91,75 @@ def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: 
     return ((1.0 - lam) * _ROOM_MAX_RAD).reshape(n, 2, 3).transpose(0, 2, 1)
 
 
-class _Gaussian:
-    """``G x``: Gaussian smoothing along axis 0 with the edge values repeated, and ``G^T y``
-    exactly (the repeated edge's weight flows back to the first and last sample).
+class _LocalLinear:
+    """``G x``: Gaussian local-linear smoothing along axis 0, and ``G^T y`` exactly.
 
-    Wide kernels on long paths (sigma of 2 s at 60 fps: 961 taps) are applied by FFT
-    (overlap-add), so a step of the solver costs about the same for every smoothness; the rest
-    directly (an FFT call costs ~0.2 ms, more than a direct pass over a short clip).
+    Each sample is replaced by the value at its own position of the line fitted to its
+    neighbours by Gaussian-weighted least squares (taps within ``truncate`` sigmas, none
+    beyond the path's ends). In the interior, where the window is symmetric, this is the
+    Gaussian filter; at the ends the window is one-sided and the line keeps a path of constant
+    velocity exactly, as the jitter metric's smoothing does
+    (:func:`~fusedstab.measure.metrics.gaussian_smooth`): a steady pan into the last frame is not
+    shake, where a Gaussian with the end value repeated (used until 2026-12) counted its slope as
+    shake and flattened the virtual camera toward the ends.
+
+    ``G x = a * (w * x) - b * (wk * x)`` and ``G^T y = w * (a y) + wk * (b y)``, with ``*`` the
+    correlation with zeros beyond the ends, ``w`` the Gaussian taps, ``wk`` the taps times their
+    offset, and per sample ``a = S2 / det``, ``b = S1 / det`` from the window's weight moments
+    (``det = S0 S2 - S1^2``; the plain weighted mean where a window is too short for a line).
+    Wide kernels on long paths (sigma of 2 s at 60 fps: 961 taps) are applied by FFT, so a step
+    of the solver costs about the same for every smoothness; the rest directly (an FFT call costs
+    ~0.2 ms, more than a direct pass over a short clip).
     """
 
-    #: the FFT is used where the direct convolution needs more than this many multiply-adds
+    #: the FFT is used where the direct correlation needs more than this many multiply-adds
     #: per column (samples x taps)
     FFT_WORK = 200_000
 
     def __init__(self, sigma_frames: float, truncate: float = 4.0):
         self.sigma = float(sigma_frames)
-        self.truncate = truncate
         r = int(truncate * self.sigma + 0.5)
-        x = np.arange(-r, r + 1)
-        k = np.exp(-0.5 * (x / self.sigma) ** 2)
-        k /= k.sum()
-        self.r, self.k = r, k
-        # tail[i]: the kernel's weight that falls before sample 0 for output i (offsets <= -(i + 1))
-        self.tail = np.cumsum(k)[r - 1 - np.arange(r)] if r else np.zeros(0)
+        k = np.arange(-r, r + 1, dtype=np.float64)
+        self.r = r
+        self.w = np.exp(-0.5 * (k / self.sigma) ** 2)
+        self.wk = self.w * k
+        self._moments: tuple[int, np.ndarray, np.ndarray] | None = None
 
-    def _fft(self, x: np.ndarray, pad_mode: str) -> np.ndarray:
-        # one real FFT of the padded path (scipy.fft is loaded with scipy.ndimage; scipy.signal's
+    def _corr(self, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """``out[i] = sum_k h[k + r] x[i + k]`` along axis 0, zeros beyond the ends."""
+        n = len(x)
+        if n * len(h) <= self.FFT_WORK:
+            return correlate1d(x, h, axis=0, mode="constant")
+        # one real FFT of the zero-padded path (scipy.fft is loaded with scipy.ndimage; scipy.signal's
         # convolutions would load 20 MB and 0.7 s of modules for this one call)
         from scipy import fft as sfft
 
-        xp = np.pad(x, ((self.r, self.r),) + ((0, 0),) * (x.ndim - 1), mode=pad_mode)
-        n_full = len(xp) + len(self.k) - 1
-        size = sfft.next_fast_len(n_full, real=True)
-        k = self.k.reshape((-1,) + (1,) * (x.ndim - 1))
-        full = sfft.irfft(sfft.rfft(xp, size, axis=0) * sfft.rfft(k, size, axis=0), size, axis=0)
-        return full[2 * self.r: len(xp)]  # 'valid': the samples the kernel covers fully
+        xp = np.pad(x, ((self.r, self.r),) + ((0, 0),) * (x.ndim - 1))
+        size = sfft.next_fast_len(len(xp) + len(h) - 1, real=True)
+        hh = h[::-1].reshape((-1,) + (1,) * (x.ndim - 1))
+        full = sfft.irfft(sfft.rfft(xp, size, axis=0) * sfft.rfft(hh, size, axis=0), size, axis=0)
+        return full[2 * self.r: 2 * self.r + n]
 
-    def _use_fft(self, n: int) -> bool:
-        return n * (2 * self.r + 1) > self.FFT_WORK
+    def _ab(self, n: int, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._moments is None or self._moments[0] != n:
+            one = np.ones(n)
+            s0, s1 = self._corr(one, self.w), self._corr(one, self.wk)
+            s2 = self._corr(one, self.wk * (np.arange(-self.r, self.r + 1)))
+            det = s0 * s2 - s1 * s1
+            ok = det > 1e-9 * np.maximum(s0 * s2, 1e-300)
+            a = np.where(ok, s2 / np.where(ok, det, 1.0), 1.0 / s0)
+            b = np.where(ok, s1 / np.where(ok, det, 1.0), 0.0)
+            self._moments = (n, a, b)
+        shape = (-1,) + (1,) * (ndim - 1)
+        return self._moments[1].reshape(shape), self._moments[2].reshape(shape)
 
     def G(self, x: np.ndarray) -> np.ndarray:
-        if self._use_fft(len(x)):
-            return self._fft(x, "edge")
-        return gaussian_filter1d(x, self.sigma, axis=0, mode="nearest", truncate=self.truncate)
+        a, b = self._ab(len(x), x.ndim)
+        return a * self._corr(x, self.w) - b * self._corr(x, self.wk)
 
     def GT(self, y: np.ndarray) -> np.ndarray:
-        if self._use_fft(len(y)):
-            z = self._fft(y, "constant")
-        else:
-            z = gaussian_filter1d(y, self.sigma, axis=0, mode="constant", truncate=self.truncate)
-        m = min(len(self.tail), len(y))
-        w = self.tail[:m]
-        z[0] += np.tensordot(w, y[:m], axes=(0, 0))
-        z[-1] += np.tensordot(w, y[::-1][:m], axes=(0, 0))
-        return z
+        a, b = self._ab(len(y), y.ndim)
+        return self._corr(a * y, self.w) + self._corr(b * y, self.wk)
 
 
 def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, sigma_frames: float, *,
@@ -165,14 +182,14 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
     g = np.asarray(g, dtype=np.float64)
     if len(g) < 3 or sigma_frames <= 0:
         return np.clip(g, lower, upper)
-    op = _Gaussian(sigma_frames)
+    op = _LocalLinear(sigma_frames)
 
     def grad(v):
         r = v - op.G(v)
         return (r - op.GT(r)) + mu * (v - g)
 
-    # step 1/L with L the gradient's Lipschitz constant, by power iteration (G's columns at
-    # the edges sum to more than 1, so |I - G| can exceed 2 there)
+    # step 1/L with L the gradient's Lipschitz constant, by power iteration (G's line fits at
+    # the ends weigh some samples negatively, so |I - G| can exceed 2 there)
     q = np.random.default_rng(0).standard_normal(g.shape)
     L = 4.0 + mu
     for _ in range(20):
