@@ -45,8 +45,9 @@ from ..synthesis.plan import WarpPlanner
 __all__ = ["CORRIDOR_MU", "axis_room", "corridor_path", "smoothest_in_corridor", "unwrap_path"]
 
 #: weight of the proposal ``g`` against the high-frequency term (see the module docstring);
-#: predicted jitter on the bench clips at 0.003 / 0.03 / 0.3: phone 5.87 / 5.68 / 5.76 px,
-#: simulated walk 3.43 / 3.38 / 3.44, run 8.64 / 8.61 / 8.74, MAX 3.30 / 3.57 / 5.08
+#: predicted jitter of the bench clips' chosen plans at 0.003 / 0.03 / 0.3 (local-linear ``G``,
+#: 2026-12-07): phone without gyro 2.47 / 2.25 / 3.49 px, simulated walk 3.42 / 3.36 / 3.44,
+#: run 8.61 / 8.59 / 8.77, pan 1.97 / 1.97 / 2.03, MAX 2.16 / 2.77 / 4.70
 CORRIDOR_MU = 0.03
 #: the largest single-axis room searched [rad] and its precision in bisection steps
 #: (0.3 / 2**9: 0.6 mrad, a pixel at a focal length of 1700 px)
