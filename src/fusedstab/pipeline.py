@@ -246,7 +246,8 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
     policy : ``"auto"``: the widest budget whose jitter is at most :data:`SHAKE_LEFT_MAX` x
         ``input_px`` (keep the picture, remove at least half the shake; the planner tries
         :data:`FOV_KEEP_CHOICES` widest first and bisects :data:`FOV_KEEP_REFINE_STEPS` times
-        toward the wider one that failed); where none is,
+        toward the wider one that failed; a budget's jitter is its plain plan's, or where that
+        is too much and its crop pulls back, its crop corridor's plan's); where none is,
         ``"steady"``: the widest budget whose jitter is at most :data:`CROP_SLACK` x the
         steadiest budget's (a clip whose shake a wide crop already removes keeps more picture;
         one that needs the margin gets it, up to the tightest budget tried).
@@ -1102,6 +1103,7 @@ def plan_stabilization(
         tuple + (sigma, fov_keep, residual used, the prediction before the residual and the
         corridor: :attr:`StabilizationPlan.predicted_plain`)."""
         res = res_always and not video_track
+        plain_at: dict = {}  # budget -> its plain plan's prediction, where the scan took the corridor's
         # horizon lock, budget not given: no budget narrower than the level real camera needs
         cap = level_fov(track, ro, cam) if fov_given is None and opts.zoom_mode == "fixed" else 1.0
         fov_start = min(fov_default, cap)
@@ -1118,24 +1120,37 @@ def plan_stabilization(
             # widest first, at the first sigma and with plain smoothing; the first budget that
             # removes enough shake is taken (refined toward the wider one that did not), and only
             # then are the other sigmas, and the intent model, tried there: the budget does not
-            # depend on the intent model, which at a given budget is kept only where it is steadier
+            # depend on the intent model, which at a given budget is kept only where it is steadier.
+            # Where a budget's plain plan leaves too much and its crop pulls back, the corridor's
+            # path there (the plan that budget would get) is asked too
             sg0 = sigmas[0]
             by_fov = {}
+            corridor_scan = opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed"
 
             def enough(b):
                 return leaves_little_shake(b[4]["output_px"], b[4]["input_px"])
 
+            def scan(f):
+                b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
+                if not enough(b) and corridor_scan and np.any(b[2].pullback > 0):
+                    bc = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False, corridor=True)
+                    if enough(bc):
+                        log.info("budget %.4f: the corridor's path leaves little enough shake (%.3f px, plain %.3f)",
+                                 f, bc[4]["output_px"], b[4]["output_px"])
+                        plain_at[f] = b[4]
+                        b = bc
+                by_fov[f] = b + (sg0, f, res)
+                return b
+
             choices = list(dict.fromkeys(min(f, cap) for f in FOV_KEEP_CHOICES))
             for k, f in enumerate(choices):
-                b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
-                by_fov[f] = b + (sg0, f, res)
+                b = scan(f)
                 if enough(b):
                     if k > 0:  # bisect toward the wider budget that left too much
                         lo, hi = f, choices[k - 1]
                         for _ in range(FOV_KEEP_REFINE_STEPS):
                             mid = round(0.5 * (lo + hi), 4)
-                            b = build(track, ro, cam, sigma_s=sg0, fov_keep=mid, residual=res, intent=False)
-                            by_fov[mid] = b + (sg0, mid, res)
+                            b = scan(mid)
                             lo, hi = (mid, hi) if enough(b) else (lo, mid)
                     break
             # the widest budget tried that leaves little enough shake; where none does, the steady rule
@@ -1146,14 +1161,17 @@ def plan_stabilization(
             t_c = planner_c.centre_time_s(info.frame_times_s)
             intent_acts = opts.intent and len(_smoothed_paths(by_fov[chosen][1], t_c, sg0, True)) > 1
             best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if intent_acts else by_fov[chosen])
-        plain = best[4]  # before the residual and the corridor
+            if chosen in plain_at and not enough(best):  # the budget was taken for the corridor's path
+                best = by_fov[chosen]
+        # before the residual and the corridor
+        plain = plain_at[best[6]] if best[2].corridor and best[6] in plain_at else best[4]
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=True)
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
                 log.info("hybrid residual: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
                 best = b + (best[5], best[6], True)
         if (opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed" and best[4] is not None
-                and np.any(best[2].pullback > 0)):
+                and not best[2].corridor and np.any(best[2].pullback > 0)):
             # the crop pulled the chosen plan back: the steadiest path inside its room, kept where
             # the tracks say it is steadier (the same budget, smoothness and residual)
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=best[7], corridor=True)
@@ -1251,7 +1269,8 @@ def plan_stabilization(
     from .filtering.crop import budget_zoom
 
     budget = budget_zoom(fov_used, opts.max_zoom)
-    if not passthrough and crop.zoom > budget + 1e-6 and opts.zoom_mode == "fixed":
+    # (a budget chosen here that the real camera cannot keep is the widest that fits: no warning)
+    if not passthrough and crop.zoom > budget + 1e-6 and opts.zoom_mode == "fixed" and fov_given is not None:
         warnings.append(
             f"even the real camera leaves the source at zoom {budget:.3f} (--fov-keep, --max-zoom "
             f"{opts.max_zoom:g}): zoom {crop.zoom:.3f} is used so that no frame shows undefined pixels"
