@@ -1258,9 +1258,12 @@ def plan_stabilization(
             f"{100 * np.mean(off <= HORIZON_LEVEL_TOL_DEG):.0f} % of the frames, and strays up to {off.max():.1f} deg, "
             f"where levelling it would leave the source at this crop; a level horizon needs a "
             f"{_zoom_up(level_zoom):.2f}x zoom here ({fix})")
-    if (not lens_known and predicted is not None and predicted["input_px"] > 0
+    # the lens misfits where the plain smoothed path leaves more than half the shake (the crop
+    # corridor can still halve it: the hint stands)
+    fit = plain if plain is not None and not passthrough else predicted
+    if (not lens_known and fit is not None and fit["input_px"] > 0
             and (keep_input is None or "rejected" in keep_input)
-            and predicted["output_px"] > SHAKE_LEFT_MAX * predicted["input_px"]):
+            and fit["output_px"] > SHAKE_LEFT_MAX * fit["input_px"]):
         # a wide or fisheye lens drawn as a pinhole: rotations do not explain its picture
         share = max(0.0, 1.0 - predicted["output_px"] / predicted["input_px"])
         warnings.append(f"no lens profile ({planner.camera.name}): the plan removes {100 * share:.0f} % of the "
