@@ -801,17 +801,17 @@ def plan_stabilization(
             if opts.motion == "gyro" or opts.gyro is not None or opts.gyro_columns:
                 raise
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
+    lens_dir = opts.lens is not None and Path(opts.lens).is_dir()  # a folder of profiles to search
+    lens_given = opts.lens is not None and not lens_dir  # a profile given as a file
     # what the file says of its camera and picture (with --motion video, read without the IMU)
     if imu is not None:
         file_meta = imu.meta
-    elif ((opts.motion == "video" and opts.lens is None and opts.fov_deg is None)
-          or (opts.lens is not None and Path(opts.lens).is_dir())):
+    elif (opts.motion == "video" and opts.lens is None and opts.fov_deg is None) or lens_dir:
         from .io.telemetry import camera_metadata
 
         file_meta = camera_metadata(video)
     else:
         file_meta = {}
-    lens_given = opts.lens is not None and not Path(opts.lens).is_dir()  # a profile given as a file
     if opts.keep_lens and opts.lens is None:
         warnings.append("--keep-lens keeps a profile given with --lens; none was given, so it has no effect")
     lens_path, lens_alternatives = resolve_lens(video, info, imu, opts.lens, opts.fov_deg, warnings,
@@ -1058,6 +1058,7 @@ def plan_stabilization(
     fov_default = fov_given if fov_given is not None else DEFAULT_FOV_KEEP
 
     residual_possible = vm is not None and opts.lookahead_s is None and opts.residual in ("on", "auto")
+    corridor_possible = opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed"  # offline, fixed zoom
     res_always = residual_possible and opts.residual == "on"
     if opts.residual == "on" and not residual_possible:
         warnings.append("--residual on needs the tracked video and the offline filter (not --motion gyro, not "
@@ -1125,14 +1126,13 @@ def plan_stabilization(
             # path there (the plan that budget would get) is asked too
             sg0 = sigmas[0]
             by_fov = {}
-            corridor_scan = opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed"
 
             def enough(b):
                 return leaves_little_shake(b[4]["output_px"], b[4]["input_px"])
 
             def scan(f):
                 b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
-                if not enough(b) and corridor_scan and np.any(b[2].pullback > 0):
+                if not enough(b) and corridor_possible and np.any(b[2].pullback > 0):
                     bc = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False, corridor=True)
                     if enough(bc):
                         log.info("budget %.4f: the corridor's path leaves little enough shake (%.3f px, plain %.3f)",
@@ -1170,8 +1170,7 @@ def plan_stabilization(
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
                 log.info("hybrid residual: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
                 best = b + (best[5], best[6], True)
-        if (opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed" and best[4] is not None
-                and not best[2].corridor and np.any(best[2].pullback > 0)):
+        if corridor_possible and best[4] is not None and not best[2].corridor and np.any(best[2].pullback > 0):
             # the crop pulled the chosen plan back: the steadiest path inside its room, kept where
             # the tracks say it is steadier (the same budget, smoothness and residual)
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=best[7], corridor=True)
