@@ -24,9 +24,12 @@ def open_in_chromium(page: Path, screenshot: Path) -> dict:
         pytest.skip("no Chromium: apt-get install chromium (.ci/run does when it can)")
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        # every wait bounded (launch, load, clicks, screenshot): a browser that stalls fails the
+        # test instead of holding the run (pytest-timeout bounds the rest, pyproject.toml)
+        browser = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"], timeout=60_000)
         try:
             pg = browser.new_page(viewport={"width": 1400, "height": 1600})
+            pg.set_default_timeout(30_000)
             pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             pg.on("pageerror", lambda e: errors.append(str(e)))
             # media elements abort their own range requests as they buffer (net::ERR_ABORTED): not an error
