@@ -290,6 +290,19 @@ def test_a_profile_given_is_planned_against_the_lens_the_file_states(shared_data
     assert plan.lens_profile == str(same) and not [w for w in plan.warnings if "the lens profile given" in w]
 
 
+def test_motion_video_reads_the_files_lens_beside_a_profile_given(shared_data, lens_profiles):
+    """``--motion video`` reads no IMU, but the file's camera metadata is still read where a
+    profile is given as a file: the MAX's own lens (ZFOV 137.4 deg, Wide) is planned beside its
+    community HS EIS profile on the video's own motion, and used where it fits better, with
+    the same warning as with the gyro (until 2026-12-07 the check ran only with a gyro)."""
+    src = shared_data / "gopro_max_heromode.mp4"
+    given = plan_stabilization(src, StabilizeOptions(lens=lens_profiles / MAX_HS, motion="video"))
+    assert given.motion_source == "video"
+    why = [w for w in given.warnings if "the lens profile given" in w]
+    assert len(why) == 1 and MAX_HS in why[0] and "--keep-lens" in why[0], given.warnings
+    assert given.lens_profile is None and "137.4 deg" in given.camera.name
+
+
 def test_a_profile_given_that_does_not_span_the_files_field_of_view_is_named():
     """A profile given as a file is used as given; where the file states a diagonal field of
     view the profile does not span (beyond 8 %), a warning says it is probably for another mode."""

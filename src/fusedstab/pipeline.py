@@ -803,10 +803,11 @@ def plan_stabilization(
             warnings.append(f"no gyro: {exc.message}; the camera motion is estimated from the video alone")
     lens_dir = opts.lens is not None and Path(opts.lens).is_dir()  # a folder of profiles to search
     lens_given = opts.lens is not None and not lens_dir  # a profile given as a file
-    # what the file says of its camera and picture (with --motion video, read without the IMU)
+    # what the file says of its camera and picture (with --motion video, read without the IMU:
+    # the lens it states, and the field of view a profile given must span)
     if imu is not None:
         file_meta = imu.meta
-    elif (opts.motion == "video" and opts.lens is None and opts.fov_deg is None) or lens_dir:
+    elif (opts.motion == "video" and opts.fov_deg is None) or lens_dir:
         from .io.telemetry import camera_metadata
 
         file_meta = camera_metadata(video)
