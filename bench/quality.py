@@ -273,6 +273,14 @@ COLS = ["clip", "tool", "stability ↑", "cropping ↑", "distortion ↑", "jitt
         "truth resid deg ↓", "time s"]
 
 
+def _cropping(m: dict) -> str:
+    """The cropping mean, with "(n of N frames)" where more than a tenth of the frames had no
+    plausible homography (left out of the mean: a fisheye drawn rectilinear is not one)."""
+    c = _f(m.get("cropping"))
+    bad, n = m.get("cropping_implausible_frames") or 0, m.get("frames") or 0
+    return f"{c} ({n - bad} of {n} frames)" if n and bad > 0.1 * n else c
+
+
 def _und(m: dict, prefix: str = "") -> str:
     """Undefined share "mean / max" in %, or "–"."""
     mean, mx = m.get(f"{prefix}undefined_share_mean"), m.get(f"{prefix}undefined_share_max")
@@ -296,7 +304,7 @@ def table(results: list[dict]) -> str:
         m = r["metrics"]
         und = _und(m)
         rows.append("| " + " | ".join([
-            r["clip"], r["tool"], _f(m.get("stability")), _f(m.get("cropping")), _f(m.get("distortion")),
+            r["clip"], r["tool"], _f(m.get("stability")), _cropping(m), _f(m.get("distortion")),
             _f(m.get("jitter_px")), _f(m.get("jitter_deg"), "{:.4f}"), _f(m.get("jitter_ratio_px")),
             _f(m.get("rs_residual_px")), und, _f(m.get("truth_output_jitter_deg"), "{:.4f}"),
             _f(m.get("truth_residual_deg"), "{:.4f}"), _f(r.get("seconds"), "{:.1f}")]) + " |")
@@ -324,7 +332,8 @@ libx264 crf 18; python `vidstab` `smoothing_window=round(0.5 s·fps), border_typ
 
 Metrics (`fusedstab evaluate`, definitions in `src/fusedstab/measure/metrics.py`): stability,
 cropping, distortion as Liu et al. 2013 (DIFRINT-style scripts: 5 lowest non-DC FFT bins;
-cropping = mean 1/scale of the original→output homography; distortion = min eigenvalue
+cropping = mean 1/scale of the original→output homography, "(n of N frames)" where more
+than a tenth of the frames had no plausible one and are left out; distortion = min eigenvalue
 ratio); jitter = RMS of the similarity path minus its 0.5 s Gaussian smoothing (px in each
 video's own pixels, deg); jitter ratio = output / input jitter px; RS resid = median RMS
 residual under one homography per frame pair; undefined = black border pixels connected

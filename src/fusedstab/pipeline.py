@@ -1623,10 +1623,10 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             if residual_phi is not None:
                 R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]
             if use_corridor:  # the steadiest path inside the crop's room
-                from .filtering.corridor import axis_room, corridor_path
+                from .filtering.corridor import corridor_path, corridor_room
 
                 if room is None:  # the same for every proposed path
-                    room = axis_room(planner, R_real, zoom_c, frame_times)
+                    room = corridor_room(planner, R_real, zoom_c, frame_times)
                 R_virt = corridor_path(planner, R_real, R_virt, frame_times, zoom_c, sigma_s, room=room)
             r = finish(R_virt)
             if use_corridor:

@@ -23,7 +23,16 @@ Here the virtual path is found inside the room itself, per axis:
   accelerated projected gradient (FISTA) with two smoothing passes per step, linear in the
   clip's length;
 * the single-axis rooms do not add up (a frame using all of its pan room and all of its tilt
-  room can leave the picture at a corner): the crop's hard pull-back
+  room, or its roll room, can leave the picture at a corner), so each frame also has joint
+  constraints (:func:`joint_limits`): every sampled border node of the output, corners
+  included, stays inside the source, with the node's source position linear in the three axes'
+  turns (central differences at the real camera). Each projected-gradient step projects onto
+  the box and then, on the frames that violate a limit, :data:`JOINT_SWEEPS` times onto the
+  most violated limit and the box. Before (box only), the crop's
+  hard pull-back undid a quarter of the corridor's gain where a frame used two axes' room
+  (predicted jitter before / after the pull-back: phone without gyro at 0.955, 3.38 / 4.44 px;
+  with the joint limits 3.73 / 3.90 px; docs/BENCHMARKS.md, "The corridor's joint limits");
+* the linearised limits are close, not exact: the crop's hard pull-back
   (:func:`~fusedstab.filtering.crop.fit_crop`) settles what is left, so no output pixel is ever
   undefined. (Narrowing the room of the frames that still leave the picture and solving again
   was tried: steadier on the GoPro MAX clip, shakier on the simulated walk and run and on the
@@ -42,17 +51,29 @@ from scipy.ndimage import correlate1d
 from ..rotation import exp_so3, log_so3
 from ..synthesis.plan import WarpPlanner
 
-__all__ = ["CORRIDOR_MU", "axis_room", "corridor_path", "smoothest_in_corridor", "unwrap_path"]
+__all__ = ["CORRIDOR_MU", "CorridorRoom", "axis_room", "corridor_path", "corridor_room", "joint_limits",
+           "smoothest_in_corridor", "unwrap_path"]
 
-#: weight of the proposal ``g`` against the high-frequency term (see the module docstring);
-#: predicted jitter of the bench clips' chosen plans at 0.003 / 0.03 / 0.3 (local-linear ``G``,
-#: 2026-12-07): phone without gyro 2.47 / 2.25 / 3.49 px, simulated walk 3.42 / 3.36 / 3.44,
-#: run 8.61 / 8.59 / 8.77, pan 1.97 / 1.97 / 2.03, MAX 2.16 / 2.77 / 4.70
-CORRIDOR_MU = 0.03
+#: weight of the proposal ``g`` against the high-frequency term (see the module docstring).
+#: Predicted jitter [px] of the bench clips' chosen plans with the joint limits at 0.003 / 0.01 /
+#: 0.03 (2026-12-07, sixteenth session): phone without gyro 3.73 / 3.74 / 3.77, with its gyro
+#: 3.015 / 3.021 / 3.045, simulated walk 2.884 / 2.883 / 2.883, run 8.99 / 9.00 / 9.02, pan
+#: 1.902 / 1.903 / 1.907, MAX 1.90 / 2.17 / 2.41. 0.01 takes most of it; 0.003 leans harder on
+#: the linearised limits (a path pressed to the corridor's walls) for a gain only the MAX shows.
+#: (With the box alone, before the joint limits, 0.03 was the best: walk 3.42 / 3.36 at 0.003
+#: / 0.03, run 8.61 / 8.59.)
+CORRIDOR_MU = 0.01
 #: the largest single-axis room searched [rad] and its precision in bisection steps
 #: (0.3 / 2**9: 0.6 mrad, a pixel at a focal length of 1700 px)
 _ROOM_MAX_RAD = 0.3
 _ROOM_STEPS = 9
+#: border nodes sampled per edge of the output grid for the joint limits (corners included)
+JOINT_NODES_PER_EDGE = 13
+#: the turn [rad] of the central differences that linearise a node's source position
+JOINT_STEP_RAD = 0.01
+#: projection sweeps onto the joint limits per solver step (each: every violating frame's most
+#: violated limit, then the box)
+JOINT_SWEEPS = 8
 
 
 def unwrap_path(R: np.ndarray, R_ref: np.ndarray | None = None) -> np.ndarray:
@@ -90,6 +111,90 @@ def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: 
     t6 = np.repeat(np.asarray(t_frame_s, dtype=np.float64), 6)
     lam = min_pullback(planner, far, R6, zoom, t6, border, iters=_ROOM_STEPS)
     return ((1.0 - lam) * _ROOM_MAX_RAD).reshape(n, 2, 3).transpose(0, 2, 1)
+
+
+
+def joint_limits(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, half-spaces ``A d <= b`` on the turn ``d`` [rad] of the virtual camera from the
+    real one (``V = R exp(d)``, camera axes) that keep the output's border inside the source.
+
+    Nodes: :data:`JOINT_NODES_PER_EDGE` per edge of the output grid, corners included; a node
+    on the left edge must keep its source x at least 0.5 px inside (the margin of
+    :meth:`~fusedstab.synthesis.plan.WarpPlanner.inside_source`), on the right at most W - 0.5,
+    and so on, a corner both of its edges. Each node's source position is linear in ``d``:
+    its value at the real camera and central differences of :data:`JOINT_STEP_RAD` (the full
+    per-row warp). Rows are scaled to unit ``|A|``, so ``A d - b`` is a turn [rad]; a node the
+    lens cannot image gives ``0 <= 0``.
+
+    Returns
+    -------
+    A : (N, M, 3) float32; b : (N, M) float32.
+    """
+    R_real = np.asarray(R_real, dtype=np.float64)
+    t = np.asarray(t_frame_s, dtype=np.float64)
+    g = planner.grid_px
+    ny, nx = g.shape[:2]
+    cols = np.unique(np.round(np.linspace(0, nx - 1, JOINT_NODES_PER_EDGE)).astype(int))
+    rows = np.unique(np.round(np.linspace(0, ny - 1, JOINT_NODES_PER_EDGE)).astype(int))
+    nodes, sides = [], []  # sides: (axis 0 = x / 1 = y, sign +1 = upper bound / -1 = lower bound)
+    for r in rows:
+        for c in cols:
+            edge = []
+            if c == 0:
+                edge.append((0, -1.0))
+            if c == nx - 1:
+                edge.append((0, 1.0))
+            if r == 0:
+                edge.append((1, -1.0))
+            if r == ny - 1:
+                edge.append((1, 1.0))
+            for e in edge:
+                nodes.append(g[r, c])
+                sides.append(e)
+    nodes = np.asarray(nodes, dtype=np.float64)
+    axis = np.array([a for a, _ in sides])
+    sign = np.array([s for _, s in sides])
+    hi = np.where(axis == 0, planner.camera.width_px - 1.0, planner.camera.height_px - 1.0) - 0.5
+    n, m = len(R_real), len(nodes)
+    # float32: 4 bytes a number is a nanoradian at these sizes, and a long clip's limits stay
+    # small (10 min at 60 fps, 52 limits: 30 MB)
+    A = np.empty((n, m, 3), dtype=np.float32)
+    b = np.empty((n, m), dtype=np.float32)
+    from .crop import _chunks
+
+    for sl in _chunks(n):
+        Rs, ts = R_real[sl], t[sl]
+        p0 = planner.source_points(nodes, Rs, zoom, ts)[..., np.arange(m), axis]  # (n, m)
+        J = np.empty(p0.shape + (3,))
+        for k in range(3):
+            e = np.zeros(3)
+            e[k] = JOINT_STEP_RAD
+            pp = planner.source_points(nodes, Rs @ exp_so3(e), zoom, ts)[..., np.arange(m), axis]
+            pm = planner.source_points(nodes, Rs @ exp_so3(-e), zoom, ts)[..., np.arange(m), axis]
+            J[..., k] = (pp - pm) / (2.0 * JOINT_STEP_RAD)
+        # upper bound: p0 + J d <= hi; lower bound: p0 + J d >= 0.5, i.e. -J d <= p0 - 0.5
+        Ak = sign[:, None] * J
+        bk = np.where(sign > 0, hi - p0, p0 - 0.5)
+        norm = np.linalg.norm(Ak, axis=-1)
+        ok = np.isfinite(bk) & np.all(np.isfinite(Ak), axis=-1) & (norm > 1e-9)
+        A[sl] = np.where(ok[..., None], Ak / np.where(ok, norm, 1.0)[..., None], 0.0)
+        b[sl] = np.where(ok, bk / np.where(ok, norm, 1.0), 0.0)
+    return A, b
+
+
+class CorridorRoom:
+    """A clip's room at a zoom: the single-axis box (:func:`axis_room`) and the joint limits
+    (:func:`joint_limits`); it does not depend on the proposed path, so the pipeline makes it
+    once per zoom for every path it tries."""
+
+    def __init__(self, box: np.ndarray, A: np.ndarray | None = None, b: np.ndarray | None = None):
+        self.box, self.A, self.b = box, A, b
+
+
+def corridor_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: np.ndarray) -> CorridorRoom:
+    """:class:`CorridorRoom` of the real path ``R_real`` (N, 3, 3) at ``zoom``."""
+    return CorridorRoom(axis_room(planner, R_real, zoom, t_frame_s), *joint_limits(planner, R_real, zoom, t_frame_s))
 
 
 class _LocalLinear:
@@ -163,9 +268,37 @@ class _LocalLinear:
         return self._corr(a * y, self.w) + self._corr(b * y, self.wk)
 
 
+def _project(v: np.ndarray, lower: np.ndarray, upper: np.ndarray, limits) -> np.ndarray:
+    """``v`` clipped to the box, then (``limits = (A, b, phi)``: ``A (v - phi) <= b`` per row),
+    on the frames that violate a half-space, :data:`JOINT_SWEEPS` sweeps of: a projection onto
+    each frame's most violated half-space, then onto the box (a point inside both, or close).
+    """
+    v = np.clip(v, lower, upper)
+    if limits is None:
+        return v
+    A, b, phi = limits
+    over = np.einsum("nmk,nk->nm", A, (v - phi).astype(A.dtype)) - b  # in A's precision: no copy of A
+    rows = np.flatnonzero(np.any(over > 1e-12, axis=1))
+    if len(rows) == 0:
+        return v
+    Ar, br, pr, lo, hi = A[rows], b[rows], phi[rows], lower[rows], upper[rows]
+    d = v[rows] - pr
+    k = np.arange(len(rows))
+    for _ in range(JOINT_SWEEPS):
+        o = np.einsum("nmk,nk->nm", Ar, d) - br
+        j = np.argmax(o, axis=1)
+        s = o[k, j]
+        if not np.any(s > 1e-12):
+            break
+        d = np.clip(d - np.maximum(s, 0.0)[:, None] * Ar[k, j], lo - pr, hi - pr)
+    v[rows] = d + pr
+    return v
+
+
 def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, sigma_frames: float, *,
-                          mu: float = CORRIDOR_MU, iters: int = 200) -> np.ndarray:
-    """``argmin |(I - G) v|^2 + mu |v - g|^2`` subject to ``lower <= v <= upper`` (per column).
+                          mu: float = CORRIDOR_MU, iters: int = 200, limits=None) -> np.ndarray:
+    """``argmin |(I - G) v|^2 + mu |v - g|^2`` subject to ``lower <= v <= upper`` (per column)
+    and, where given, the joint limits.
 
     Parameters
     ----------
@@ -174,15 +307,20 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
     sigma_frames : the Gaussian ``G``'s sigma in frames (> 0).
     mu : weight of staying near ``g``.
     iters : FISTA iterations (the objective is convex; 200 reach the optimum to ~1e-6 rad on
-        the bench clips).
+        the bench clips with the box alone).
+    limits : None, or ``(A, b, phi)``: half-spaces ``A[i] (v[i] - phi[i]) <= b[i]``, ``A``
+        (N, M, K) with unit rows, ``b`` (N, M), ``phi`` (N, K) (:func:`joint_limits` on the
+        unwrapped real path). Each step projects onto the box, then sweeps onto each violating
+        frame's most violated half-space and the box: close to the optimum, not exact (the
+        half-spaces and the box together are projected onto approximately).
 
     Returns
     -------
-    (N, K) the path, inside the corridor.
+    (N, K) the path, inside the box (and the half-spaces, up to the sweeps' reach).
     """
     g = np.asarray(g, dtype=np.float64)
     if len(g) < 3 or sigma_frames <= 0:
-        return np.clip(g, lower, upper)
+        return _project(g.copy(), lower, upper, limits)
     op = _LocalLinear(sigma_frames)
 
     def grad(v):
@@ -199,11 +337,11 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
         L = float(np.linalg.norm(q2) / max(np.linalg.norm(q), 1e-300))
         q = q2 / max(np.linalg.norm(q2), 1e-300)
     L *= 1.1
-    x = np.clip(g, lower, upper)
+    x = _project(g.copy(), lower, upper, limits)
     y = x.copy()
     tk = 1.0
     for _ in range(iters):
-        xn = np.clip(y - grad(y) / L, lower, upper)
+        xn = _project(y - grad(y) / L, lower, upper, limits)
         tn = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * tk * tk))
         y = xn + ((tk - 1.0) / tn) * (xn - x)
         x, tk = xn, tn
@@ -211,7 +349,8 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
 
 
 def corridor_path(planner: WarpPlanner, R_real: np.ndarray, R_virt: np.ndarray, frame_times_s: np.ndarray,
-                  zoom: float, sigma_s: float, *, mu: float = CORRIDOR_MU, room: np.ndarray | None = None) -> np.ndarray:
+                  zoom: float, sigma_s: float, *, mu: float = CORRIDOR_MU,
+                  room: CorridorRoom | np.ndarray | None = None) -> np.ndarray:
     """The steadiest virtual path within the crop's room (module docstring), near ``R_virt``.
 
     Parameters
@@ -223,8 +362,9 @@ def corridor_path(planner: WarpPlanner, R_real: np.ndarray, R_virt: np.ndarray, 
     zoom : the crop's zoom (the budget's).
     sigma_s : the plan's smoothness: the Gaussian sigma [s] whose residual is minimized.
     mu : weight of staying near ``R_virt`` (:data:`CORRIDOR_MU`).
-    room : :func:`axis_room` of ``R_real`` at ``zoom``, if already known (it does not depend on
-        ``R_virt``).
+    room : :func:`corridor_room` of ``R_real`` at ``zoom``, if already known (it does not
+        depend on ``R_virt``); an array is the single-axis box alone (:func:`axis_room`, no
+        joint limits).
 
     Returns
     -------
@@ -238,7 +378,11 @@ def corridor_path(planner: WarpPlanner, R_real: np.ndarray, R_virt: np.ndarray, 
     phi = unwrap_path(R_real)
     g = unwrap_path(R_virt, R_real)
     if room is None:
-        room = axis_room(planner, R_real, zoom, t)
+        room = corridor_room(planner, R_real, zoom, t)
+    if not isinstance(room, CorridorRoom):
+        room = CorridorRoom(np.asarray(room))
+    box = room.box
+    limits = None if room.A is None else (room.A, room.b, phi)
     period = float(np.median(np.diff(t)))
-    v = smoothest_in_corridor(g, phi - room[..., 1], phi + room[..., 0], sigma_s / period, mu=mu)
+    v = smoothest_in_corridor(g, phi - box[..., 1], phi + box[..., 0], sigma_s / period, mu=mu, limits=limits)
     return R_real @ exp_so3(v - phi)
