@@ -30,8 +30,9 @@ Here the virtual path is found inside the room itself, per axis:
   the box and then, on the frames that violate a limit, :data:`JOINT_SWEEPS` times onto the
   most violated limit and the box. Before (box only), the crop's
   hard pull-back undid a quarter of the corridor's gain where a frame used two axes' room
-  (predicted jitter before / after the pull-back: phone without gyro at 0.955, 3.38 / 4.44 px;
-  with the joint limits 3.73 / 3.90 px; docs/BENCHMARKS.md, "The corridor's joint limits");
+  (predicted jitter before / after the pull-back, phone without gyro at a 0.955 budget,
+  ``mu`` 0.03: 3.38 / 4.44 px; with the joint limits 3.72 / 3.90 px; docs/BENCHMARKS.md, "The
+  corridor's joint limits");
 * the linearised limits are close, not exact: the crop's hard pull-back
   (:func:`~fusedstab.filtering.crop.fit_crop`) settles what is left, so no output pixel is ever
   undefined. (Narrowing the room of the frames that still leave the picture and solving again
@@ -58,8 +59,8 @@ __all__ = ["CORRIDOR_MU", "CorridorRoom", "axis_room", "corridor_path", "corrido
 #: Predicted jitter [px] of the bench clips' chosen plans with the joint limits at 0.003 / 0.01 /
 #: 0.03 (2026-12-07, sixteenth session): phone without gyro 3.73 / 3.74 / 3.77, with its gyro
 #: 3.015 / 3.021 / 3.045, simulated walk 2.884 / 2.883 / 2.883, run 8.99 / 9.00 / 9.02, pan
-#: 1.902 / 1.903 / 1.907, MAX 1.90 / 2.17 / 2.41. 0.01 takes most of it; 0.003 leans harder on
-#: the linearised limits (a path pressed to the corridor's walls) for a gain only the MAX shows.
+#: 1.902 / 1.903 / 1.907, MAX 1.90 / 2.17 / 2.41. 0.01 takes most of it; what 0.003 adds is the
+#: MAX's alone, and rendered the MAX was steadier at 0.03 than at 0.01 (docs/BENCHMARKS.md).
 #: (With the box alone, before the joint limits, 0.03 was the best: walk 3.42 / 3.36 at 0.003
 #: / 0.03, run 8.61 / 8.59.)
 CORRIDOR_MU = 0.01
@@ -111,7 +112,6 @@ def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: 
     t6 = np.repeat(np.asarray(t_frame_s, dtype=np.float64), 6)
     lam = min_pullback(planner, far, R6, zoom, t6, border, iters=_ROOM_STEPS)
     return ((1.0 - lam) * _ROOM_MAX_RAD).reshape(n, 2, 3).transpose(0, 2, 1)
-
 
 
 def joint_limits(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: np.ndarray,
