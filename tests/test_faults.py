@@ -37,11 +37,14 @@ def clip(tmp_path_factory):
                          ids=["SIGINT", "SIGTERM", "SIGHUP"])
 def test_signal_during_render_removes_the_temp_file(clip, tmp_path, sig, code):
     out = tmp_path / "out.mp4"
-    # placebo makes the encode slow enough to be caught in the middle
+    # placebo makes the encode slow enough to be caught in the middle; the child starts with the
+    # signal's default action, as from a terminal (under nohup the tests would inherit SIGHUP
+    # ignored, and fusedstab keeps ignoring it then, by design)
     proc = subprocess.Popen(
         [sys.executable, "-m", "fusedstab", "stabilize", f"{clip}.mp4", "-o", str(out), "--gyro-offset-ms", "0",
          "--quiet", "--preset", "placebo"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+        preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 90
