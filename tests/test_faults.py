@@ -63,6 +63,33 @@ def test_signal_during_render_removes_the_temp_file(clip, tmp_path, sig, code):
     assert list(tmp_path.iterdir()) == [], "a signal left files behind"
 
 
+def test_sighup_stays_ignored_under_nohup(clip, tmp_path):
+    """Started with SIGHUP ignored (nohup), fusedstab keeps ignoring it: a hang-up in the
+    middle of the render does not stop the run, which writes its output and exits 0."""
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fusedstab", "stabilize", f"{clip}.mp4", "-o", str(out), "--gyro-offset-ms", "0",
+         "--quiet", "--preset", "placebo"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the render never started"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGHUP)
+        so, se = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, se
+    assert "stopped by" not in se
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
+    assert probe_video(out).frame_count == probe_video(f"{clip}.mp4").frame_count
+
+
 # ---------------------------------------------------------------------------- disk full
 def _info(tmp_path, n=30, w=320, h=180):
     from fractions import Fraction
