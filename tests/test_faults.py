@@ -33,18 +33,16 @@ def clip(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------- signals
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
-                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
-def test_signal_during_render_removes_the_temp_file(clip, tmp_path, sig, code):
+def _signal_mid_render(clip, tmp_path, sig, action, *, settle_s: float, timeout_s: float):
+    """Start ``fusedstab stabilize`` (x264 placebo: an encode slow enough to be caught in the
+    middle) with ``sig``'s action set to ``action`` in the child, send ``sig`` ``settle_s`` after
+    the render's temp file appears, and return (exit code, stdout, stderr)."""
     out = tmp_path / "out.mp4"
-    # placebo makes the encode slow enough to be caught in the middle; the child starts with the
-    # signal's default action, as from a terminal (under nohup the tests would inherit SIGHUP
-    # ignored, and fusedstab keeps ignoring it then, by design)
     proc = subprocess.Popen(
         [sys.executable, "-m", "fusedstab", "stabilize", f"{clip}.mp4", "-o", str(out), "--gyro-offset-ms", "0",
          "--quiet", "--preset", "placebo"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
-        preexec_fn=lambda: signal.signal(sig, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(sig, action),
     )
     try:
         deadline = time.monotonic() + 90
@@ -52,13 +50,22 @@ def test_signal_during_render_removes_the_temp_file(clip, tmp_path, sig, code):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "the render never started"
             time.sleep(0.05)
-        time.sleep(0.3)  # well inside the render
+        time.sleep(settle_s)
         proc.send_signal(sig)
-        so, se = proc.communicate(timeout=60)
+        so, se = proc.communicate(timeout=timeout_s)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert_one_clean_message(proc.returncode, so, se, code, f"stopped by {sig.name}", "run the command again")
+    return proc.returncode, so, se
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_signal_during_render_removes_the_temp_file(clip, tmp_path, sig, code):
+    # the child starts with the signal's default action, as from a terminal (under nohup the
+    # tests would inherit SIGHUP ignored, and fusedstab keeps ignoring it then, by design)
+    rc, so, se = _signal_mid_render(clip, tmp_path, sig, signal.SIG_DFL, settle_s=0.3, timeout_s=60)  # well inside
+    assert_one_clean_message(rc, so, se, code, f"stopped by {sig.name}", "run the command again")
     assert "unfinished output was removed" in se
     assert list(tmp_path.iterdir()) == [], "a signal left files behind"
 
@@ -66,28 +73,11 @@ def test_signal_during_render_removes_the_temp_file(clip, tmp_path, sig, code):
 def test_sighup_stays_ignored_under_nohup(clip, tmp_path):
     """Started with SIGHUP ignored (nohup), fusedstab keeps ignoring it: a hang-up in the
     middle of the render does not stop the run, which writes its output and exits 0."""
-    out = tmp_path / "out.mp4"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fusedstab", "stabilize", f"{clip}.mp4", "-o", str(out), "--gyro-offset-ms", "0",
-         "--quiet", "--preset", "placebo"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
-        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while not any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the render never started"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGHUP)
-        so, se = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, se
+    rc, _, se = _signal_mid_render(clip, tmp_path, signal.SIGHUP, signal.SIG_IGN, settle_s=0.0, timeout_s=120)
+    assert rc == 0, se
     assert "stopped by" not in se
     assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"]
-    assert probe_video(out).frame_count == probe_video(f"{clip}.mp4").frame_count
+    assert probe_video(tmp_path / "out.mp4").frame_count == probe_video(f"{clip}.mp4").frame_count
 
 
 # ---------------------------------------------------------------------------- disk full
