@@ -272,6 +272,7 @@ def _project(v: np.ndarray, lower: np.ndarray, upper: np.ndarray, limits) -> np.
     """``v`` clipped to the box, then (``limits = (A, b, phi)``: ``A (v - phi) <= b`` per row),
     on the frames that violate a half-space, :data:`JOINT_SWEEPS` sweeps of: a projection onto
     each frame's most violated half-space, then onto the box (a point inside both, or close).
+    Returns a new array; ``v`` is not changed.
     """
     v = np.clip(v, lower, upper)
     if limits is None:
@@ -320,7 +321,7 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
     """
     g = np.asarray(g, dtype=np.float64)
     if len(g) < 3 or sigma_frames <= 0:
-        return _project(g.copy(), lower, upper, limits)
+        return _project(g, lower, upper, limits)
     op = _LocalLinear(sigma_frames)
 
     def grad(v):
@@ -337,7 +338,7 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
         L = float(np.linalg.norm(q2) / max(np.linalg.norm(q), 1e-300))
         q = q2 / max(np.linalg.norm(q2), 1e-300)
     L *= 1.1
-    x = _project(g.copy(), lower, upper, limits)
+    x = _project(g, lower, upper, limits)
     y = x.copy()
     tk = 1.0
     for _ in range(iters):
