@@ -206,16 +206,35 @@ MOTION_SOURCES = ("auto", "gyro", "video")
 #: decides (docs/BENCHMARKS.md, "Smoothness chosen per clip").
 AUTO_SMOOTHNESS_S = (0.5, 1.0, 2.0)
 DEFAULT_SMOOTHNESS_S = 0.5
-#: crop budgets tried, widest first, when ``--fov-keep`` is not given (offline): the most
-#: picture whose plan leaves at most :data:`SHAKE_LEFT_MAX` of the input's jitter
-FOV_KEEP_CHOICES = (0.98, 0.96, 0.94, 0.92, 0.88)
+#: crop budgets tried when ``--fov-keep`` is not given (offline): the most picture whose plan
+#: leaves at most :data:`SHAKE_LEFT_MAX` of the input's jitter. Widest first; 1 is no crop beyond
+#: what the real camera's own warp needs, for a tripod, a gimbal or a clip the camera stabilized
+#: (:data:`WIDER_FLOOR_PX`). Until 2026-12-07 the widest was 0.98, so such a clip lost 2 % of its
+#: width for nothing (docs/BENCHMARKS.md, "The widest budgets")
+FOV_KEEP_CHOICES = (1.0, 0.99, 0.98, 0.96, 0.94, 0.92, 0.88)
+#: the budget the scan starts at: where it halves the shake, the wider budgets are tried (and
+#: taken only where nearly as steady: :data:`WIDER_FLOOR_PX`), where it does not, the narrower
+#: ones (the predicted jitter grows as the budget widens, so the widest budget that halves it is
+#: found with fewer plans than a scan from the widest)
+FOV_KEEP_FIRST = 0.98
+#: a budget wider than :data:`FOV_KEEP_FIRST` is taken only where it also keeps the predicted
+#: jitter within :data:`CROP_SLACK` x the first budget's plus this floor [px] (motion under a
+#: tenth of a pixel is not seen): a tripod, a gimbal, a clip the camera stabilized. Where the
+#: wider budget merely halves the shake, the few tenths of a percent of picture it adds cost
+#: 40-100 % more jitter (measured on the simulated walks and a 24 fps fisheye run: 0.4-1.8 %
+#: of the width for 0.80 -> 1.46 px, 1.02 -> 1.52, 4.41 -> 6.41; docs/BENCHMARKS.md, "The widest
+#: budgets"), so it is not taken, and no bisection is made above the first budget. Wider
+#: budgets are tried only where the first budget's smoothed path halves the shake without the
+#: crop corridor's help (the corridor's extra plans cost a 120 s walk 20 % more plan-and-render
+#: time for budgets it could not take)
+WIDER_FLOOR_PX = 0.1
 #: the default crop keeps the most picture that still removes at least half of the input's
 #: high-frequency jitter (predicted through the planned warps). ffmpeg vid.stab with its usual
 #: settings leaves 53-82 % of it on the bench clips (docs/BENCHMARKS.md), so this keeps about
 #: its field of view and less of its shake; ``--fov-keep steady`` trades picture for more
 SHAKE_LEFT_MAX = 0.5
-#: bisection steps between the first budget that removes enough shake and the wider one
-#: before it (0.02 apart: to 0.005)
+#: bisection steps between the widest budget tried that removes enough shake and the wider one
+#: beside it (0.02 apart: to 0.005; 0.01 apart: to 0.0025)
 FOV_KEEP_REFINE_STEPS = 2
 #: crop budgets tried with ``--fov-keep steady``, and where no budget meets :data:`SHAKE_LEFT_MAX`
 STEADY_FOV_KEEP_CHOICES = (0.96, 0.92, 0.88)
@@ -236,6 +255,13 @@ def leaves_little_shake(output_px: float, input_px: float) -> bool:
     return output_px <= SHAKE_LEFT_MAX * input_px + 1e-12
 
 
+def nearly_as_steady(output_px: float, first_px: float, input_px: float) -> bool:
+    """Whether a budget wider than :data:`FOV_KEEP_FIRST` is taken: its predicted jitter ``output_px``
+    halves the input's (``input_px``) too and is within :data:`CROP_SLACK` x the first budget's
+    (``first_px``) plus :data:`WIDER_FLOOR_PX` [px]."""
+    return leaves_little_shake(output_px, input_px) and output_px <= CROP_SLACK * first_px + WIDER_FLOOR_PX + 1e-12
+
+
 def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None, *, policy: str = "auto") -> float:
     """The crop budget for a clip from the predicted output jitter of each budget.
 
@@ -245,10 +271,12 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
     input_px : the input's predicted jitter [px] (same estimator); None = policy ``"steady"``.
     policy : ``"auto"``: the widest budget whose jitter is at most :data:`SHAKE_LEFT_MAX` x
         ``input_px`` (keep the picture, remove at least half the shake; the planner tries
-        :data:`FOV_KEEP_CHOICES` widest first and bisects :data:`FOV_KEEP_REFINE_STEPS` times
-        toward the wider one that failed; a budget's jitter is its plain plan's, or where that
-        is too much and its crop pulls back, its crop corridor's plan's); where none is,
-        ``"steady"``: the widest budget whose jitter is at most :data:`CROP_SLACK` x the
+        :data:`FOV_KEEP_CHOICES` from :data:`FOV_KEEP_FIRST`: where it removes enough, the wider
+        ones while they also stay nearly as steady (:data:`WIDER_FLOOR_PX`); where it does not,
+        the narrower ones until one does, then bisects :data:`FOV_KEEP_REFINE_STEPS` times between
+        it and the wider one beside it; a budget's jitter is its plain plan's, or where that
+        is too much and its crop pulls back, its crop corridor's plan's); where none is (the
+        planner has then tried every budget), ``"steady"``: the widest budget whose jitter is at most :data:`CROP_SLACK` x the
         steadiest budget's (a clip whose shake a wide crop already removes keeps more picture;
         one that needs the margin gets it, up to the tightest budget tried).
 
@@ -256,7 +284,9 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
     -------
     The chosen ``fov_keep``. Measured (predicted px, 0.98 / 0.96 / 0.94 / 0.92 / 0.88; input):
     simulated walk 3.70 / 1.50 / 0.41 / 0.14 / 0.15 (7.63): auto 0.98, steady 0.92; run 15.8 /
-    11.6 / 8.1 / 5.6 / 2.9 (20.0): auto 0.94, steady 0.88 (docs/BENCHMARKS.md).
+    11.6 / 8.1 / 5.6 / 2.9 (20.0): auto 0.94, steady 0.88 (docs/BENCHMARKS.md). Wider (1 / 0.99
+    / 0.98): the walk 7.04 / 5.39 / 2.88 (7.61); a tripod 0.101 / 0.012 / 0.012 (0.213): auto 1;
+    the GoPro Karma gimbal clip 1.000 / 1.010 / 1.020 (4.84): auto 1 (2026-12-07).
     """
     if not output_px:
         raise ValueError("no crop budget to choose from")
@@ -1143,19 +1173,38 @@ def plan_stabilization(
                 by_fov[f] = b + (sg0, f, res)
                 return b
 
-            choices = list(dict.fromkeys(min(f, cap) for f in FOV_KEEP_CHOICES))
-            for k, f in enumerate(choices):
-                b = scan(f)
-                if enough(b):
-                    if k > 0:  # bisect toward the wider budget that left too much
-                        lo, hi = f, choices[k - 1]
-                        for _ in range(FOV_KEEP_REFINE_STEPS):
-                            mid = round(0.5 * (lo + hi), 4)
-                            b = scan(mid)
-                            lo, hi = (mid, hi) if enough(b) else (lo, mid)
-                    break
-            # the widest budget tried that leaves little enough shake; where none does, the steady rule
-            chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()}, b[4]["input_px"])
+            choices = list(dict.fromkeys(min(f, cap) for f in FOV_KEEP_CHOICES))  # widest first
+            k0 = choices.index(min(FOV_KEEP_FIRST, cap))
+            k_pass = k_fail = None  # the widest budget tried that removes enough, the wider one beside it
+            first = scan(choices[k0])
+            if enough(first):  # wider, while nearly as steady (no bisection there: WIDER_FLOOR_PX)
+                k_pass = k0
+                # only where the smoothed path halves the shake here without the corridor's help:
+                # a clip that needs the corridor at this budget is not nearly as steady with less room
+                for k in range(k0 - 1 if not first[2].corridor else -1, -1, -1):
+                    b = scan(choices[k])
+                    if not nearly_as_steady(b[4]["output_px"], first[4]["output_px"], b[4]["input_px"]):
+                        break
+                    k_pass = k
+                chosen = choices[k_pass]
+            else:  # narrower, until one removes enough
+                k_fail = k0
+                for k in range(k0 + 1, len(choices)):
+                    if enough(scan(choices[k])):
+                        k_pass = k
+                        break
+                    k_fail = k
+                if k_pass is not None:  # bisect toward the wider budget that left too much
+                    lo, hi = choices[k_pass], choices[k_fail]
+                    for _ in range(FOV_KEEP_REFINE_STEPS):
+                        mid = round(0.5 * (lo + hi), 4)
+                        lo, hi = (mid, hi) if enough(scan(mid)) else (lo, mid)
+                    chosen = lo
+                else:  # none halves it: the steady rule, over the wider budgets too
+                    for k in range(k0 - 1, -1, -1):
+                        scan(choices[k])
+                    chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()},
+                                             first[4]["input_px"])
             # the scan's plan at the chosen budget stands for the first sigma unless the intent
             # model would act there (the model's path, when it acts, is tried beside it)
             planner_c = by_fov[chosen][0]
