@@ -208,33 +208,36 @@ AUTO_SMOOTHNESS_S = (0.5, 1.0, 2.0)
 DEFAULT_SMOOTHNESS_S = 0.5
 #: crop budgets tried when ``--fov-keep`` is not given (offline): the most picture whose plan
 #: leaves at most :data:`SHAKE_LEFT_MAX` of the input's jitter. Widest first; 1 is no crop beyond
-#: what the real camera's own warp needs, for a tripod, a gimbal or a clip the camera stabilized
-#: (:data:`WIDER_FLOOR_PX`). Until 2026-12-07 the widest was 0.98, so such a clip lost 2 % of its
-#: width for nothing (docs/BENCHMARKS.md, "The widest budgets")
+#: what the real camera's own warp needs. The budgets above :data:`FOV_KEEP_FIRST` are for a
+#: tripod or a gimbal (:data:`WIDER_FLOOR_PX`); until 2026-12-07 the widest was 0.98, so such a
+#: clip lost 2 % of its width for nothing (docs/BENCHMARKS.md, "The widest budgets")
 FOV_KEEP_CHOICES = (1.0, 0.99, 0.98, 0.96, 0.94, 0.92, 0.88)
-#: the budget the scan starts at: where it halves the shake, the wider budgets are tried (and
-#: taken only where nearly as steady: :data:`WIDER_FLOOR_PX`), where it does not, the narrower
-#: ones (the predicted jitter grows as the budget widens, so the widest budget that halves it is
-#: found with fewer plans than a scan from the widest)
+#: the budget the scan starts at. Where its smoothed path halves the shake, the wider budgets are
+#: tried (:data:`WIDER_FLOOR_PX`); where it does not, the narrower ones until one does (the
+#: predicted jitter grows as the budget widens, so this finds the widest that halves it with
+#: fewer plans than a scan from the widest); where none does, the steady rule chooses among this
+#: budget and the narrower ones only: a budget without room leaves the corridor and the residual
+#: nothing to work with (over all seven it took 1 for the GoPro MAX with ``--horizon-lock``:
+#: 8.25 px predicted against 3.17 unlocked)
 FOV_KEEP_FIRST = 0.98
-#: a budget wider than :data:`FOV_KEEP_FIRST` is taken only where it also keeps the predicted
-#: jitter within :data:`CROP_SLACK` x the first budget's plus this floor [px] (motion under a
-#: tenth of a pixel is not seen): a tripod, a gimbal, a clip the camera stabilized. Where the
-#: wider budget merely halves the shake, the few tenths of a percent of picture it adds cost
-#: 40-100 % more jitter (measured on the simulated walks and a 24 fps fisheye run: 0.4-1.8 %
-#: of the width for 0.80 -> 1.46 px, 1.02 -> 1.52, 4.41 -> 6.41; docs/BENCHMARKS.md, "The widest
-#: budgets"), so it is not taken, and no bisection is made above the first budget. Wider
-#: budgets are tried only where the first budget's smoothed path halves the shake without the
-#: crop corridor's help (the corridor's extra plans cost a 120 s walk 20 % more plan-and-render
-#: time for budgets it could not take)
+#: a budget wider than :data:`FOV_KEEP_FIRST` (no bisection there) is taken only where, like the
+#: first, its smoothed path halves the shake without the crop corridor's help, and its plan after
+#: the smoothness choice (:func:`nearly_as_steady`) stays within :data:`CROP_SLACK` x the first
+#: budget's plus this floor [px] (motion under a tenth of a pixel is not seen). Measured
+#: (docs/BENCHMARKS.md, "The widest budgets"): wider budgets taken wherever they halve the shake
+#: gave 0.4-1.8 % of the width for 40-100 % more jitter (0.80 -> 1.46 px, 1.02 -> 1.52, 4.41 ->
+#: 6.41); the slack judged on the first sigma's plans let a 240 fps walk slowed 8x keep 0.73 of
+#: its true jitter instead of 0.44; the corridor's plans at the wider budgets, compared with the
+#: first budget's before its own corridor, took the 6.41 px again. Trying the wider budgets on
+#: clips whose first budget needs the corridor cost a 120 s walk 20 % more time for nothing
 WIDER_FLOOR_PX = 0.1
 #: the default crop keeps the most picture that still removes at least half of the input's
 #: high-frequency jitter (predicted through the planned warps). ffmpeg vid.stab with its usual
 #: settings leaves 53-82 % of it on the bench clips (docs/BENCHMARKS.md), so this keeps about
 #: its field of view and less of its shake; ``--fov-keep steady`` trades picture for more
 SHAKE_LEFT_MAX = 0.5
-#: bisection steps between the widest budget tried that removes enough shake and the wider one
-#: beside it (0.02 apart: to 0.005; 0.01 apart: to 0.0025)
+#: bisection steps between the first budget that removes enough shake and the wider one
+#: before it (0.02 apart: to 0.005; none above :data:`FOV_KEEP_FIRST`)
 FOV_KEEP_REFINE_STEPS = 2
 #: crop budgets tried with ``--fov-keep steady``, and where no budget meets :data:`SHAKE_LEFT_MAX`
 STEADY_FOV_KEEP_CHOICES = (0.96, 0.92, 0.88)
@@ -272,11 +275,11 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
     policy : ``"auto"``: the widest budget whose jitter is at most :data:`SHAKE_LEFT_MAX` x
         ``input_px`` (keep the picture, remove at least half the shake; the planner tries
         :data:`FOV_KEEP_CHOICES` from :data:`FOV_KEEP_FIRST`: where it removes enough, the wider
-        ones while they also stay nearly as steady (:data:`WIDER_FLOOR_PX`); where it does not,
-        the narrower ones until one does, then bisects :data:`FOV_KEEP_REFINE_STEPS` times between
+        ones while their finished plans stay nearly as steady (:func:`nearly_as_steady`); where
+        it does not, the narrower ones until one does, then bisects :data:`FOV_KEEP_REFINE_STEPS` times between
         it and the wider one beside it; a budget's jitter is its plain plan's, or where that
-        is too much and its crop pulls back, its crop corridor's plan's); where none is (the
-        planner has then tried every budget), ``"steady"``: the widest budget whose jitter is at most :data:`CROP_SLACK` x the
+        is too much and its crop pulls back, its crop corridor's plan's); where none is,
+        ``"steady"``: the widest budget whose jitter is at most :data:`CROP_SLACK` x the
         steadiest budget's (a clip whose shake a wide crop already removes keeps more picture;
         one that needs the margin gets it, up to the tightest budget tried).
 
@@ -285,8 +288,8 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
     The chosen ``fov_keep``. Measured (predicted px, 0.98 / 0.96 / 0.94 / 0.92 / 0.88; input):
     simulated walk 3.70 / 1.50 / 0.41 / 0.14 / 0.15 (7.63): auto 0.98, steady 0.92; run 15.8 /
     11.6 / 8.1 / 5.6 / 2.9 (20.0): auto 0.94, steady 0.88 (docs/BENCHMARKS.md). Wider (1 / 0.99
-    / 0.98): the walk 7.04 / 5.39 / 2.88 (7.61); a tripod 0.101 / 0.012 / 0.012 (0.213): auto 1;
-    the GoPro Karma gimbal clip 1.000 / 1.010 / 1.020 (4.84): auto 1 (2026-12-07).
+    / 0.98, fixed budgets): the walk 7.04 / 5.39 / 2.88 (7.61): auto 0.98; the cameras bench's
+    tripod 0.101 / 0.012 / 0.012 (0.213): auto 0.99 (2026-12-07).
     """
     if not output_px:
         raise ValueError("no crop budget to choose from")
@@ -1177,16 +1180,13 @@ def plan_stabilization(
             k0 = choices.index(min(FOV_KEEP_FIRST, cap))
             k_pass = k_fail = None  # the widest budget tried that removes enough, the wider one beside it
             first = scan(choices[k0])
-            if enough(first):  # wider, while nearly as steady (no bisection there: WIDER_FLOOR_PX)
-                k_pass = k0
+            wider: list = []  # budgets wider than the first, tried once its plan is made
+            if enough(first):
+                chosen = choices[k0]
                 # only where the smoothed path halves the shake here without the corridor's help:
                 # a clip that needs the corridor at this budget is not nearly as steady with less room
-                for k in range(k0 - 1 if not first[2].corridor else -1, -1, -1):
-                    b = scan(choices[k])
-                    if not nearly_as_steady(b[4]["output_px"], first[4]["output_px"], b[4]["input_px"]):
-                        break
-                    k_pass = k
-                chosen = choices[k_pass]
+                if not first[2].corridor:
+                    wider = choices[:k0][::-1]
             else:  # narrower, until one removes enough
                 k_fail = k0
                 for k in range(k0 + 1, len(choices)):
@@ -1200,19 +1200,37 @@ def plan_stabilization(
                         mid = round(0.5 * (lo + hi), 4)
                         lo, hi = (mid, hi) if enough(scan(mid)) else (lo, mid)
                     chosen = lo
-                else:  # none halves it: the steady rule, over the wider budgets too
-                    for k in range(k0 - 1, -1, -1):
-                        scan(choices[k])
+                else:  # none halves it: the steady rule
                     chosen = choose_fov_keep({k: v[4]["output_px"] for k, v in by_fov.items()},
                                              first[4]["input_px"])
-            # the scan's plan at the chosen budget stands for the first sigma unless the intent
-            # model would act there (the model's path, when it acts, is tried beside it)
-            planner_c = by_fov[chosen][0]
-            t_c = planner_c.centre_time_s(info.frame_times_s)
-            intent_acts = opts.intent and len(_smoothed_paths(by_fov[chosen][1], t_c, sg0, True)) > 1
-            best = steadiest_sigma(track, ro, cam, chosen, res, tried=None if intent_acts else by_fov[chosen])
-            if chosen in plain_at and not enough(best):  # the budget was taken for the corridor's path
-                best = by_fov[chosen]
+
+            def finished(f):
+                """The plan at budget ``f`` after the sigmas (and the intent model where it acts)."""
+                # the scan's plan stands for the first sigma unless the intent model would act there
+                # (the model's path, when it acts, is tried beside it)
+                t_c = by_fov[f][0].centre_time_s(info.frame_times_s)
+                intent_acts = opts.intent and len(_smoothed_paths(by_fov[f][1], t_c, sg0, True)) > 1
+                b = steadiest_sigma(track, ro, cam, f, res, tried=None if intent_acts else by_fov[f])
+                if f in plain_at and not enough(b):  # the budget was taken for the corridor's path
+                    b = by_fov[f]
+                return b
+
+            best = finished(chosen)
+            # wider (no bisection): taken while each halves the shake in the scan without the
+            # corridor and its finished plan stays nearly as steady as the first budget's
+            # (:data:`WIDER_FLOOR_PX`; the corridor, applied below to whichever budget is chosen,
+            # would make the first budget's plan steadier still)
+            ref = best
+            for f in wider:
+                bf = scan(f)
+                if not enough(bf) or bf[2].corridor:  # as at the first: halved by the smoothed path itself
+                    break
+                b = finished(f)
+                if not nearly_as_steady(b[4]["output_px"], ref[4]["output_px"], b[4]["input_px"]):
+                    break
+                log.info("budget %.4f: nearly as steady as %.4f (%.3f px against %.3f)", f, ref[6],
+                         b[4]["output_px"], ref[4]["output_px"])
+                best = b
         # before the residual and the corridor
         plain = plain_at[best[6]] if best[2].corridor and best[6] in plain_at else best[4]
         if residual_possible and not res and not video_track:  # 'auto': kept only where it clearly helps
