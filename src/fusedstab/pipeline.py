@@ -1164,9 +1164,12 @@ def plan_stabilization(
             def enough(b):
                 return leaves_little_shake(b[4]["output_px"], b[4]["input_px"])
 
-            def scan(f):
+            def scan(f, corridor_too=True):
+                """The first sigma's plain plan at budget ``f``; where it leaves too much and its
+                crop pulls back, the corridor's plan there instead if that leaves little enough
+                (``corridor_too``; a budget wider than the first is judged on its plain plan alone)."""
                 b = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False)
-                if not enough(b) and corridor_possible and np.any(b[2].pullback > 0):
+                if corridor_too and not enough(b) and corridor_possible and np.any(b[2].pullback > 0):
                     bc = build(track, ro, cam, sigma_s=sg0, fov_keep=f, residual=res, intent=False, corridor=True)
                     if enough(bc):
                         log.info("budget %.4f: the corridor's path leaves little enough shake (%.3f px, plain %.3f)",
@@ -1178,7 +1181,6 @@ def plan_stabilization(
 
             choices = list(dict.fromkeys(min(f, cap) for f in FOV_KEEP_CHOICES))  # widest first
             k0 = choices.index(min(FOV_KEEP_FIRST, cap))
-            k_pass = k_fail = None  # the widest budget tried that removes enough, the wider one beside it
             first = scan(choices[k0])
             wider: list = []  # budgets wider than the first, tried once its plan is made
             if enough(first):
@@ -1188,7 +1190,7 @@ def plan_stabilization(
                 if not first[2].corridor:
                     wider = choices[:k0][::-1]
             else:  # narrower, until one removes enough
-                k_fail = k0
+                k_pass, k_fail = None, k0  # the widest budget tried that removes enough, the wider one beside it
                 for k in range(k0 + 1, len(choices)):
                     if enough(scan(choices[k])):
                         k_pass = k
@@ -1222,8 +1224,7 @@ def plan_stabilization(
             # would make the first budget's plan steadier still)
             ref = best
             for f in wider:
-                bf = scan(f)
-                if not enough(bf) or bf[2].corridor:  # as at the first: halved by the smoothed path itself
+                if not enough(scan(f, corridor_too=False)):  # as at the first: halved by the smoothed path itself
                     break
                 b = finished(f)
                 if not nearly_as_steady(b[4]["output_px"], ref[4]["output_px"], b[4]["input_px"]):
