@@ -159,7 +159,8 @@ def add_stabilize_options(p) -> None:
                    "pixels. auto (default, offline): the most picture from 0.98 down to 0.88 (to 0.005) whose "
                    "planned output is predicted to keep at most half of the input's jitter (where none does, the widest "
                    "within 1.25x of the steadiest one's jitter); wider than 0.98 (0.99, 1: no "
-                   "crop beyond what the warp needs) where that halves it too and stays within 1.25x of 0.98's "
+                   "crop beyond what the warp needs) where the smoothed path alone halves it there and at 0.98, and "
+                   "stays within 1.25x of 0.98's "
                    "jitter plus 0.1 px (a tripod, a gimbal); steady: the steadiest of 0.96, 0.92 and 0.88 unless "
                    "a wider one is within 1.25x of its jitter (more shake removed, less picture); online: 0.92. "
                    "docs/BENCHMARKS.md")
