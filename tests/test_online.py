@@ -72,16 +72,17 @@ def test_online_never_uses_motion_beyond_lookahead(offline):
     period = base.info.frame_period_s
     times = base.frame_times_s
 
-    def run(track):
+    def run(track, zoom=1.15, **kw):
         p = WarpPlanner(planner.camera, track, readout_s=planner.readout_s)
-        f = OnlineFilter(p, sigma_s=0.3, lookahead_frames=L, zoom=1.15, frame_period_s=period)
+        f = OnlineFilter(p, sigma_s=0.3, lookahead_frames=L, zoom=zoom, frame_period_s=period, **kw)
         out = {}
         for t in times:
             for j, V, _ in f.push(t):
                 out[j] = V
         for j, V, _ in f.flush():
             out[j] = V
-        return np.array([out[j] for j in range(len(times))])
+        V = np.array([out[j] for j in range(len(times))])
+        return (V, np.array([f.zooms[j] for j in range(len(times))])) if kw else V
 
     from fusedstab.types import OrientationTrack
 
@@ -95,6 +96,13 @@ def test_online_never_uses_motion_beyond_lookahead(offline):
     V_b = run(OrientationTrack(tr.times_s, q))
     assert np.max(_angle_deg(V_a[:35], V_b[:35])) < 1e-9  # the past does not know the scrambled future
     assert np.max(_angle_deg(V_a[60:], V_b[60:])) > 0.1
+    # the adaptive zoom (a tight budget, so it rises) is bound by the same queue
+    z0 = 1.02
+    (V_a, z_a), (V_b, z_b) = (run(tr_, zoom=z0, zoom_rate_per_s=1.0, max_zoom=1.4)
+                              for tr_ in (tr, OrientationTrack(tr.times_s, q)))
+    assert z_a.max() > z0 + 0.02  # it rose: the test can tell
+    assert np.max(np.abs(z_a[:35] - z_b[:35])) < 1e-12 and np.max(_angle_deg(V_a[:35], V_b[:35])) < 1e-9
+    assert np.max(np.abs(z_a[60:] - z_b[60:])) > 1e-3 or np.max(_angle_deg(V_a[60:], V_b[60:])) > 0.1
 
 
 def test_online_binding_zoom_has_no_undefined_pixels(clip):
@@ -143,3 +151,39 @@ def test_online_pull_eases_at_a_bounded_rate(offline):
         jit[rate] = hf_jitter_deg(np.array([V[j] for j in range(len(times))]), tc)
     print(f"online output jitter at zoom 1.04, by pull rate: {jit}")
     assert jit[DEFAULT_PULL_RATE_PER_S] < 0.93 * jit[0.5], jit
+
+
+def test_online_adaptive_zoom_rises_only_where_needed_at_a_bounded_rate(clip):
+    """``--zoom adaptive`` online: the per-frame zoom stays within [the budget's zoom,
+    ``--max-zoom``], changes by at most its rate per second (the real camera fits at the budget
+    here, so nothing forces a faster rise), rises where the run needs it and falls back where it
+    does not; it pulls the camera back less than the fixed zoom of the same budget, the output is
+    steadier by the truth, and no output pixel is undefined."""
+    from fusedstab.filtering.blur_mask import hf_jitter_deg
+    from fusedstab.filtering.crop import DEFAULT_ZOOM_RATE_PER_S
+    from fusedstab.types import OrientationTrack
+
+    kw = dict(smoothness_s=0.5, fov_keep=0.97, max_zoom=1.3, lookahead_s=0.5, intent=False)
+    fixed = plan_stabilization(f"{clip}.mp4", _opts(clip, **kw))
+    adaptive = plan_stabilization(f"{clip}.mp4", _opts(clip, **kw, zoom_mode="adaptive"))
+    assert fixed.crop.zoom_per_frame is None
+    z, t = adaptive.crop.zoom_per_frame, adaptive.frame_times_s
+    base = 1 / 0.97
+    assert z.min() >= base - 1e-12 and z.max() <= 1.3 + 1e-12
+    assert np.max(np.abs(np.diff(z)) / np.diff(t)) <= DEFAULT_ZOOM_RATE_PER_S * (1 + 1e-9)
+    assert z.max() > base + 0.02  # it rose
+    assert adaptive.crop.fov_kept > 1 / z.max() + 0.005  # not one worst-case zoom for the clip
+    assert adaptive.crop.pullback.mean() < 0.8 * fixed.crop.pullback.mean()
+    truth = load_truth(f"{clip}.truth.npz")
+    T = OrientationTrack(truth.times_s, truth.quat_wxyz)
+
+    def truth_jitter(plan):
+        tc = plan.planner.centre_time_s(plan.frame_times_s)
+        Tt = T.matrices_at(tc)
+        return hf_jitter_deg(Tt @ np.swapaxes(plan.R_real, 1, 2) @ plan.R_virt, tc)
+
+    jit = truth_jitter(adaptive), truth_jitter(fixed)
+    print(f"online truth jitter adaptive / fixed: {jit[0]:.3f} / {jit[1]:.3f} deg; zoom up to {z.max():.3f}, "
+          f"mean fov kept {adaptive.crop.fov_kept:.3f}")
+    assert jit[0] < 0.9 * jit[1], jit
+    assert_maps_inside(adaptive)

@@ -1704,10 +1704,6 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                 best = r
         _, crop, blur_beta, _ = best
     else:
-        if opts.zoom_mode == "adaptive":
-            msg = "--zoom adaptive is offline only; online mode uses the fixed crop budget"
-            if msg not in warnings:
-                warnings.append(msg)
         crop = _online_crop(planner, frame_times, opts, sigma_s, info.frame_period_s, progress,
                             exposure_s if opts.blur_masking else 0.0, zoom=budget_zoom(fov_keep, opts.max_zoom),
                             up_cam=up_cam, t_centre=t_centre, upright_deg=upright)
@@ -1722,7 +1718,9 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
                  progress: Progress | None, exposure_s: float = 0.0, *, zoom: float | None = None,
                  up_cam: np.ndarray | None = None, t_centre: np.ndarray | None = None,
                  upright_deg: float = 0.0) -> CropResult:
-    """Run the bounded-lookahead filter over the frames (as a live pipeline would)."""
+    """Run the bounded-lookahead filter over the frames (as a live pipeline would); with
+    ``--zoom adaptive`` its per-frame zoom rises from the budget's toward ``--max-zoom`` where the
+    frames in the queue need it (:class:`~fusedstab.filtering.online.OnlineFilter`)."""
     from .filtering.crop import fits, required_zoom
     from .filtering.online import OnlineFilter
 
@@ -1732,7 +1730,8 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     zoom = float(opts.max_zoom if zoom is None else zoom)
     filt = OnlineFilter(planner, sigma_s=sigma_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
                         zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
-                        horizon_rate_deg_s=opts.horizon_rate_deg_s, upright_deg=upright_deg)
+                        horizon_rate_deg_s=opts.horizon_rate_deg_s, upright_deg=upright_deg,
+                        max_zoom=opts.max_zoom if opts.zoom_mode == "adaptive" else None)
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):
@@ -1744,6 +1743,9 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
         V[j], lam[j] = Vj, lj
     border = planner.border_points()
     need = required_zoom(planner, V, frame_times, border, lo=0.5)
+    if filt.adaptive:  # each frame was checked at its own zoom as it left the queue
+        zf = np.array([filt.zooms[j] for j in range(n)])
+        return CropResult(V, float(zf.max()), lam, need, zf)
     # the crop is fixed up front; only if even the real camera does not fit is it widened
     if not np.all(fits(planner, V, zoom, frame_times, border)):
         zoom = float(np.max(need[np.isfinite(need)])) if np.any(np.isfinite(need)) else 4.0

@@ -166,7 +166,8 @@ def add_stabilize_options(p) -> None:
                    "docs/BENCHMARKS.md")
     p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
                    help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
-                   "budget only where needed, up to --max-zoom, changing at most 0.1 per second (offline) (default fixed)")
+                   "budget only where needed, up to --max-zoom, changing at most 0.1 per second (online: it starts to rise up to "
+                   "--lookahead before the frames that need it) (default fixed)")
     p.add_argument("--max-zoom", type=number, default=1.25, metavar="Z",
                    help="largest crop zoom (1..10): caps the budget's zoom and the adaptive zoom "
                    "(default 1.25 = at least 80%% of the width kept)")

@@ -24,6 +24,19 @@ frame by frame, as in the Pixel design:
    :func:`~fusedstab.filtering.crop.gradual_pullback`, seen through the queue), so the camera
    eases toward the real one *before* a large motion instead of snapping, and lets go as
    gradually; then frame ``i`` is checked as a hard constraint.
+
+**Adaptive zoom** (``max_zoom`` above ``zoom``: ``--zoom adaptive``). The zoom of each frame
+rises above the budget's (``zoom``) only where the frames need it, at most
+``zoom_rate_per_s`` per second, as offline (:func:`~fusedstab.filtering.crop.adaptive_zoom`),
+but seen through the queue: when a frame enters, the zoom its provisional virtual camera needs
+is measured (at most ``max_zoom``); when frame ``i`` leaves, its zoom is the largest of its own
+need, the needs of the frames ahead in the queue and the previous frame's zoom, each lowered by
+``zoom_rate_per_s`` times their distance in time, and it rises from the previous frame's by at
+most that rate. So the zoom starts to rise up to ``L`` frames before a violent moment and falls
+back as slowly after it; what a rise bounded by the rate cannot cover, the pull-back does (its
+estimates for the frames ahead are made at the zoom they can reach by then). Where even the real
+camera does not fit at that zoom, the frame's zoom is raised as far as the real camera needs
+(then the rate bound gives way: never an undefined pixel).
 """
 
 from __future__ import annotations
@@ -34,7 +47,14 @@ import numpy as np
 
 from ..synthesis.plan import WarpPlanner
 from .blur_mask import blur_weights, frame_blur_px, load_params
-from .crop import DEFAULT_PULL_RATE_PER_S, min_pullback, slerp_matrix
+from .crop import (
+    DEFAULT_PULL_RATE_PER_S,
+    DEFAULT_ZOOM_RATE_PER_S,
+    fits,
+    min_pullback,
+    required_zoom,
+    slerp_matrix,
+)
 from .gaussian import gaussian_smooth_orientations
 from .horizon import roll_deg, rz
 
@@ -49,7 +69,7 @@ class OnlineFilter:
     planner : the clip's warp planner (real orientation track, lens, rolling shutter).
     sigma_s : Gaussian sigma [s].
     lookahead_frames : ``L``, the queue length.
-    zoom : the fixed output zoom.
+    zoom : the output zoom: the clip's, or with ``max_zoom`` the least of the adaptive zoom.
     frame_period_s : nominal frame period [s] (sets the past window ``K = ceil(3 sigma / T)``).
     pull_rate_per_s : the pull-back's largest change per second (ahead of a need and after it).
     exposure_s : exposure time for motion-blur masking (0 = off).
@@ -57,6 +77,9 @@ class OnlineFilter:
     horizon_rate_deg_s : with ``up_cam``, the most the level correction may change per second.
     upright_deg : with ``up_cam``, the quarter turn the clip is held at (0; +-90 for a phone in
         portrait; :func:`~fusedstab.filtering.horizon.upright_quarter_deg`): level is relative to it.
+    max_zoom : None (a fixed zoom) or above ``zoom``: the adaptive zoom's ceiling (see the module
+        docstring); each emitted frame's zoom is then in :attr:`zooms`.
+    zoom_rate_per_s : with ``max_zoom``, the most the zoom may change per second.
 
     Examples
     --------
@@ -82,6 +105,8 @@ class OnlineFilter:
         up_cam: np.ndarray | None = None,
         horizon_rate_deg_s: float | None = None,
         upright_deg: float = 0.0,
+        max_zoom: float | None = None,
+        zoom_rate_per_s: float = DEFAULT_ZOOM_RATE_PER_S,
     ):
         self.planner = planner
         self.sigma_s = float(sigma_s)
@@ -110,6 +135,14 @@ class OnlineFilter:
         self.horizon_rate_deg_s = horizon_rate_deg_s
         self.upright_deg = float(upright_deg)
         self._prev_roll: float | None = None
+        self.adaptive = max_zoom is not None and float(max_zoom) > self.zoom
+        self.max_zoom = float(max_zoom) if self.adaptive else self.zoom
+        self.zoom_rate_per_s = float(zoom_rate_per_s)
+        self._z_est: deque[float] = deque()  # zoom each held frame's provisional virtual camera needs
+        self._z_real: deque[float] = deque()  # zoom the real camera needs to fit (the budget's where it fits)
+        self._prev_zoom = self.zoom
+        #: {frame index: its output zoom} of the frames emitted so far (adaptive zoom)
+        self.zooms: dict[int, float] = {}
 
     # ------------------------------------------------------------------ helpers
     def _window(self):
@@ -124,9 +157,36 @@ class OnlineFilter:
         V = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=lookahead)
         return V[i]
 
-    def _need(self, V: np.ndarray, R: np.ndarray, t: float, lo: float = 0.0) -> float:
-        return float(min_pullback(self.planner, V[None], R[None], self.zoom, np.array([t]), self._border,
+    def _need(self, V: np.ndarray, R: np.ndarray, t: float, lo: float = 0.0, zoom: float | None = None) -> float:
+        z = self.zoom if zoom is None else zoom
+        return float(min_pullback(self.planner, V[None], R[None], z, np.array([t]), self._border,
                                   lo=np.array([lo]))[0])
+
+    def _zoom_need(self, V: np.ndarray, t: float, lo: float, hi: float) -> float:
+        """The least zoom in ``[lo, hi]`` at which orientation ``V`` fits at ``t`` (``hi`` where none does)."""
+        tt = np.array([t])
+        if fits(self.planner, V[None], lo, tt, self._border)[0]:
+            return lo
+        z = float(required_zoom(self.planner, V[None], tt, self._border, lo=lo, hi=hi)[0])
+        return z if np.isfinite(z) else hi
+
+    def _real_zoom(self, R: np.ndarray, t: float) -> float:
+        """The least zoom, at least the budget's, at which the real camera itself fits."""
+        return self._zoom_need(R, t, self.zoom, max(4.0, self.max_zoom))
+
+    def _zoom_of(self, i: int, t_i: float, own: float) -> float:
+        """Adaptive zoom of the held frame at queue position ``i``: its own need ``own``, the needs
+        ahead in the queue and the previous frame's zoom, each lowered by the rate times its
+        distance in time; risen from the previous frame's by at most the rate; never below what
+        the real camera needs."""
+        rate = self.zoom_rate_per_s
+        z = max(self.zoom, own)
+        for j in range(i + 1, len(self._t)):
+            z = max(z, self._z_est[j] - rate * (self._t[j] - t_i))
+        if self._prev_t is not None:
+            dt = t_i - self._prev_t
+            z = min(max(z, self._prev_zoom - rate * dt), self._prev_zoom + rate * dt)
+        return max(min(z, self.max_zoom), self._z_real[i])
 
     def _eased(self, lam: float, dt: float) -> float:
         """What a pull of ``lam`` ``dt`` seconds away asks of this frame (rate-bounded)."""
@@ -145,19 +205,25 @@ class OnlineFilter:
             V = slerp_matrix(V, R_i, beta)
         if self.up_cam is not None:
             V = self._level(V, R_i, idx, t_i)
-        lam = self._need(V, R_i, t_i)
+        zoom = self.zoom
+        if self.adaptive:
+            zoom = self._zoom_of(i, t_i, self._zoom_need(V, t_i, self.zoom, self.max_zoom))
+        lam = self._need(V, R_i, t_i, zoom=zoom)
         for j in range(i + 1, len(self._t)):  # frames ahead in the queue
             lam = max(lam, self._eased(self._lam_est[j], self._t[j] - t_i))
         if self._prev_t is not None:
             lam = max(lam, self._eased(self._prev_lam, t_i - self._prev_t))
         lam = min(1.0, lam)
         V_out = slerp_matrix(V, R_i, lam) if lam > 0 else V
-        # hard constraint: this frame must fit at the fixed zoom
-        lam_hard = self._need(V, R_i, t_i, lo=lam)
+        # hard constraint: this frame must fit at its zoom
+        lam_hard = self._need(V, R_i, t_i, lo=lam, zoom=zoom)
         if lam_hard > lam:
             lam = lam_hard
             V_out = slerp_matrix(V, R_i, lam)
         self._prev_lam, self._prev_t = lam, t_i
+        if self.adaptive:
+            self._prev_zoom = zoom
+            self.zooms[idx] = zoom
         self._next_out += 1
         # drop history older than the kernel needs
         while self._next_out - self._first > self.K:
@@ -165,6 +231,9 @@ class OnlineFilter:
             self._R.popleft()
             self._lam_est.popleft()
             self._beta_raw.popleft()
+            if self.adaptive:
+                self._z_est.popleft()
+                self._z_real.popleft()
             self._first += 1
         return idx, V_out, lam
 
@@ -206,7 +275,15 @@ class OnlineFilter:
             self._beta_raw.append(0.0)
         idx = self._first + len(self._t) - 1
         V_est = self._smooth(idx, closed=False)
-        self._lam_est.append(self._need(V_est, R, t))
+        zoom = self.zoom
+        if self.adaptive:
+            self._z_real.append(self._real_zoom(R, t))
+            z_need = self._zoom_need(V_est, t, self.zoom, self.max_zoom)
+            self._z_est.append(z_need)
+            # the pull this frame will need at the zoom it can reach by then (the rise is bounded)
+            since = t - (self._prev_t if self._prev_t is not None else t)
+            zoom = max(self._z_real[-1], min(z_need, self._prev_zoom + self.zoom_rate_per_s * since))
+        self._lam_est.append(self._need(V_est, R, t, zoom=zoom))
         out = []
         while self._next_out + self.L <= idx:
             out.append(self._emit(closed=False))
