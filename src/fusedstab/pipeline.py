@@ -1308,7 +1308,7 @@ def plan_stabilization(
         if opts.motion == "gyro" and opts.force:
             warnings.append(msg + "; rendered anyway (--force)")
         else:
-            warnings.append(msg + "; the frames are written as they are (no stabilization)")
+            warnings.append(msg + "; the frames are written as they are (no stabilization)" + _online_hint(opts, sigma_used))
             keep_input = f"none (input kept; {name} rejected)"
     if keep_input is not None:
         planner, R_real, crop, blur_beta, _ = build(track, ro, cam, passthrough=True)
@@ -1586,6 +1586,21 @@ def _level_zoom(planner: WarpPlanner, R_real: np.ndarray, up_cam: np.ndarray, up
 def _zoom_up(z: float) -> float:
     """A zoom rounded up to 0.01 (inf stays inf)."""
     return float(np.ceil(z * 100.0 - 1e-9) / 100.0) if np.isfinite(z) else np.inf
+
+
+def _online_hint(opts: StabilizeOptions, sigma_s: float) -> str:
+    """What to try where an online plan (``--lookahead``) is shakier than the input: online the
+    smoothness is one (the crop corridor, the hybrid residual and the intent model are offline
+    only), and a lookahead shorter than twice the smoothness cuts the Gaussian short. Measured on
+    the real clips of ../shared/data (docs/BENCHMARKS.md, "Online mode on the real clips"): the
+    Karma clip was shakier than its input at a 0.5 s lookahead and steadier at 1 s; both GoPro
+    clips are steadied offline."""
+    if opts.lookahead_s is None:
+        return ""
+    longer = (f"a lookahead of at least twice the smoothness (--lookahead {2 * sigma_s:g}) or "
+              if opts.lookahead_s < 2 * sigma_s - 1e-9 else "")
+    return (f"; online (--lookahead {opts.lookahead_s:g} s) the smoothness is fixed at {sigma_s:g} s and the crop "
+            f"corridor, hybrid residual and intent model are off: {longer}offline mode (no --lookahead) may steady it")
 
 
 def _horizon_fix(level_zoom: float, opts: StabilizeOptions) -> str:

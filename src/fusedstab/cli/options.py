@@ -194,7 +194,9 @@ def add_stabilize_options(p) -> None:
                    "(default auto)")
     p.add_argument("--lookahead", type=number, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
-                   "pipeline); the crop is then the fixed budget (--fov-keep) and the intent model is off. Default: offline, the whole clip")
+                   "pipeline); the crop is then the budget (--fov-keep; --zoom adaptive per frame), the smoothness one "
+                   "(0.5 s unless given), and the intent model, crop corridor and hybrid residual are off, so real footage "
+                   "comes out shakier than offline; give at least twice the smoothness (1 s). Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
