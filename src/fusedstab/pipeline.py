@@ -924,6 +924,16 @@ def plan_stabilization(
     lens_motion = lens_motion_log.on_clock(clock) if lens_motion_log is not None else None
 
     vm = None
+    if pairs is not None and gyro is None and readout_source.startswith("unknown") and not eis:
+        # no gyro to sync against: the rolling shutter's readout from the tracks alone, where
+        # they show one (a shaky clip read row by row)
+        from .analysis.video_motion import estimate_readout_from_video
+
+        est, diag = estimate_readout_from_video(pairs, camera, info.frame_period_s)
+        if est is not None:
+            readout_s = est
+            readout_source = f"estimated from the video (t {diag['t_stat']:.0f} on {diag['pairs']} frame pairs)"
+            log.info("readout %.1f ms estimated from the video: %s", 1e3 * est, diag)
     video_readout_s = readout_s
     if pairs is not None:
         if gyro is None and not lens_known:

@@ -133,7 +133,8 @@ def add_stabilize_options(p) -> None:
                    help="rolling-shutter readout time, top row to bottom row (below two frame periods); negative: rows "
                    "read bottom to top (a camera that turns its picture upside down). Default: lens profile (with its "
                    "frame_readout_direction), then file metadata (GoPro SROT), else estimated by the automatic sync "
-                   "(up to one frame period, either direction; 0, global shutter, without it)")
+                   "(up to one frame period, either direction); without a gyro, from the video's tracks where they show "
+                   "it clearly; else 0, a global shutter")
     add_sync_arguments(p, stabilize=True)
     add_gyro_source_arguments(p)
     p.add_argument("--motion", choices=["auto", "gyro", "video"], default="auto",
