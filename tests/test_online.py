@@ -204,3 +204,23 @@ def test_online_on_a_real_clip_says_what_would_steady_it(shared_data, lens_profi
     assert not longer.passthrough and longer.motion_source == "gyro"
     assert longer.predicted["ratio"] < 0.95, longer.predicted
     assert_maps_inside(longer)
+
+
+def test_online_residual_equals_offline_when_lookahead_covers_it(tmp_path):
+    """The hybrid residual online: with a lookahead that covers both the Gaussian (3 x 0.3 s) and
+    the residual's radius (4 x 0.5 s), the online virtual camera is the offline one with the
+    residual, and the residual moved it (the residual of a gyro given 20 ms late, which the video
+    sees: the picture's motion the gyro's rotation does not explain)."""
+    prefix = tmp_path / "late"
+    simulate(prefix, SimConfig(scenario="walk", width_px=320, height_px=180, duration_s=3.0, seed=4))
+    truth = load_truth(f"{prefix}.truth.npz")
+    kw = dict(gyro=f"{prefix}.gcsv", lens=f"{prefix}.lens.json", gyro_offset_ms=truth.gyro_offset_s * 1000.0 + 20.0,
+              auto_sync=False, motion="auto", force=True, smoothness_s=0.3, max_zoom=3.0, fov_keep=0.34,
+              intent=False, corridor=False)
+    off = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(**kw, residual="on"))
+    off_plain = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(**kw, residual="off"))
+    on = plan_stabilization(f"{prefix}.mp4", StabilizeOptions(**kw, residual="on", lookahead_s=2.1))
+    assert off.motion_source == on.motion_source == "gyro" and off.residual and on.residual
+    assert off.crop.pullback.max() == 0.0 and on.crop.pullback.max() == 0.0
+    assert np.max(_angle_deg(off.R_virt, off_plain.R_virt)) > 0.01  # the residual turned the camera
+    assert np.max(_angle_deg(on.R_virt, off.R_virt)) < 1e-6

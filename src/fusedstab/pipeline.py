@@ -1101,12 +1101,11 @@ def plan_stabilization(
                    and check_pairs.n_pairs >= 3)
     fov_default = fov_given if fov_given is not None else DEFAULT_FOV_KEEP
 
-    residual_possible = vm is not None and opts.lookahead_s is None and opts.residual in ("on", "auto")
+    residual_possible = vm is not None and opts.residual in ("on", "auto")
     corridor_possible = opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed"  # offline, fixed zoom
     res_always = residual_possible and opts.residual == "on"
     if opts.residual == "on" and not residual_possible:
-        warnings.append("--residual on needs the tracked video and the offline filter (not --motion gyro, not "
-                        "--lookahead): the hybrid residual is not used")
+        warnings.append("--residual on needs the tracked video (not --motion gyro): the hybrid residual is not used")
 
     def steadiest_sigma(track, ro, cam, fov, res, tried=None):
         """The plan of the sigma with the lowest predicted output jitter at crop budget ``fov``
@@ -1600,8 +1599,8 @@ def _zoom_up(z: float) -> float:
 
 def _online_hint(opts: StabilizeOptions, sigma_s: float) -> str:
     """What to try where an online plan (``--lookahead``) is shakier than the input: online the
-    smoothness is one (the crop corridor, the hybrid residual and the intent model are offline
-    only), and a lookahead shorter than twice the smoothness cuts the Gaussian short. Measured on
+    smoothness is one (the crop corridor and the intent model are offline only), and a lookahead
+    shorter than twice the smoothness cuts the Gaussian short. Measured on
     the real clips of ../shared/data (docs/BENCHMARKS.md, "Online mode on the real clips"): the
     Karma clip was shakier than its input at a 0.5 s lookahead and steadier at 1 s; both GoPro
     clips are steadied offline."""
@@ -1610,7 +1609,7 @@ def _online_hint(opts: StabilizeOptions, sigma_s: float) -> str:
     longer = (f"a lookahead of at least twice the smoothness (--lookahead {2 * sigma_s:g}) or "
               if opts.lookahead_s < 2 * sigma_s - 1e-9 else "")
     return (f"; online (--lookahead {opts.lookahead_s:g} s) the smoothness is fixed at {sigma_s:g} s and the crop "
-            f"corridor, hybrid residual and intent model are off: {longer}offline mode (no --lookahead) may steady it")
+            f"corridor and intent model are off: {longer}offline mode (no --lookahead) may steady it")
 
 
 def _horizon_fix(level_zoom: float, opts: StabilizeOptions) -> str:
@@ -1729,9 +1728,14 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                 best = r
         _, crop, blur_beta, _ = best
     else:
+        residual_phi = None
+        if video_motion is not None and video_motion.n_pairs >= 2:
+            from .filtering.residual import residual_path
+
+            residual_phi = residual_path(video_motion, R_real, frame_times)
         crop = _online_crop(planner, frame_times, opts, sigma_s, info.frame_period_s, progress,
                             exposure_s if opts.blur_masking else 0.0, zoom=budget_zoom(fov_keep, opts.max_zoom),
-                            up_cam=up_cam, t_centre=t_centre, upright_deg=upright)
+                            up_cam=up_cam, t_centre=t_centre, upright_deg=upright, residual_phi=residual_phi)
     if up_cam is not None:
         from .filtering.horizon import roll_deg
 
@@ -1742,7 +1746,7 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
 def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeOptions, sigma_s: float, period_s: float,
                  progress: Progress | None, exposure_s: float = 0.0, *, zoom: float | None = None,
                  up_cam: np.ndarray | None = None, t_centre: np.ndarray | None = None,
-                 upright_deg: float = 0.0) -> CropResult:
+                 upright_deg: float = 0.0, residual_phi: np.ndarray | None = None) -> CropResult:
     """Run the bounded-lookahead filter over the frames (as a live pipeline would); with
     ``--zoom adaptive`` its per-frame zoom rises from the budget's toward ``--max-zoom`` where the
     frames in the queue need it (:class:`~fusedstab.filtering.online.OnlineFilter`)."""
@@ -1756,7 +1760,7 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     filt = OnlineFilter(planner, sigma_s=sigma_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
                         zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
                         horizon_rate_deg_s=opts.horizon_rate_deg_s, upright_deg=upright_deg,
-                        max_zoom=opts.max_zoom if opts.zoom_mode == "adaptive" else None)
+                        max_zoom=opts.max_zoom if opts.zoom_mode == "adaptive" else None, residual_phi=residual_phi)
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):

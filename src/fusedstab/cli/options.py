@@ -189,14 +189,15 @@ def add_stabilize_options(p) -> None:
                    help="where the crop pulls the smoothed camera back, do not also plan the steadiest path inside the "
                    "crop's room (offline, fixed zoom; by default it is kept where the tracks predict it steadier)")
     p.add_argument("--residual", choices=["auto", "on", "off"], default="auto",
-                   help="hybrid residual (offline, gyro or camera record plus the tracked video): the output is also "
+                   help="hybrid residual (gyro or camera record plus the tracked video; online its high-pass sees at most "
+                   "--lookahead ahead): the output is also "
                    "steadied against the high-frequency image motion the rotation does not explain (a drone's "
                    "vibration, a car's bumps); auto: only where it lowers the predicted jitter by 20%% or more "
                    "(default auto)")
     p.add_argument("--lookahead", type=number, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
                    "pipeline); the crop is then the budget (--fov-keep; --zoom adaptive per frame), the smoothness one "
-                   "(0.5 s unless given), and the intent model, crop corridor and hybrid residual are off, so real footage "
+                   "(0.5 s unless given), and the intent model and crop corridor are off, so real footage "
                    "comes out shakier than offline; give at least twice the smoothness (1 s). Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")

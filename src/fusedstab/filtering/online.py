@@ -25,6 +25,14 @@ frame by frame, as in the Pixel design:
    eases toward the real one *before* a large motion instead of snapping, and lets go as
    gradually; then frame ``i`` is checked as a hard constraint.
 
+**Hybrid residual** (``residual_phi``: the image motion the track does not explain,
+:mod:`~fusedstab.filtering.residual`). As offline, the virtual camera is turned against the
+residual's high-frequency part, ``V_i <- V_i exp(-hf_i)`` after the Gaussian, where ``hf_i`` is
+the residual path minus its Gaussian average (sigma ``residual_sigma_s``, the offline radius of 4
+sigma, the clip's first and last values repeated beyond its ends) over the frames held: the past
+and at most ``L`` frames ahead (the residual of frame ``k`` needs the tracks up to frame ``k``
+only). With ``L`` covering the radius it equals the offline residual.
+
 **Adaptive zoom** (``max_zoom`` above ``zoom``: ``--zoom adaptive``). The zoom of each frame
 rises above the budget's (``zoom``) only where the frames need it, at most
 ``zoom_rate_per_s`` per second, as offline (:func:`~fusedstab.filtering.crop.adaptive_zoom`),
@@ -45,6 +53,7 @@ from collections import deque
 
 import numpy as np
 
+from ..rotation import exp_so3
 from ..synthesis.plan import WarpPlanner
 from .blur_mask import blur_weights, frame_blur_px, load_params
 from .crop import (
@@ -57,6 +66,7 @@ from .crop import (
 )
 from .gaussian import gaussian_smooth_orientations
 from .horizon import roll_deg, rz
+from .residual import DEFAULT_RESIDUAL_SIGMA_S
 
 __all__ = ["OnlineFilter"]
 
@@ -80,6 +90,10 @@ class OnlineFilter:
     max_zoom : None (a fixed zoom) or above ``zoom``: the adaptive zoom's ceiling (see the module
         docstring); each emitted frame's zoom is then in :attr:`zooms`.
     zoom_rate_per_s : with ``max_zoom``, the most the zoom may change per second.
+    residual_phi : (N, 3) the hybrid residual path of the clip's frames
+        (:func:`~fusedstab.filtering.residual.residual_path`, camera axes [rad]), or None; frame
+        ``k``'s value is read only once frame ``k`` has been pushed.
+    residual_sigma_s : Gaussian sigma [s] of the residual's low-pass.
 
     Examples
     --------
@@ -107,6 +121,8 @@ class OnlineFilter:
         upright_deg: float = 0.0,
         max_zoom: float | None = None,
         zoom_rate_per_s: float = DEFAULT_ZOOM_RATE_PER_S,
+        residual_phi: np.ndarray | None = None,
+        residual_sigma_s: float = DEFAULT_RESIDUAL_SIGMA_S,
     ):
         self.planner = planner
         self.sigma_s = float(sigma_s)
@@ -127,6 +143,11 @@ class OnlineFilter:
         self._beta_radius = int(4.0 * self._beta_sigma + 0.5)  # scipy's gaussian_filter1d truncation
         if self.exposure_s > 0:
             self.K = max(self.K, self._beta_radius + 1)
+        self.residual_phi = None if residual_phi is None else np.asarray(residual_phi, dtype=np.float64)
+        self._res_sigma = float(residual_sigma_s) / frame_period_s  # [frames], as offline
+        self._res_radius = int(4.0 * self._res_sigma + 0.5)  # scipy's gaussian_filter1d truncation, as offline
+        if self.residual_phi is not None:
+            self.K = max(self.K, self._res_radius + 1)
         self._first = 0  # absolute index of self._t[0]
         self._next_out = 0  # absolute index of the next frame to leave
         self._prev_lam = 0.0
@@ -156,6 +177,22 @@ class OnlineFilter:
         lookahead = None if closed else self.L
         V = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=lookahead)
         return V[i]
+
+    def _residual(self, V: np.ndarray, idx: int, closed: bool) -> np.ndarray:
+        """``V`` turned against the residual's high-frequency part at absolute frame ``idx``, from
+        the frames pushed so far (see the module docstring)."""
+        if self.residual_phi is None:
+            return V
+        newest = self._first + len(self._t) - 1
+        r = self._res_radius
+        k = np.arange(-r, r + 1)
+        if not closed:
+            k = k[k <= self.L]
+        w = np.exp(-0.5 * (k / max(self._res_sigma, 1e-9)) ** 2)
+        j = np.clip(idx + k, 0, newest)  # the clip's first and last values beyond its ends, as offline
+        phi = self.residual_phi
+        hf = phi[idx] - (w[:, None] * phi[j]).sum(axis=0) / w.sum()
+        return V @ exp_so3(-hf)
 
     def _need(self, V: np.ndarray, R: np.ndarray, t: float, lo: float = 0.0, zoom: float | None = None) -> float:
         z = self.zoom if zoom is None else zoom
@@ -199,7 +236,7 @@ class OnlineFilter:
         i = idx - self._first
         t_i = self._t[i]
         R_i = self._R[i]
-        V = self._smooth(idx, closed)
+        V = self._residual(self._smooth(idx, closed), idx, closed)
         beta = self.beta_at(i)
         if beta > 0:
             V = slerp_matrix(V, R_i, beta)
@@ -274,7 +311,7 @@ class OnlineFilter:
         else:
             self._beta_raw.append(0.0)
         idx = self._first + len(self._t) - 1
-        V_est = self._smooth(idx, closed=False)
+        V_est = self._residual(self._smooth(idx, closed=False), idx, closed=False)
         zoom = self.zoom
         if self.adaptive:
             self._z_real.append(self._real_zoom(R, t))
