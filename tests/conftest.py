@@ -54,6 +54,22 @@ def assert_maps_inside(plan, planner=None) -> None:
         assert not outside.any(), f"frame {i}: {int(outside.sum())} output pixels map outside the source"
 
 
+def truth_output_jitter_deg(plan, truth_npz) -> float:
+    """High-frequency jitter [deg] of a plan's output camera against the simulator's truth: the
+    true camera turned by the plan's real-to-virtual rotation (whatever track the plan used),
+    :func:`~fusedstab.filtering.blur_mask.hf_jitter_deg` at the frames' centre-row times."""
+    import numpy as np
+
+    from fusedstab.filtering.blur_mask import hf_jitter_deg
+    from fusedstab.measure.simulate import load_truth
+    from fusedstab.types import OrientationTrack
+
+    truth = load_truth(truth_npz)
+    tc = plan.planner.centre_time_s(plan.frame_times_s)
+    Tt = OrientationTrack(truth.times_s, truth.quat_wxyz).matrices_at(tc)
+    return hf_jitter_deg(Tt @ np.swapaxes(plan.R_real, 1, 2) @ plan.R_virt, tc)
+
+
 def small_sim(tmp_path_factory, name, **kw):
     """A simulated clip for the virtual-camera tests: 320x180, 3 s, 10 ms readout, seed 0
     unless ``kw`` says otherwise. Returns the prefix (``PREFIX.mp4``, ``.gcsv``, ...)."""

@@ -12,7 +12,7 @@ from fusedstab.rotation import log_so3
 from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.synthesis.plan import WarpPlanner
 
-from conftest import assert_maps_inside
+from conftest import assert_maps_inside, truth_output_jitter_deg
 
 
 @pytest.fixture(scope="module")
@@ -159,9 +159,7 @@ def test_online_adaptive_zoom_rises_only_where_needed_at_a_bounded_rate(clip):
     here, so nothing forces a faster rise), rises where the run needs it and falls back where it
     does not; it pulls the camera back less than the fixed zoom of the same budget, the output is
     steadier by the truth, and no output pixel is undefined."""
-    from fusedstab.filtering.blur_mask import hf_jitter_deg
     from fusedstab.filtering.crop import DEFAULT_ZOOM_RATE_PER_S
-    from fusedstab.types import OrientationTrack
 
     kw = dict(smoothness_s=0.5, fov_keep=0.97, max_zoom=1.3, lookahead_s=0.5, intent=False)
     fixed = plan_stabilization(f"{clip}.mp4", _opts(clip, **kw))
@@ -174,15 +172,7 @@ def test_online_adaptive_zoom_rises_only_where_needed_at_a_bounded_rate(clip):
     assert z.max() > base + 0.02  # it rose
     assert adaptive.crop.fov_kept > 1 / z.max() + 0.005  # not one worst-case zoom for the clip
     assert adaptive.crop.pullback.mean() < 0.8 * fixed.crop.pullback.mean()
-    truth = load_truth(f"{clip}.truth.npz")
-    T = OrientationTrack(truth.times_s, truth.quat_wxyz)
-
-    def truth_jitter(plan):
-        tc = plan.planner.centre_time_s(plan.frame_times_s)
-        Tt = T.matrices_at(tc)
-        return hf_jitter_deg(Tt @ np.swapaxes(plan.R_real, 1, 2) @ plan.R_virt, tc)
-
-    jit = truth_jitter(adaptive), truth_jitter(fixed)
+    jit = tuple(truth_output_jitter_deg(p, f"{clip}.truth.npz") for p in (adaptive, fixed))
     print(f"online truth jitter adaptive / fixed: {jit[0]:.3f} / {jit[1]:.3f} deg; zoom up to {z.max():.3f}, "
           f"mean fov kept {adaptive.crop.fov_kept:.3f}")
     assert jit[0] < 0.9 * jit[1], jit
