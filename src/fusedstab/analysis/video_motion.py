@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import solveh_banded
 
 from ..camera import CameraModel
 from ..rotation import unit_vectors
@@ -325,8 +326,25 @@ def estimate_focal_from_video(
 #: an estimated readout is kept only where the per-pair mean loss falls by at least this
 #: paired t-statistic against a global shutter's (:func:`estimate_readout_from_video`)
 READOUT_T_MIN = 5.0
-#: consecutive frame pairs the readout is estimated on (the run that turns the most)
+#: consecutive frame pairs the readout is estimated on (the run that turns the most), and the
+#: tracked points per pair kept for it (evenly through the pair's points)
 READOUT_MAX_PAIRS = 240
+READOUT_POINTS_PER_PAIR = 60
+
+
+def _thinned(pairs: FramePairs, per_pair: int) -> FramePairs:
+    """``pairs`` with at most ``per_pair`` points of each pair, taken evenly through its points."""
+    from dataclasses import replace
+
+    j = pairs.pair_index
+    counts = np.bincount(j, minlength=pairs.n_pairs)
+    if counts.max(initial=0) <= per_pair:
+        return pairs
+    rank = np.arange(len(j)) - np.repeat(np.cumsum(counts) - counts, counts)  # position within its pair
+    keep = (rank * per_pair) // np.maximum(counts[j], 1) != ((rank - 1) * per_pair) // np.maximum(counts[j], 1)
+    keep |= rank == 0
+    return replace(pairs, pair_index=j[keep], xa=pairs.xa[keep], xb=pairs.xb[keep],
+                   track_id=None if pairs.track_id is None else pairs.track_id[keep])
 
 
 def _hat_integral(u_lo: np.ndarray, u_hi: np.ndarray) -> np.ndarray:
@@ -357,6 +375,8 @@ def _knot_weights(pairs: FramePairs, readout_s: float) -> tuple[np.ndarray, np.n
 #: curvature of the normal matrix): at a global shutter each pair sees only the mean of its two
 #: knots, so an alternating pattern is free; this prior fixes it without bending the path
 _READOUT_SMOOTH = 1e-3
+#: half-bandwidth of the knots' normal matrix (blocks of 3 axes, knots up to 3 apart)
+_BAND = 11
 
 
 def _readout_losses(pairs: FramePairs, ra: np.ndarray, rb: np.ndarray, omega0: np.ndarray, readout_s: float,
@@ -374,11 +394,20 @@ def _readout_losses(pairs: FramePairs, ra: np.ndarray, rb: np.ndarray, omega0: n
     o0 = np.where(np.isfinite(omega0), omega0, 0.0)
     omega[knot_of_pair] += 0.5 * o0
     omega[knot_of_pair + 1] += 0.5 * o0
-    # the second-difference prior D (n-2, n): rows [1, -2, 1]
+    # the second-difference prior D (n-2, n): rows [1, -2, 1], on each axis
     D = np.zeros((max(n - 2, 0), n))
     r = np.arange(max(n - 2, 0))
     D[r, r], D[r, r + 1], D[r, r + 2] = 1.0, -2.0, 1.0
-    DtD = D.T @ D
+    prior = np.kron(D.T @ D, np.eye(3))
+    # the normal matrix's 3x3 blocks (m, m + d) for the knot offsets d = v - u of a point's knots
+    # (-3..3), laid into the dense (3 n, 3 n) matrix by index
+    blk = np.arange(3)
+    rows = {d: (3 * np.arange(max(0, -d), n - max(0, d)))[:, None, None] + blk[None, :, None] for d in range(-3, 4)}
+    order_ok = np.all(np.diff(j) >= 0)
+    if not order_ok:
+        raise ValueError("the tracks must be grouped by pair")
+    starts = np.flatnonzero(np.r_[True, np.diff(j) > 0])  # each pair's first point
+    base = cols[starts, 0]  # each pair's first knot
     err_px = np.full(len(j), np.inf)
     for it in range(iterations + 1):
         theta = np.einsum("pk,pki->pi", w, omega[cols])
@@ -391,21 +420,31 @@ def _readout_losses(pairs: FramePairs, ra: np.ndarray, rb: np.ndarray, omega0: n
         S = _skew(pred)  # d pred / d theta (P, 3, 3)
         StS = np.einsum("pki,pkj->pij", S * wt[:, None, None], S)  # (P, 3, 3)
         Ste = np.einsum("pki,pk->pi", S * wt[:, None, None], np.where(valid[:, None], e, 0.0))
-        A = np.zeros((n * n, 9))
+        # sums over each pair's points first (a pair's points are contiguous, its knots the same),
+        # then onto the knots: the pair's knots are base .. base + 3
+        ps = np.add.reduceat(np.einsum("pu,pv,pk->puvk", w, w, StS.reshape(-1, 9)), starts, axis=0)
+        pb = np.add.reduceat(w[:, :, None] * Ste[:, None, :], starts, axis=0)
         b = np.zeros((n, 3))
+        A = {d: np.zeros((n, 9)) for d in range(-3, 4)}  # block (m, m + d) at row m
         for u in range(4):
-            for k in range(3):
-                b[:, k] += np.bincount(cols[:, u], weights=w[:, u] * Ste[:, k], minlength=n)
+            b[base + u] += pb[:, u]
             for v in range(4):
-                idx = cols[:, u] * n + cols[:, v]
-                wuv = w[:, u] * w[:, v]
-                for k in range(9):
-                    A[:, k] += np.bincount(idx, weights=wuv * StS.reshape(-1, 9)[:, k], minlength=n * n)
-        M = A.reshape(n, n, 3, 3).transpose(0, 2, 1, 3).reshape(3 * n, 3 * n)
+                A[v - u][base + u] += ps[:, u, v]
+        M = np.zeros((3 * n, 3 * n))
+        for d, Ad in A.items():
+            Mb = Ad[max(0, -d):n - max(0, d)].reshape(-1, 3, 3)
+            M[rows[d], rows[d].transpose(0, 2, 1) + 3 * d] += Mb
         scale = max(np.trace(M) / (3 * n), 1e-30)
-        M = M + _READOUT_SMOOTH * scale * np.kron(DtD, np.eye(3)) + 1e-9 * scale * np.eye(3 * n)
-        rhs = b.reshape(-1) - _READOUT_SMOOTH * scale * (np.kron(DtD, np.eye(3)) @ omega.reshape(-1))
-        step = np.linalg.solve(M, rhs).reshape(n, 3)
+        M = M + _READOUT_SMOOTH * scale * prior + 1e-9 * scale * np.eye(3 * n)
+        rhs = b.reshape(-1) - _READOUT_SMOOTH * scale * (prior @ omega.reshape(-1))
+        # symmetric, banded (a point's knots are 4 apart at most: 11 off the diagonal)
+        ab = np.zeros((_BAND + 1, 3 * n))
+        for k in range(_BAND + 1):
+            ab[_BAND - k, k:] = np.diagonal(M, k)
+        try:
+            step = solveh_banded(ab, rhs).reshape(n, 3)
+        except np.linalg.LinAlgError:
+            break
         omega = omega + np.where(np.isfinite(step), step, 0.0)
     return np.where(valid, np.log1p((err_px / 0.5) ** 2), np.nan)
 
@@ -457,14 +496,16 @@ def estimate_readout_from_video(
     diag: dict = {"grid_s": [], "cost": [], "pairs": 0, "t_stat": 0.0, "gain": 0.0}
     if pairs.n_pairs < 10:
         return None, diag
-    vm = estimate_video_motion(pairs, camera)
-    turn = np.where(np.isfinite(vm.rotation_px()) & (vm.confidence > 0.3), vm.rotation_px(), 0.0)
-    if pairs.n_pairs > max_pairs:  # the run of consecutive pairs that turns the most
-        k = int(np.argmax(np.convolve(turn, np.ones(max_pairs), mode="valid")))
+    sub = pairs
+    if pairs.n_pairs > max_pairs:  # the run of consecutive pairs whose picture moves the most
+        step = np.linalg.norm(pairs.xb - pairs.xa, axis=1)
+        ok = np.isfinite(step)
+        n_pts = np.bincount(pairs.pair_index[ok], minlength=pairs.n_pairs)
+        move = np.bincount(pairs.pair_index[ok], weights=step[ok], minlength=pairs.n_pairs) / np.maximum(n_pts, 1)
+        k = int(np.argmax(np.convolve(move, np.ones(max_pairs), mode="valid")))
         sub = pairs.slice(k, k + max_pairs)
-        omega0 = vm.omega_rad_s[k:k + max_pairs]
-    else:
-        sub, omega0 = pairs, vm.omega_rad_s
+    sub = _thinned(sub, READOUT_POINTS_PER_PAIR)
+    omega0 = estimate_video_motion(sub, camera).omega_rad_s
     diag["pairs"] = int(sub.n_pairs)
     f_px = float(np.sqrt(camera.fx_px * camera.fy_px))
     ra = _unit(camera.unproject(sub.xa))
