@@ -271,10 +271,11 @@ def _turned_half(pairs):
 
 
 def test_readout_from_run_clip(run_clip):
-    """The run (20 ms readout, 30 fps): measured 21.6 ms (t 8 on 89 pairs); the same tracks turned
-    180 degrees (read bottom to top): -21.6 ms. Other clips measured while it was built (640x360,
-    4 s): a walk read in 30 ms 30.9 (the walk turned: -30.8), a run in 10 ms 8.3, a 60 fps walk in
-    15 ms 14.7, a tripod's tremor in 30 ms 31.0, a pan in 20 ms 20.3; global shutter: None."""
+    """The run (20 ms readout, 30 fps): measured 21.4 ms (t 8 on 89 pairs); the same tracks turned
+    180 degrees (read bottom to top): -21.4 ms. Other clips measured while it was built (640x360,
+    4 s): a walk read in 30 ms 30.8 (the walk turned: -30.7), a run in 10 ms 8.2, a 60 fps walk in
+    15 ms 14.9, a tripod's tremor in 30 ms 31.0, a pan in 20 ms 21.1; global shutter: None
+    (docs/BENCHMARKS.md, "The readout from the video alone")."""
     _, truth, pairs = run_clip
     est, diag = estimate_readout_from_video(pairs, truth.camera, 1 / 30)
     print(f"run: readout {est} s (truth {truth.readout_s}), {diag['t_stat']:.1f} t, {diag['pairs']} pairs")
@@ -297,7 +298,7 @@ def test_readout_from_a_global_shutter_clip(tmp_path):
 
 def test_no_gyro_plan_estimates_the_readout_and_corrects_it(walk_clip, tmp_path):
     """No gyro and no readout given (a pinhole of the right field of view, no profile): the plan
-    takes the readout from the tracks (measured 20.3 ms for 20) and says so; the output camera is
+    takes the readout from the tracks (measured 20.5 ms for 20) and says so; the output camera is
     steadier by the truth than with the global shutter assumed (measured 0.034 against 0.045 deg;
     the simulated run 0.200 against 0.280)."""
     from conftest import truth_output_jitter_deg
