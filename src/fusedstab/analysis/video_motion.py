@@ -384,8 +384,9 @@ def _readout_losses(pairs: FramePairs, ra: np.ndarray, rb: np.ndarray, omega0: n
     """Robust reprojection loss (P,) of each tracked point (NaN where it has none) under a
     piecewise-linear angular velocity (:func:`_knot_weights`), each point turned over its own
     row-time window, solved jointly (Gauss-Newton with Cauchy weights from the per-pair rates
-    ``omega0``; the knots' normal equations are dense, (3 n)^2 for n knots, at most
-    :data:`READOUT_MAX_PAIRS` + 3)."""
+    ``omega0``; the knots' normal equations are banded, 3 n unknowns for n knots, at most
+    :data:`READOUT_MAX_PAIRS` + 3). ``pairs``: consecutive frames, their points grouped by pair
+    (as tracked; :func:`estimate_readout_from_video` checks)."""
     w, cols, n = _knot_weights(pairs, readout_s)
     j = pairs.pair_index
     valid = np.all(np.isfinite(ra), axis=1) & np.all(np.isfinite(rb), axis=1)
@@ -403,9 +404,6 @@ def _readout_losses(pairs: FramePairs, ra: np.ndarray, rb: np.ndarray, omega0: n
     # (-3..3), laid into the dense (3 n, 3 n) matrix by index
     blk = np.arange(3)
     rows = {d: (3 * np.arange(max(0, -d), n - max(0, d)))[:, None, None] + blk[None, :, None] for d in range(-3, 4)}
-    order_ok = np.all(np.diff(j) >= 0)
-    if not order_ok:
-        raise ValueError("the tracks must be grouped by pair")
     starts = np.flatnonzero(np.r_[True, np.diff(j) > 0])  # each pair's first point
     base = cols[starts, 0]  # each pair's first knot
     err_px = np.full(len(j), np.inf)
@@ -494,8 +492,8 @@ def estimate_readout_from_video(
         camera = camera.scaled(pairs.width_px, pairs.height_px)
     T = float(frame_period_s)
     diag: dict = {"grid_s": [], "cost": [], "pairs": 0, "t_stat": 0.0, "gain": 0.0}
-    if pairs.n_pairs < 10:
-        return None, diag
+    if pairs.n_pairs < 10 or np.any(np.diff(pairs.pair_index) < 0) or np.any(np.diff(pairs.frame_a) <= 0):
+        return None, diag  # too few pairs, or not consecutive frames' tracks grouped by pair
     sub = pairs
     if pairs.n_pairs > max_pairs:  # the run of consecutive pairs whose picture moves the most
         step = np.linalg.norm(pairs.xb - pairs.xa, axis=1)
