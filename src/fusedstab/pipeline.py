@@ -1670,15 +1670,16 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     if opts.horizon_lock:
         up_cam, upright = _horizon_up(opts, gyro_imu, image_from_body, t_centre, warnings)
     blur_beta = np.zeros(n)
+    residual_phi = None  # the hybrid residual's path, offline and online
+    if video_motion is not None and video_motion.n_pairs >= 2:
+        from .filtering.residual import residual_path
+
+        residual_phi = residual_path(video_motion, R_real, frame_times)
     if opts.lookahead_s is None:
         from .filtering.blur_mask import hf_jitter_deg
+        from .filtering.residual import apply_residual
 
         candidates = _smoothed_paths(R_real, t_centre, sigma_s, opts.intent if intent is None else intent)
-        residual_phi = None
-        if video_motion is not None and video_motion.n_pairs >= 2:
-            from .filtering.residual import apply_residual, residual_path
-
-            residual_phi = residual_path(video_motion, R_real, frame_times)
 
         def finish(R_virt):
             """Blur masking, horizon and the crop for one proposed path: (jitter, crop, beta, roll)."""
@@ -1728,11 +1729,6 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                 best = r
         _, crop, blur_beta, _ = best
     else:
-        residual_phi = None
-        if video_motion is not None and video_motion.n_pairs >= 2:
-            from .filtering.residual import residual_path
-
-            residual_phi = residual_path(video_motion, R_real, frame_times)
         crop = _online_crop(planner, frame_times, opts, sigma_s, info.frame_period_s, progress,
                             exposure_s if opts.blur_masking else 0.0, zoom=budget_zoom(fov_keep, opts.max_zoom),
                             up_cam=up_cam, t_centre=t_centre, upright_deg=upright, residual_phi=residual_phi)
