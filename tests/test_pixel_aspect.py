@@ -97,8 +97,8 @@ def test_a_squeezed_clip_is_stabilized_in_the_scene_and_stays_squeezed(squeezed,
     """With the file's 4:3 pixels the squeezed walk is stabilized as the scene turned: the
     output, stretched back to 320x180, is steady against the simulator's truth; the output
     keeps the squeeze and its 4:3 tag. Read as square pixels (the tag ignored, as before),
-    the pitch is corrected with the width's focal length and twice the jitter is left
-    (predicted; 3.6x by the truth)."""
+    the pitch is corrected with the width's focal length and 3.6x the jitter is left (by
+    the truth)."""
     prefix = squeezed["prefix"]
     assert probe_video(squeezed["stated"]).sample_aspect == Fraction(4, 3)
     assert probe_video(squeezed["unstated"]).sample_aspect == 1
@@ -110,11 +110,18 @@ def test_a_squeezed_clip_is_stabilized_in_the_scene_and_stays_squeezed(squeezed,
         reports[name] = stabilize(squeezed[name], out, opts)
         info = probe_video(out)
         assert (info.width_px, info.height_px, info.sample_aspect) == (240, 180, probe_video(squeezed[name]).sample_aspect)
-    stated, unstated = (reports[k].predicted_jitter["ratio"] for k in ("stated", "unstated"))
-    assert stated < 0.5 * unstated, (stated, unstated)
-    wide = tmp_path / "stretched.mp4"
-    subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(tmp_path / "stated.mp4"), "-vf", "scale=320:180,setsar=1",
-                    "-c:v", "libx264", "-crf", "12", str(wide)], check=True)
-    m = evaluate(prefix.with_suffix(".mp4"), wide, prefix.with_suffix(".truth.npz"))
+    # Judged by the truth, both outputs stretched back to 320x180. (The predicted ratios,
+    # about 0.01 and 0.02 here, sit at the tracker's noise floor, which moves with the
+    # encoder build: they are not compared.)
+    truth = {}
+    for name in ("stated", "unstated"):
+        wide = tmp_path / f"{name}_stretched.mp4"
+        subprocess.run([FFMPEG, "-v", "error", "-y", "-i", str(tmp_path / f"{name}.mp4"), "-vf",
+                        "scale=320:180,setsar=1", "-c:v", "libx264", "-crf", "12", str(wide)], check=True)
+        truth[name] = evaluate(prefix.with_suffix(".mp4"), wide, prefix.with_suffix(".truth.npz"))
+    m = truth["stated"]
     # 0.019 of the input's truth jitter; 0.068 with the tag ignored (the same clip and settings)
     assert m["truth_output_jitter_deg"] < 0.04 * m["truth_input_jitter_deg"], m
+    assert m["truth_output_jitter_deg"] < 0.5 * truth["unstated"]["truth_output_jitter_deg"], truth
+    # both steadied, by the plan's own prediction too
+    assert max(reports[k].predicted_jitter["ratio"] for k in truth) < 0.1, [reports[k].predicted_jitter for k in truth]
