@@ -8,6 +8,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from conftest import small_sim
 from scipy.spatial.transform import Rotation
 
 from fusedstab.camera import CameraModel
@@ -17,8 +18,6 @@ from fusedstab.measure.metrics import evaluate
 from fusedstab.pipeline import StabilizeOptions, stabilize
 from fusedstab.synthesis.plan import WarpPlanner
 from fusedstab.types import OrientationTrack
-
-from conftest import small_sim
 
 FFMPEG = shutil.which("ffmpeg")
 

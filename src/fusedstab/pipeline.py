@@ -100,7 +100,7 @@ class StabilizeOptions:
         blurred (:mod:`fusedstab.filtering.blur_mask`).
     corridor : where the crop pulls the chosen plan back (offline, fixed zoom), also plan the
         steadiest path inside the crop's room (:mod:`fusedstab.filtering.corridor`), and keep it
-        where the tracks predict at least :data:`CORRIDOR_GAIN` less jitter.
+        where the tracks predict it steadier (:func:`corridor_steadier`).
     lookahead_s : None = offline (the filter sees the whole clip); a number = online mode: the
         filter sees at most this far ahead (bounded latency, :mod:`fusedstab.filtering.online`)
         with the same fixed crop budget.
@@ -308,8 +308,25 @@ def choose_fov_keep(output_px: dict[float, float], input_px: float | None = None
 RESIDUAL_GAIN = 0.8
 
 #: the crop-corridor path (``corridor``) replaces the chosen plan only where its predicted
-#: high-frequency jitter is below this share of the plan's
+#: high-frequency jitter is below this share of the plan's (:func:`corridor_steadier`)
 CORRIDOR_GAIN = 0.97
+
+
+def corridor_steadier(corridor: dict, plain: dict) -> bool:
+    """Whether the crop corridor's plan replaces the plan pulled back by the crop.
+
+    Its predicted output jitter (:func:`~fusedstab.analysis.verify.predicted_jitter`) is below
+    :data:`CORRIDOR_GAIN` x the plan's in pixels; or it is no larger in pixels and below
+    :data:`CORRIDOR_GAIN` x the plan's in image rotation. An intended turn or pan fills the pixel
+    jitter of both plans alike, and the shake the corridor keeps out of the other axes shows in
+    the rotation: on the bench's simulated 90 deg turn at 0.98, 128.7 -> 127.3 px (1 %) and
+    0.280 -> 0.099 deg, where the plain plan's pull-back to the real camera during the turn gives
+    its roll and pitch shake back (docs/BENCHMARKS.md, "The corridor on a turn").
+    """
+    px, plain_px = corridor["output_px"], plain["output_px"]
+    if px < CORRIDOR_GAIN * plain_px:
+        return True
+    return px <= plain_px and corridor["output_deg"] < CORRIDOR_GAIN * plain["output_deg"]
 
 #: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
 #: the input's by more than this factor (2 %: the spread of the track-based estimate between
@@ -1252,8 +1269,9 @@ def plan_stabilization(
             # the crop pulled the chosen plan back: the steadiest path inside its room, kept where
             # the tracks say it is steadier (the same budget, smoothness and residual)
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=best[7], corridor=True)
-            if b[4] is not None and b[4]["output_px"] < CORRIDOR_GAIN * best[4]["output_px"]:
-                log.info("crop corridor: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
+            if b[4] is not None and corridor_steadier(b[4], best[4]):
+                log.info("crop corridor: predicted jitter %.3f -> %.3f px, %.4f -> %.4f deg", best[4]["output_px"],
+                         b[4]["output_px"], best[4]["output_deg"], b[4]["output_deg"])
                 best = b + best[5:]
         return best + (plain,)
 

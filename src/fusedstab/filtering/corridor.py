@@ -41,7 +41,8 @@ Here the virtual path is found inside the room itself, per axis:
 
 The pipeline tries this path where the chosen plan's crop pulled back, with the same budget,
 smoothness, residual and intent, and keeps it where the tracks predict at least 3 % less
-jitter (``pipeline.CORRIDOR_GAIN``; docs/BENCHMARKS.md, "The crop corridor").
+jitter, or no more in pixels and 3 % less image rotation (``pipeline.corridor_steadier``;
+docs/BENCHMARKS.md, "The crop corridor" and "The corridor on a turn").
 """
 
 from __future__ import annotations
