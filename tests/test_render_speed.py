@@ -205,6 +205,9 @@ def test_encoder_quality_mapping():
     assert encoder_options("libx264", 18, "medium", 640, 360)["rc-lookahead"] == "40"
     assert "x264-params" not in encoder_options("libx264", 18, "medium", 640, 360)
     assert "x264-params" not in encoder_options("libx264", 18, "ultrafast", 3840, 2160)
+    # repeatable: no macroblock tree (alone, or after the capped lookahead's parameter)
+    assert encoder_options("libx264", 18, "medium", 640, 360, repeatable=True)["x264-params"] == "mbtree=0"
+    assert encoder_options("libx264", 18, "medium", 3840, 2160, repeatable=True)["x264-params"].endswith(":mbtree=0")
     # a 10-bit encode keeps 16-bit samples: half the frames in the same bytes
     assert encoder_options("libx264", 18, "medium", 1920, 1080, deep=True)["rc-lookahead"] == "8"
     assert encoder_options("libx265", 18, "medium", 1920, 1080)["crf"] == "23"

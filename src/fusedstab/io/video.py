@@ -656,7 +656,8 @@ CODECS = {
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
 
 
-def encoder_options(encoder: str, crf: int, preset: str, width_px: int, height_px: int, deep: bool = False) -> dict:
+def encoder_options(encoder: str, crf: int, preset: str, width_px: int, height_px: int, deep: bool = False,
+                    repeatable: bool = False) -> dict:
     """FFmpeg options for ``encoder`` from the x264-scale ``crf`` (0..51) and x264 ``preset``.
 
     The quality is mapped so that one ``--crf`` means about the same picture everywhere:
@@ -666,6 +667,8 @@ def encoder_options(encoder: str, crf: int, preset: str, width_px: int, height_p
     constant QP = CRF. FFV1 is lossless. The preset maps to each encoder's speed scale. x264's
     and x265's rate-control lookahead is capped by frame size (and ``deep``: a 10-bit encode)
     so their frame queues stay near 100 MB (:func:`x264_lookahead`, :func:`x265_lookahead`).
+    ``repeatable``: x264 without its macroblock tree (``mbtree=0``), so the same frames give the
+    same bytes on every run (:class:`VideoWriter`'s ``repeatable``).
     """
     k = _PRESETS.index(preset) if preset in _PRESETS else 5
     crf = int(crf)
@@ -673,6 +676,8 @@ def encoder_options(encoder: str, crf: int, preset: str, width_px: int, height_p
         opts = {"crf": str(crf), "preset": preset,
                 "rc-lookahead": str(x264_lookahead(preset, width_px, height_px, deep))}
         params = x264_params(preset, width_px, height_px, deep)
+        if repeatable:
+            params = "mbtree=0" if params is None else params + ":mbtree=0"
         return opts if params is None else {**opts, "x264-params": params}
     if encoder == "libx265":
         params = "log-level=error"
@@ -854,11 +859,15 @@ class VideoWriter:
         output carries them (range, primaries, transfer, matrix) and is converted to YUV with
         that matrix and range; an untagged source is written as limited-range BT.601, as
         FFmpeg reads it.
-    threads : encoder threads; 0 = the encoder's choice (frame threads, fastest), 1 = one
-        thread (the same frames give the same bytes in a fresh process; after other encodes in
-        the same process x264's bytes were seen to differ, and to repeat exactly when glibc's
-        ``MALLOC_PERTURB_`` fills the heap: a read of uninitialized memory in the native
-        encoder stack, not located).
+    threads : encoder threads; 0 = the encoder's choice (frame threads, fastest), 1 = one.
+    repeatable : the same frames give the same bytes on every run (x264: ``mbtree=0``). x264's
+        macroblock tree reads memory it has not written: with it, one 320x180 clip encoded
+        with one thread came out different in most fresh processes and between encodes in one
+        process (up to 56 levels on a pixel), and the same every time when glibc's
+        ``MALLOC_PERTURB_`` filled the heap; without it, the same bytes in every run
+        (2026-12-07, PyAV 18.1's libx264; plain PyAV frames, no fusedstab code, do the same).
+        Off by default: the tree saves bitrate, and any run's frames are as good. The
+        simulator writes its clips repeatable, so tests read the same pixels every run.
     copy_video : copy the source's video packets as they are (no decoding, no encoding: the
         output's frames are the input's, bit for bit) with its audio and data tracks; call
         :meth:`copy_all` instead of :meth:`write`. Only where :meth:`can_copy_video` says so.
@@ -880,8 +889,10 @@ class VideoWriter:
         color: dict | None = None,
         threads: int = 0,
         copy_video: bool = False,
+        repeatable: bool = False,
     ):
         self.threads = int(threads)
+        self.repeatable = bool(repeatable)
         self.copy_video = bool(copy_video)
         self.output = Path(output)
         self.format = container_format(self.output)
@@ -967,7 +978,7 @@ class VideoWriter:
         cc.thread_type = "AUTO"
         cc.thread_count = self.threads  # 0 = as many as the encoder likes; 1 = one (see ``threads``)
         vs.options = encoder_options(self.encoder, self.crf, self.preset, self.width_px, self.height_px,
-                                     deep=self.deep)
+                                     deep=self.deep, repeatable=self.repeatable)
         if self.encoder == "prores_ks" and self.pix_fmt.startswith("yuv444"):
             vs.options = {**vs.options, "profile": "4"}  # ProRes 4444 (HQ and below are 4:2:2 profiles)
         if self.codec_name == "hevc" and self.format in ("mp4", "mov"):

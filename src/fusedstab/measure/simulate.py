@@ -1012,15 +1012,11 @@ def simulate(prefix: str | Path, config: SimConfig, progress: Callable[[int, int
         rotation_deg=int(cfg.held_roll_deg) % 360 if float(cfg.held_roll_deg) % 90.0 == 0.0 else 0,
         has_audio=False, audio_codec=None,
     )
-    # one encoder thread: the same config and seed give the same frames (hashed: identical), and
-    # usually the same bytes in a fresh process (x264's threaded rate control is not repeatable
-    # run to run); after other encodes in the same process the bytes were seen to differ
-    # (2026-12-06; they repeat under MALLOC_PERTURB_: an uninitialized read in the native
-    # encoder stack, not located), and between fresh processes too (2026-12-07: three of five
-    # runs of one config differed, up to 56 levels on a pixel), so tests judge the clip's
-    # estimates with bounds, not exact values
+    # the same config and seed give the same frames (hashed: identical) and, written repeatable
+    # (x264 without its macroblock tree, which reads memory it has not written: VideoWriter's
+    # ``repeatable``), the same bytes on every run, so tests read the same pixels every time
     with VideoWriter(paths["video"], info, cfg.width_px, cfg.height_px, crf=cfg.crf, preset="fast",
-                     threads=1) as writer:
+                     threads=1, repeatable=True) as writer:
         for i in range(N):
             writer.write(renderer.frame(float(frame_times[i])), int(pts[i]))
             if progress is not None:
