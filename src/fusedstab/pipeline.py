@@ -100,7 +100,9 @@ class StabilizeOptions:
         blurred (:mod:`fusedstab.filtering.blur_mask`).
     corridor : where the crop pulls the chosen plan back (offline, fixed zoom), also plan the
         steadiest path inside the crop's room (:mod:`fusedstab.filtering.corridor`), and keep it
-        where the tracks predict it steadier (:func:`corridor_steadier`).
+        where the tracks predict it steadier (:func:`corridor_steadier`); online with a fixed
+        zoom, every frame leaves on the steadiest path inside the room of the frames held
+        (:class:`~fusedstab.filtering.online.OnlineFilter`).
     lookahead_s : None = offline (the filter sees the whole clip); a number = online mode: the
         filter sees at most this far ahead (bounded latency, :mod:`fusedstab.filtering.online`)
         with the same fixed crop budget.
@@ -1617,17 +1619,23 @@ def _zoom_up(z: float) -> float:
 
 def _online_hint(opts: StabilizeOptions, sigma_s: float) -> str:
     """What to try where an online plan (``--lookahead``) is shakier than the input: online the
-    smoothness is one (the crop corridor and the intent model are offline only), and a lookahead
-    shorter than twice the smoothness cuts the Gaussian short. Measured on
-    the real clips of ../shared/data (docs/BENCHMARKS.md, "Online mode on the real clips"): the
-    Karma clip was shakier than its input at a 0.5 s lookahead and steadier at 1 s; both GoPro
-    clips are steadied offline."""
+    smoothness is one and the intent model is offline only; the crop corridor runs online only
+    with a fixed zoom (not with ``--zoom adaptive`` or ``--no-corridor``); and a lookahead
+    shorter than twice the smoothness cuts the Gaussian short. Measured on the real clips of
+    ../shared/data (docs/BENCHMARKS.md, "Online mode on the real clips" and "The crop corridor
+    online"): without the corridor the Karma clip was shakier than its input at a 0.5 s
+    lookahead and steadier at 1 s; with it, steadied at 0.5 s."""
     if opts.lookahead_s is None:
         return ""
     longer = (f"a lookahead of at least twice the smoothness (--lookahead {2 * sigma_s:g}) or "
               if opts.lookahead_s < 2 * sigma_s - 1e-9 else "")
-    return (f"; online (--lookahead {opts.lookahead_s:g} s) the smoothness is fixed at {sigma_s:g} s and the crop "
-            f"corridor and intent model are off: {longer}offline mode (no --lookahead) may steady it")
+    off = "intent model is off"
+    if not opts.corridor:
+        off = "crop corridor (--no-corridor) and intent model are off"
+    elif opts.zoom_mode != "fixed":
+        off = "crop corridor (not with --zoom adaptive) and intent model are off"
+    return (f"; online (--lookahead {opts.lookahead_s:g} s) the smoothness is fixed at {sigma_s:g} s and the "
+            f"{off}: {longer}offline mode (no --lookahead) may steady it")
 
 
 def _horizon_fix(level_zoom: float, opts: StabilizeOptions) -> str:
@@ -1774,7 +1782,8 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     filt = OnlineFilter(planner, sigma_s=sigma_s, lookahead_frames=int(round(opts.lookahead_s / period_s)),
                         zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
                         horizon_rate_deg_s=opts.horizon_rate_deg_s, upright_deg=upright_deg,
-                        max_zoom=opts.max_zoom if opts.zoom_mode == "adaptive" else None, residual_phi=residual_phi)
+                        max_zoom=opts.max_zoom if opts.zoom_mode == "adaptive" else None, residual_phi=residual_phi,
+                        corridor=opts.corridor and opts.zoom_mode == "fixed")
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):

@@ -187,7 +187,8 @@ def add_stabilize_options(p) -> None:
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--no-corridor", action="store_true",
                    help="where the crop pulls the smoothed camera back, do not also plan the steadiest path inside the "
-                   "crop's room (offline, fixed zoom; by default it is kept where the tracks predict it steadier)")
+                   "crop's room (fixed zoom; by default offline keeps it where the tracks predict it steadier, and "
+                   "online every frame leaves on it)")
     p.add_argument("--residual", choices=["auto", "on", "off"], default="auto",
                    help="hybrid residual (gyro or camera record plus the tracked video; online its high-pass sees at most "
                    "--lookahead ahead): the output is also "
@@ -197,8 +198,8 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--lookahead", type=number, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
                    "pipeline); the crop is then the budget (--fov-keep; --zoom adaptive per frame), the smoothness one "
-                   "(0.5 s unless given), and the intent model and crop corridor are off, so real footage "
-                   "comes out shakier than offline; give at least twice the smoothness (1 s). Default: offline, the whole clip")
+                   "(0.5 s unless given), the crop corridor works over the frames held (fixed zoom only), and the "
+                   "intent model is off. Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",

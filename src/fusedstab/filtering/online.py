@@ -33,6 +33,20 @@ sigma, the clip's first and last values repeated beyond its ends) over the frame
 and at most ``L`` frames ahead (the residual of frame ``k`` needs the tracks up to frame ``k``
 only). With ``L`` covering the radius it equals the offline residual.
 
+**Crop corridor** (``corridor``, fixed zoom: the pipeline's default online). The scalar pull-back
+of step 4 turns all three axes toward the real camera by the share the tightest one needs, and
+gives back the shake of the axes that had room (on the Karma clip at a 0.5 s lookahead the plan
+became shakier than the input). With the corridor, each frame's room at the fixed zoom (its
+single-axis box and joint limits, :mod:`~fusedstab.filtering.corridor`) is made when it enters,
+and when frame ``i`` leaves, the path of the frames held (the past ``K`` frames and the queue) is
+solved again for the smoothest inside their rooms near the proposed path (steps 1 and the
+residual), the frames already emitted held where they were
+(:func:`~fusedstab.filtering.corridor.smoothest_in_corridor`, :data:`ONLINE_CORRIDOR_ITERS`
+steps warm-started from the previous frame's solution); frame ``i`` takes its value there. The
+pulls estimated for the frames ahead are not applied (the path already keeps to their room);
+blur masking, the horizon and the hard check follow as before. It never reads past frame
+``i + L``.
+
 **Adaptive zoom** (``max_zoom`` above ``zoom``: ``--zoom adaptive``). The zoom of each frame
 rises above the budget's (``zoom``) only where the frames need it, at most
 ``zoom_rate_per_s`` per second, as offline (:func:`~fusedstab.filtering.crop.adaptive_zoom`),
@@ -56,6 +70,13 @@ import numpy as np
 from ..rotation import exp_so3
 from ..synthesis.plan import WarpPlanner
 from .blur_mask import blur_weights, frame_blur_px, load_params
+from .corridor import (
+    CORRIDOR_MU,
+    axis_room,
+    joint_limits,
+    smoothest_in_corridor,
+    unwrap_path,
+)
 from .crop import (
     DEFAULT_PULL_RATE_PER_S,
     DEFAULT_ZOOM_RATE_PER_S,
@@ -68,7 +89,10 @@ from .gaussian import gaussian_smooth_orientations
 from .horizon import roll_deg, rz
 from .residual import DEFAULT_RESIDUAL_SIGMA_S
 
-__all__ = ["OnlineFilter"]
+__all__ = ["ONLINE_CORRIDOR_ITERS", "OnlineFilter"]
+
+#: solver steps of the online corridor per frame (offline: 200 over the whole clip)
+ONLINE_CORRIDOR_ITERS = 40
 
 
 class OnlineFilter:
@@ -94,6 +118,11 @@ class OnlineFilter:
         (:func:`~fusedstab.filtering.residual.residual_path`, camera axes [rad]), or None; frame
         ``k``'s value is read only once frame ``k`` has been pushed.
     residual_sigma_s : Gaussian sigma [s] of the residual's low-pass.
+    corridor : the crop corridor over the frames held (fixed zoom only; see the module
+        docstring): each frame leaves on the steadiest path inside the crop's room of the past
+        and the queue, the frames already emitted held where they were.
+    corridor_mu : with ``corridor``, the weight of staying near the proposed path
+        (:data:`~fusedstab.filtering.corridor.CORRIDOR_MU`).
 
     Examples
     --------
@@ -123,8 +152,11 @@ class OnlineFilter:
         zoom_rate_per_s: float = DEFAULT_ZOOM_RATE_PER_S,
         residual_phi: np.ndarray | None = None,
         residual_sigma_s: float = DEFAULT_RESIDUAL_SIGMA_S,
+        corridor: bool = False,
+        corridor_mu: float = CORRIDOR_MU,
     ):
         self.planner = planner
+        self.frame_period_s = float(frame_period_s)
         self.sigma_s = float(sigma_s)
         self.L = max(0, int(lookahead_frames))
         self.zoom = float(zoom)
@@ -164,6 +196,15 @@ class OnlineFilter:
         self._prev_zoom = self.zoom
         #: {frame index: its output zoom} of the frames emitted so far (adaptive zoom)
         self.zooms: dict[int, float] = {}
+        self.corridor = bool(corridor) and not self.adaptive and self.sigma_s > 0
+        self.corridor_mu = float(corridor_mu)
+        self._box: deque[np.ndarray] = deque()  # (3, 2) single-axis room per held frame (corridor)
+        self._A: deque[np.ndarray] = deque()  # (M, 3) joint limits per held frame (corridor)
+        self._b: deque[np.ndarray] = deque()  # (M,)
+        self._V_out: deque[np.ndarray] = deque()  # the emitted virtual orientation of the held past (corridor)
+        #: (absolute index of its first frame, (n, 3) turns from the real camera [rad]): the last
+        #: corridor solution, where the next one starts (corridor)
+        self._d_prev: tuple[int, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ helpers
     def _window(self):
@@ -236,7 +277,10 @@ class OnlineFilter:
         i = idx - self._first
         t_i = self._t[i]
         R_i = self._R[i]
-        V = self._residual(self._smooth(idx, closed), idx, closed)
+        if self.corridor:
+            V = self._in_corridor(i, closed)
+        else:
+            V = self._residual(self._smooth(idx, closed), idx, closed)
         beta = self.beta_at(i)
         if beta > 0:
             V = slerp_matrix(V, R_i, beta)
@@ -246,7 +290,8 @@ class OnlineFilter:
         if self.adaptive:
             zoom = self._zoom_of(i, t_i, self._zoom_need(V, t_i, self.zoom, self.max_zoom))
         lam = self._need(V, R_i, t_i, zoom=zoom)
-        for j in range(i + 1, len(self._t)):  # frames ahead in the queue
+        # frames ahead in the queue (the corridor's path already keeps to their room)
+        for j in range(i + 1, len(self._t) if not self.corridor else i + 1):
             lam = max(lam, self._eased(self._lam_est[j], self._t[j] - t_i))
         if self._prev_t is not None:
             lam = max(lam, self._eased(self._prev_lam, t_i - self._prev_t))
@@ -262,6 +307,8 @@ class OnlineFilter:
             self._prev_zoom = zoom
             self.zooms[idx] = zoom
         self._next_out += 1
+        if self.corridor:
+            self._V_out.append(V_out)
         # drop history older than the kernel needs
         while self._next_out - self._first > self.K:
             self._t.popleft()
@@ -271,8 +318,43 @@ class OnlineFilter:
             if self.adaptive:
                 self._z_est.popleft()
                 self._z_real.popleft()
+            if self.corridor:
+                self._box.popleft()
+                self._A.popleft()
+                self._b.popleft()
+                self._V_out.popleft()
             self._first += 1
         return idx, V_out, lam
+
+    def _in_corridor(self, i: int, closed: bool) -> np.ndarray:
+        """Virtual orientation of the held frame at queue position ``i`` on the steadiest path
+        inside the room of the frames held (:func:`~fusedstab.filtering.corridor.smoothest_in_corridor`):
+        the emitted past held where it was, the proposed path (Gaussian, then residual) for
+        frame ``i`` and the queue, each frame in its single-axis room and joint limits."""
+        t, R = self._window()
+        tc = self.planner.centre_time_s(t)
+        G = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=None if closed else self.L)
+        ahead = [self._residual(G[j], self._first + j, closed) for j in range(i, len(t))]
+        V = np.concatenate([np.array(self._V_out).reshape(-1, 3, 3), np.array(ahead)])
+        phi = unwrap_path(R)
+        g = unwrap_path(V, R)
+        box = np.array(self._box)
+        lower, upper = phi - box[..., 1], phi + box[..., 0]
+        lower[:i] = upper[:i] = g[:i]  # the emitted past is held
+        limits = (np.array(self._A), np.array(self._b), phi)
+        # warm start: the previous frame's solution, as turns from the real camera (they do not
+        # depend on where the window's unwrapped path starts); the newest frame from the proposal
+        x0 = g.copy()
+        if self._d_prev is not None:
+            d_first, d = self._d_prev
+            lo, hi = max(self._first, d_first), min(self._first + len(t), d_first + len(d))
+            if hi > lo:
+                x0[lo - self._first:hi - self._first] = (phi[lo - self._first:hi - self._first]
+                                                        + d[lo - d_first:hi - d_first])
+        v = smoothest_in_corridor(g, lower, upper, self.sigma_s / self.frame_period_s, mu=self.corridor_mu,
+                                  limits=limits, iters=ONLINE_CORRIDOR_ITERS, x0=x0)
+        self._d_prev = (self._first, v - phi)
+        return R[i] @ exp_so3(v[i] - phi[i])
 
     def _level(self, V: np.ndarray, R_i: np.ndarray, idx: int, t_i: float) -> np.ndarray:
         phi = float(roll_deg(R_i[None], V[None], self.up_cam[idx][None], self.upright_deg)[0])
@@ -321,6 +403,12 @@ class OnlineFilter:
             since = t - (self._prev_t if self._prev_t is not None else t)
             zoom = max(self._z_real[-1], min(z_need, self._prev_zoom + self.zoom_rate_per_s * since))
         self._lam_est.append(self._need(V_est, R, t, zoom=zoom))
+        if self.corridor:  # this frame's room at the fixed zoom (it does not depend on the path)
+            tt = np.array([t])
+            self._box.append(axis_room(self.planner, R[None], self.zoom, tt)[0])
+            A, b = joint_limits(self.planner, R[None], self.zoom, tt)
+            self._A.append(A[0])
+            self._b.append(b[0])
         out = []
         while self._next_out + self.L <= idx:
             out.append(self._emit(closed=False))
