@@ -47,6 +47,8 @@ docs/BENCHMARKS.md, "The crop corridor" and "The corridor on a turn").
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.ndimage import correlate1d
 
@@ -248,7 +250,8 @@ class _LocalLinear:
         return full[2 * self.r: 2 * self.r + n]
 
     def _ab(self, n: int, ndim: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._moments is None or self._moments[0] != n:
+        m = self._moments  # read once: one smoother may serve paths of other lengths (shared per sigma)
+        if m is None or m[0] != n:
             one = np.ones(n)
             s0, s1 = self._corr(one, self.w), self._corr(one, self.wk)
             s2 = self._corr(one, self.wk * (np.arange(-self.r, self.r + 1)))
@@ -256,9 +259,9 @@ class _LocalLinear:
             ok = det > 1e-9 * np.maximum(s0 * s2, 1e-300)
             a = np.where(ok, s2 / np.where(ok, det, 1.0), 1.0 / s0)
             b = np.where(ok, s1 / np.where(ok, det, 1.0), 0.0)
-            self._moments = (n, a, b)
+            m = self._moments = (n, a, b)
         shape = (-1,) + (1,) * (ndim - 1)
-        return self._moments[1].reshape(shape), self._moments[2].reshape(shape)
+        return m[1].reshape(shape), m[2].reshape(shape)
 
     def G(self, x: np.ndarray) -> np.ndarray:
         a, b = self._ab(len(x), x.ndim)
@@ -297,6 +300,29 @@ def _project(v: np.ndarray, lower: np.ndarray, upper: np.ndarray, limits) -> np.
     return v
 
 
+@functools.lru_cache(maxsize=8)
+def _local_linear(sigma_frames: float) -> _LocalLinear:
+    """One smoother per sigma (its window moments are kept for the last path length): the online
+    filter solves a window of the same length and sigma for every frame."""
+    return _LocalLinear(sigma_frames)
+
+
+@functools.lru_cache(maxsize=64)
+def _step_bound(shape: tuple[int, ...], sigma_frames: float, mu: float) -> float:
+    """The gradient's Lipschitz constant (times 1.1) of :func:`smoothest_in_corridor` for a path of
+    ``shape``, by power iteration (G's line fits at the ends weigh some samples negatively, so
+    ``|I - G|`` can exceed 2 there); it depends on the shape, sigma and mu only."""
+    op = _local_linear(sigma_frames)
+    q = np.random.default_rng(0).standard_normal(shape)
+    L = 4.0 + mu
+    for _ in range(20):
+        r = q - op.G(q)
+        q2 = (r - op.GT(r)) + mu * q
+        L = float(np.linalg.norm(q2) / max(np.linalg.norm(q), 1e-300))
+        q = q2 / max(np.linalg.norm(q2), 1e-300)
+    return 1.1 * L
+
+
 def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, sigma_frames: float, *,
                           mu: float = CORRIDOR_MU, iters: int = 200, limits=None,
                           x0: np.ndarray | None = None) -> np.ndarray:
@@ -326,22 +352,13 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
     g = np.asarray(g, dtype=np.float64)
     if len(g) < 3 or sigma_frames <= 0:
         return _project(g, lower, upper, limits)
-    op = _LocalLinear(sigma_frames)
+    op = _local_linear(float(sigma_frames))
 
     def grad(v):
         r = v - op.G(v)
         return (r - op.GT(r)) + mu * (v - g)
 
-    # step 1/L with L the gradient's Lipschitz constant, by power iteration (G's line fits at
-    # the ends weigh some samples negatively, so |I - G| can exceed 2 there)
-    q = np.random.default_rng(0).standard_normal(g.shape)
-    L = 4.0 + mu
-    for _ in range(20):
-        r = q - op.G(q)
-        q2 = (r - op.GT(r)) + mu * q
-        L = float(np.linalg.norm(q2) / max(np.linalg.norm(q), 1e-300))
-        q = q2 / max(np.linalg.norm(q2), 1e-300)
-    L *= 1.1
+    L = _step_bound(g.shape, float(sigma_frames), float(mu))
     x = _project(g if x0 is None else np.asarray(x0, dtype=np.float64), lower, upper, limits)
     y = x.copy()
     tk = 1.0

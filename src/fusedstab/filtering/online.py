@@ -290,9 +290,9 @@ class OnlineFilter:
         if self.adaptive:
             zoom = self._zoom_of(i, t_i, self._zoom_need(V, t_i, self.zoom, self.max_zoom))
         lam = self._need(V, R_i, t_i, zoom=zoom)
-        # frames ahead in the queue (the corridor's path already keeps to their room)
-        for j in range(i + 1, len(self._t) if not self.corridor else i + 1):
-            lam = max(lam, self._eased(self._lam_est[j], self._t[j] - t_i))
+        if not self.corridor:  # the frames ahead in the queue (the corridor's path keeps to their room)
+            for j in range(i + 1, len(self._t)):
+                lam = max(lam, self._eased(self._lam_est[j], self._t[j] - t_i))
         if self._prev_t is not None:
             lam = max(lam, self._eased(self._prev_lam, t_i - self._prev_t))
         lam = min(1.0, lam)
@@ -393,6 +393,14 @@ class OnlineFilter:
         else:
             self._beta_raw.append(0.0)
         idx = self._first + len(self._t) - 1
+        if self.corridor:  # this frame's room at the fixed zoom (it does not depend on the path)
+            tt = np.array([t])
+            self._box.append(axis_room(self.planner, R[None], self.zoom, tt)[0])
+            A, b = joint_limits(self.planner, R[None], self.zoom, tt)
+            self._A.append(A[0])
+            self._b.append(b[0])
+            self._lam_est.append(0.0)  # not read: no pull is estimated ahead
+            return self._ready()
         V_est = self._residual(self._smooth(idx, closed=False), idx, closed=False)
         zoom = self.zoom
         if self.adaptive:
@@ -403,14 +411,13 @@ class OnlineFilter:
             since = t - (self._prev_t if self._prev_t is not None else t)
             zoom = max(self._z_real[-1], min(z_need, self._prev_zoom + self.zoom_rate_per_s * since))
         self._lam_est.append(self._need(V_est, R, t, zoom=zoom))
-        if self.corridor:  # this frame's room at the fixed zoom (it does not depend on the path)
-            tt = np.array([t])
-            self._box.append(axis_room(self.planner, R[None], self.zoom, tt)[0])
-            A, b = joint_limits(self.planner, R[None], self.zoom, tt)
-            self._A.append(A[0])
-            self._b.append(b[0])
+        return self._ready()
+
+    def _ready(self) -> list[tuple[int, np.ndarray, float]]:
+        """The frames whose lookahead has arrived, emitted."""
+        newest = self._first + len(self._t) - 1
         out = []
-        while self._next_out + self.L <= idx:
+        while self._next_out + self.L <= newest:
             out.append(self._emit(closed=False))
         return out
 
