@@ -130,6 +130,7 @@ def test_online_corridor_is_steadier_and_never_undefined(clip):
         print(f"online truth jitter at {budget}, corridor / pull-back: {jit[0]:.4f} / {jit[1]:.4f} deg")
         assert jit[0] < gain * jit[1], (budget, jit)
         assert on.crop.pullback.mean() < 0.5 * off.crop.pullback.mean()
+        assert on.corridor and not off.corridor  # and the plan says so (--json "corridor")
         assert_maps_inside(on)
 
 

@@ -1801,7 +1801,7 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     # the crop is fixed up front; only if even the real camera does not fit is it widened
     if not np.all(fits(planner, V, zoom, frame_times, border)):
         zoom = float(np.max(need[np.isfinite(need)])) if np.any(np.isfinite(need)) else 4.0
-    return CropResult(V, zoom, lam, need)
+    return CropResult(V, zoom, lam, need, corridor=filt.corridor)
 
 
 def _supersampling(source_width_px: int, out_width_px: int, zoom: float) -> int:
