@@ -179,15 +179,16 @@ def test_the_corridor_keeps_the_shake_out_of_a_turn(turn_clip):
     as steady in pixels and keeps the shake out: by the simulator's truth the output camera's
     jitter about the axes other than the turn's falls to under half (0.20 / 0.30 -> 0.09 / 0.06
     deg, about x / z; the turn is about y). The pixel-only rule (3 % less) refused it.
-    Without the corridor the plan predicts 1.0196 x the input's pixel jitter, at the edge of the
-    never-worse check's 1.02: run to run the input may be written as it is instead.)"""
+    Without the corridor the plan predicts 1.018 x the input's pixel jitter, close to the
+    never-worse check's 1.02 (1.0196 on an encode of this clip from before the simulator's clips
+    were repeatable), so the test accepts the input written as it is there too."""
     on = _plan(turn_clip)
     plain = on.predicted_plain  # the pulled-back plan's prediction, before the corridor
     assert on.fov_keep == 0.98 and on.corridor and not on.passthrough
     assert plain["output_px"] >= on.predicted["output_px"] > 0.97 * plain["output_px"]  # not by the pixels
     assert on.predicted["output_deg"] < 0.5 * plain["output_deg"]
     # without the corridor: the Gaussian path pulled back (or, where its prediction reads more
-    # than 2 % above the input's, 1.0196 here, the input as it is: both lose to the corridor)
+    # than 2 % above the input's, the input as it is: both lose to the corridor)
     off = _plan(turn_clip, corridor=False)
     assert off.passthrough or off.crop.pullback.max() > 0.9
     tr = load_truth(f"{turn_clip}.truth.npz")

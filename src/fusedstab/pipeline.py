@@ -330,6 +330,7 @@ def corridor_steadier(corridor: dict, plain: dict) -> bool:
         return True
     return px <= plain_px and corridor["output_deg"] < CORRIDOR_GAIN * plain["output_deg"]
 
+
 #: a plan counts as shakier than the input when its predicted high-frequency jitter exceeds
 #: the input's by more than this factor (2 %: the spread of the track-based estimate between
 #: two encodes of the same frames)
