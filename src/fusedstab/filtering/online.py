@@ -180,6 +180,11 @@ class OnlineFilter:
         self._res_radius = int(4.0 * self._res_sigma + 0.5)  # scipy's gaussian_filter1d truncation, as offline
         if self.residual_phi is not None:
             self.K = max(self.K, self._res_radius + 1)
+        # the residual's low-pass taps: all of them once the clip has ended, else at most L ahead
+        self._res_k = np.arange(-self._res_radius, self._res_radius + 1)
+        self._res_w = np.exp(-0.5 * (self._res_k / max(self._res_sigma, 1e-9)) ** 2)
+        ahead = self._res_k <= self.L
+        self._res_k_open, self._res_w_open = self._res_k[ahead], self._res_w[ahead]
         self._first = 0  # absolute index of self._t[0]
         self._next_out = 0  # absolute index of the next frame to leave
         self._prev_lam = 0.0
@@ -210,14 +215,17 @@ class OnlineFilter:
     def _window(self):
         return np.array(self._t), np.array(self._R)
 
-    def _smooth(self, idx: int, closed: bool) -> np.ndarray:
-        """Virtual orientation of absolute frame ``idx`` from the frames held now."""
+    def _smoothed_window(self, closed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(t, R, V)`` of the frames held now: start times, real and Gaussian-smoothed
+        orientations (each frame's Gaussian sees at most ``L`` frames ahead unless ``closed``)."""
         t, R = self._window()
         tc = self.planner.centre_time_s(t)
-        i = idx - self._first
-        lookahead = None if closed else self.L
-        V = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=lookahead)
-        return V[i]
+        V = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=None if closed else self.L)
+        return t, R, V
+
+    def _smooth(self, idx: int, closed: bool) -> np.ndarray:
+        """Virtual orientation of absolute frame ``idx`` from the frames held now."""
+        return self._smoothed_window(closed)[2][idx - self._first]
 
     def _residual(self, V: np.ndarray, idx: int, closed: bool) -> np.ndarray:
         """``V`` turned against the residual's high-frequency part at absolute frame ``idx``, from
@@ -225,11 +233,7 @@ class OnlineFilter:
         if self.residual_phi is None:
             return V
         newest = self._first + len(self._t) - 1
-        r = self._res_radius
-        k = np.arange(-r, r + 1)
-        if not closed:
-            k = k[k <= self.L]
-        w = np.exp(-0.5 * (k / max(self._res_sigma, 1e-9)) ** 2)
+        k, w = (self._res_k, self._res_w) if closed else (self._res_k_open, self._res_w_open)
         j = np.clip(idx + k, 0, newest)  # the clip's first and last values beyond its ends, as offline
         phi = self.residual_phi
         hf = phi[idx] - (w[:, None] * phi[j]).sum(axis=0) / w.sum()
@@ -331,9 +335,7 @@ class OnlineFilter:
         inside the room of the frames held (:func:`~fusedstab.filtering.corridor.smoothest_in_corridor`):
         the emitted past held where it was, the proposed path (Gaussian, then residual) for
         frame ``i`` and the queue, each frame in its single-axis room and joint limits."""
-        t, R = self._window()
-        tc = self.planner.centre_time_s(t)
-        G = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=None if closed else self.L)
+        t, R, G = self._smoothed_window(closed)
         ahead = [self._residual(G[j], self._first + j, closed) for j in range(i, len(t))]
         V = np.concatenate([np.array(self._V_out).reshape(-1, 3, 3), np.array(ahead)])
         phi = unwrap_path(R)
