@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import assert_maps_inside, small_sim
+from conftest import assert_maps_inside, small_sim, truth_output_jitter_deg
 from scipy.ndimage import gaussian_filter1d
 from scipy.optimize import lsq_linear
 
@@ -152,6 +152,20 @@ def test_corridor_plan_is_steadier_in_truth_and_never_undefined(run_clip):
     loose = _plan(run_clip, fov_keep=0.8, max_zoom=1.3)
     assert not np.any(loose.crop.pullback > 0) and not loose.corridor
     np.testing.assert_allclose(loose.R_virt, _plan(run_clip, fov_keep=0.8, max_zoom=1.3, corridor=False).R_virt)
+
+
+def test_without_tracks_the_corridor_is_kept_where_the_crop_pulls_back(run_clip):
+    """``--motion gyro`` with the offset given tracks nothing, so there is no prediction to judge
+    the corridor by; it is kept wherever the crop pulls back, as online (before, such a plan kept
+    the Gaussian path pulled back). By the truth it is the steadier path."""
+    off = _plan(run_clip, fov_keep=0.95, corridor=False, motion="gyro", auto_sync=False)
+    on = _plan(run_clip, fov_keep=0.95, motion="gyro", auto_sync=False)
+    assert on.predicted is None and off.predicted is None  # no tracks: nothing predicted
+    assert off.crop.pullback.max() > 0 and on.corridor and not off.corridor
+    jit = [truth_output_jitter_deg(p, f"{run_clip}.truth.npz") for p in (on, off)]
+    print(f"truth jitter without tracks, corridor / pull-back: {jit[0]:.4f} / {jit[1]:.4f} deg")
+    assert jit[0] < 0.9 * jit[1]
+    assert_maps_inside(on)
 
 
 def test_corridor_steadier_reads_pixels_then_rotation():

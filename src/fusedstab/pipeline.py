@@ -100,7 +100,8 @@ class StabilizeOptions:
         blurred (:mod:`fusedstab.filtering.blur_mask`).
     corridor : where the crop pulls the chosen plan back (offline, fixed zoom), also plan the
         steadiest path inside the crop's room (:mod:`fusedstab.filtering.corridor`), and keep it
-        where the tracks predict it steadier (:func:`corridor_steadier`); online with a fixed
+        where the tracks predict it steadier (:func:`corridor_steadier`), or wherever the crop
+        pulls back when nothing is tracked (``motion='gyro'``); online with a fixed
         zoom, every frame leaves on the steadiest path inside the room of the frames held
         (:class:`~fusedstab.filtering.online.OnlineFilter`).
     lookahead_s : None = offline (the filter sees the whole clip); a number = online mode: the
@@ -1268,11 +1269,17 @@ def plan_stabilization(
             if b[4] is not None and b[4]["output_px"] < RESIDUAL_GAIN * best[4]["output_px"]:
                 log.info("hybrid residual: predicted jitter %.3f -> %.3f px", best[4]["output_px"], b[4]["output_px"])
                 best = b + (best[5], best[6], True)
-        if corridor_possible and best[4] is not None and not best[2].corridor and np.any(best[2].pullback > 0):
+        if corridor_possible and not best[2].corridor and np.any(best[2].pullback > 0):
             # the crop pulled the chosen plan back: the steadiest path inside its room, kept where
-            # the tracks say it is steadier (the same budget, smoothness and residual)
+            # the tracks say it is steadier (the same budget, smoothness and residual); without
+            # tracks to judge by (--motion gyro) it is kept, as online: by the simulator's truth it
+            # is the steadier path wherever the crop pulls back (docs/BENCHMARKS.md, "The corridor
+            # without tracks")
             b = build(track, ro, cam, sigma_s=best[5], fov_keep=best[6], residual=best[7], corridor=True)
-            if b[4] is not None and corridor_steadier(b[4], best[4]):
+            if best[4] is None:
+                log.info("crop corridor: kept without tracks to judge it by (--motion gyro)")
+                best = b + best[5:]
+            elif b[4] is not None and corridor_steadier(b[4], best[4]):
                 log.info("crop corridor: predicted jitter %.3f -> %.3f px, %.4f -> %.4f deg", best[4]["output_px"],
                          b[4]["output_px"], best[4]["output_deg"], b[4]["output_deg"])
                 best = b + best[5:]
