@@ -108,6 +108,12 @@ def test_online_never_uses_motion_beyond_lookahead(offline):
     assert z_a.max() > z0 + 0.02  # it rose: the test can tell
     assert np.max(np.abs(z_a[:35] - z_b[:35])) < 1e-12 and np.max(_angle_deg(V_a[:35], V_b[:35])) < 1e-9
     assert np.max(np.abs(z_a[60:] - z_b[60:])) > 1e-3 or np.max(_angle_deg(V_a[60:], V_b[60:])) > 0.1
+    # and with the corridor, whose solution also sets the zoom the frames ahead need
+    (V_a, z_a), (V_b, z_b) = (run(tr_, zoom=z0, zoom_rate_per_s=1.0, max_zoom=1.4, corridor=True)
+                              for tr_ in (tr, OrientationTrack(tr.times_s, q)))
+    assert z_a.max() > z0 + 0.02
+    assert np.max(np.abs(z_a[:35] - z_b[:35])) < 1e-12 and np.max(_angle_deg(V_a[:35], V_b[:35])) < 1e-9
+    assert np.max(np.abs(z_a[60:] - z_b[60:])) > 1e-3 or np.max(_angle_deg(V_a[60:], V_b[60:])) > 0.1
 
 
 def test_online_binding_zoom_has_no_undefined_pixels(clip):
@@ -199,6 +205,31 @@ def test_online_adaptive_zoom_rises_only_where_needed_at_a_bounded_rate(clip):
           f"mean fov kept {adaptive.crop.fov_kept:.3f}")
     assert jit[0] < 0.9 * jit[1], jit
     assert_maps_inside(adaptive)
+
+
+def test_online_adaptive_zoom_with_the_corridor(clip):
+    """``--zoom adaptive`` online with the crop corridor (the default): each frame's room is made
+    at the most zoom it can reach by the time it leaves, the path leaves on the steadiest inside
+    the rooms of the frames held, and the zoom of the frames ahead is what that path needs. Against
+    the adaptive zoom without the corridor (the Gaussian pulled back where the zoom's rate cannot
+    keep up): steadier by the truth, pulled back less; the zoom within its bounds and rate; no
+    output pixel undefined."""
+    from fusedstab.filtering.crop import DEFAULT_ZOOM_RATE_PER_S
+
+    kw = dict(smoothness_s=0.5, fov_keep=0.97, max_zoom=1.3, lookahead_s=0.5, intent=False, zoom_mode="adaptive")
+    plain = plan_stabilization(f"{clip}.mp4", _opts(clip, **kw))
+    on = plan_stabilization(f"{clip}.mp4", _opts(clip, **kw, corridor=True))
+    assert on.corridor and not plain.corridor
+    z, t = on.crop.zoom_per_frame, on.frame_times_s
+    assert z.min() >= 1 / 0.97 - 1e-12 and z.max() <= 1.3 + 1e-12
+    assert np.max(np.abs(np.diff(z)) / np.diff(t)) <= DEFAULT_ZOOM_RATE_PER_S * (1 + 1e-9)
+    jit = [truth_output_jitter_deg(p, f"{clip}.truth.npz") for p in (on, plain)]
+    print(f"online adaptive truth jitter, corridor / pull-back: {jit[0]:.4f} / {jit[1]:.4f} deg; pull-back mean "
+          f"{on.crop.pullback.mean():.4f} / {plain.crop.pullback.mean():.4f}; fov kept {on.crop.fov_kept:.3f} / "
+          f"{plain.crop.fov_kept:.3f}")
+    assert jit[0] < 0.8 * jit[1], jit
+    assert on.crop.pullback.mean() < 0.5 * plain.crop.pullback.mean()
+    assert_maps_inside(on)
 
 
 def test_online_on_a_real_clip_is_steadied_by_the_corridor(shared_data, lens_profiles):

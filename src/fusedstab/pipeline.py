@@ -1627,8 +1627,8 @@ def _zoom_up(z: float) -> float:
 
 def _online_hint(opts: StabilizeOptions, sigma_s: float) -> str:
     """What to try where an online plan (``--lookahead``) is shakier than the input: online the
-    smoothness is one and the intent model is offline only; the crop corridor runs online only
-    with a fixed zoom (not with ``--zoom adaptive`` or ``--no-corridor``); and a lookahead
+    smoothness is one and the intent model is offline only; the crop corridor is off with
+    ``--no-corridor``; and a lookahead
     shorter than twice the smoothness cuts the Gaussian short. Measured on the real clips of
     ../shared/data (docs/BENCHMARKS.md, "Online mode on the real clips" and "The crop corridor
     online"): without the corridor the Karma clip was shakier than its input at a 0.5 s
@@ -1640,8 +1640,6 @@ def _online_hint(opts: StabilizeOptions, sigma_s: float) -> str:
     off = "intent model is off"
     if not opts.corridor:
         off = "crop corridor (--no-corridor) and intent model are off"
-    elif opts.zoom_mode != "fixed":
-        off = "crop corridor (not with --zoom adaptive) and intent model are off"
     return (f"; online (--lookahead {opts.lookahead_s:g} s) the smoothness is fixed at {sigma_s:g} s and the "
             f"{off}: {longer}offline mode (no --lookahead) may steady it")
 
@@ -1791,7 +1789,7 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
                         zoom=zoom, frame_period_s=period_s, exposure_s=exposure_s, up_cam=up_cam,
                         horizon_rate_deg_s=opts.horizon_rate_deg_s, upright_deg=upright_deg,
                         max_zoom=opts.max_zoom if opts.zoom_mode == "adaptive" else None, residual_phi=residual_phi,
-                        corridor=opts.corridor and opts.zoom_mode == "fixed")
+                        corridor=opts.corridor)
     V = np.empty((n, 3, 3))
     lam = np.zeros(n)
     for k, t in enumerate(frame_times):
@@ -1805,7 +1803,7 @@ def _online_crop(planner: WarpPlanner, frame_times: np.ndarray, opts: StabilizeO
     need = required_zoom(planner, V, frame_times, border, lo=0.5)
     if filt.adaptive:  # each frame was checked at its own zoom as it left the queue
         zf = np.array([filt.zooms[j] for j in range(n)])
-        return CropResult(V, float(zf.max()), lam, need, zf)
+        return CropResult(V, float(zf.max()), lam, need, zf, corridor=filt.corridor)
     # the crop is fixed up front; only if even the real camera does not fit is it widened
     if not np.all(fits(planner, V, zoom, frame_times, border)):
         zoom = float(np.max(need[np.isfinite(need)])) if np.any(np.isfinite(need)) else 4.0

@@ -168,7 +168,8 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
                    help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
                    "budget only where needed, up to --max-zoom, changing at most 0.1 per second (online: it starts to rise up to "
-                   "--lookahead before the frames that need it) (default fixed)")
+                   "--lookahead before the frames that need it, and with the crop corridor the path may use the zoom a "
+                   "frame can reach by then) (default fixed)")
     p.add_argument("--max-zoom", type=number, default=1.25, metavar="Z",
                    help="largest crop zoom (1..10): caps the budget's zoom and the adaptive zoom "
                    "(default 1.25 = at least 80%% of the width kept)")
@@ -187,8 +188,9 @@ def add_stabilize_options(p) -> None:
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--no-corridor", action="store_true",
                    help="where the crop pulls the smoothed camera back, do not also plan the steadiest path inside the "
-                   "crop's room (fixed zoom; by default offline keeps it where the tracks predict it steadier, and "
-                   "online every frame leaves on it)")
+                   "crop's room (by default offline, with a fixed zoom, keeps it where the tracks predict it steadier, or "
+                   "wherever the crop pulls back when nothing is tracked; online every frame leaves on it, with either "
+                   "zoom)")
     p.add_argument("--residual", choices=["auto", "on", "off"], default="auto",
                    help="hybrid residual (gyro or camera record plus the tracked video; online its high-pass sees at most "
                    "--lookahead ahead): the output is also "
@@ -198,7 +200,7 @@ def add_stabilize_options(p) -> None:
     p.add_argument("--lookahead", type=number, default=None, metavar="SECONDS",
                    help="online mode: the filter sees at most SECONDS (0..60) ahead (bounded latency, as a live camera "
                    "pipeline); the crop is then the budget (--fov-keep; --zoom adaptive per frame), the smoothness one "
-                   "(0.5 s unless given), the crop corridor works over the frames held (fixed zoom only), and the "
+                   "(0.5 s unless given), the crop corridor works over the frames held, and the "
                    "intent model is off. Default: offline, the whole clip")
     p.add_argument("--backend", choices=["opencv", "torch"], default="opencv",
                    help="pixel backend: opencv (CPU) or torch (CPU or CUDA, needs the 'gpu' extra) (default opencv)")
