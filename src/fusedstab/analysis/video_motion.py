@@ -395,15 +395,29 @@ def _readout_losses(pairs: FramePairs, ra: np.ndarray, rb: np.ndarray, omega0: n
     o0 = np.where(np.isfinite(omega0), omega0, 0.0)
     omega[knot_of_pair] += 0.5 * o0
     omega[knot_of_pair + 1] += 0.5 * o0
-    # the second-difference prior D (n-2, n): rows [1, -2, 1], on each axis
-    D = np.zeros((max(n - 2, 0), n))
-    r = np.arange(max(n - 2, 0))
-    D[r, r], D[r, r + 1], D[r, r + 2] = 1.0, -2.0, 1.0
-    prior = np.kron(D.T @ D, np.eye(3))
-    # the normal matrix's 3x3 blocks (m, m + d) for the knot offsets d = v - u of a point's knots
-    # (-3..3), laid into the dense (3 n, 3 n) matrix by index
-    blk = np.arange(3)
-    rows = {d: (3 * np.arange(max(0, -d), n - max(0, d)))[:, None, None] + blk[None, :, None] for d in range(-3, 4)}
+    # the second-difference prior D^T D on each axis (D: (n-2, n), rows [1, -2, 1]), as its
+    # diagonals: dtd[e, m] = (D^T D)[m, m + e], e = 0..2
+    stencil = (1.0, -2.0, 1.0)
+    dtd = np.zeros((3, n))
+    for q in range(3):  # a row r of D reaches knots r + q
+        for e in range(3 - q):
+            dtd[e, q:q + max(n - 2, 0)] += stencil[q] * stencil[q + e]
+
+    def prior_times(x):
+        """(D^T D) x on each axis, x (n, 3)."""
+        out = np.zeros_like(x)
+        if n > 2:
+            dx = x[:-2] - 2.0 * x[1:-1] + x[2:]
+            out[:-2] += dx
+            out[1:-1] -= 2.0 * dx
+            out[2:] += dx
+        return out
+
+    # where the normal matrix's entries go in its upper band form (``solveh_banded``: row
+    # _BAND - k holds the k-th diagonal above the main one, at the column of each entry): the 3x3
+    # block (m, m + d) of knots m and m + d (d = 0..3: a point's knots are 4 apart at most), its
+    # entry (a, c) at offset 3 d + c - a, column 3 (m + d) + c; the lower triangle is the same
+    band_of = [(d, a, c, 3 * d + c - a) for d in range(4) for a in range(3) for c in range(3) if 3 * d + c - a >= 0]
     starts = np.flatnonzero(np.r_[True, np.diff(j) > 0])  # each pair's first point
     base = cols[starts, 0]  # each pair's first knot
     err_px = np.full(len(j), np.inf)
@@ -423,22 +437,22 @@ def _readout_losses(pairs: FramePairs, ra: np.ndarray, rb: np.ndarray, omega0: n
         ps = np.add.reduceat(np.einsum("pu,pv,pk->puvk", w, w, StS.reshape(-1, 9)), starts, axis=0)
         pb = np.add.reduceat(w[:, :, None] * Ste[:, None, :], starts, axis=0)
         b = np.zeros((n, 3))
-        A = {d: np.zeros((n, 9)) for d in range(-3, 4)}  # block (m, m + d) at row m
+        A = {d: np.zeros((n, 9)) for d in range(4)}  # block (m, m + d) at row m (the upper ones)
         for u in range(4):
             b[base + u] += pb[:, u]
-            for v in range(4):
+            for v in range(u, 4):
                 A[v - u][base + u] += ps[:, u, v]
-        M = np.zeros((3 * n, 3 * n))
-        for d, Ad in A.items():
-            Mb = Ad[max(0, -d):n - max(0, d)].reshape(-1, 3, 3)
-            M[rows[d], rows[d].transpose(0, 2, 1) + 3 * d] += Mb
-        scale = max(np.trace(M) / (3 * n), 1e-30)
-        M = M + _READOUT_SMOOTH * scale * prior + 1e-9 * scale * np.eye(3 * n)
-        rhs = b.reshape(-1) - _READOUT_SMOOTH * scale * (prior @ omega.reshape(-1))
-        # symmetric, banded (a point's knots are 4 apart at most: 11 off the diagonal)
+        # the symmetric banded normal matrix, built in its band form (3 n unknowns, 11 off the
+        # diagonal): the points' blocks, then the prior and a tiny ridge, scaled by its mean diagonal
         ab = np.zeros((_BAND + 1, 3 * n))
-        for k in range(_BAND + 1):
-            ab[_BAND - k, k:] = np.diagonal(M, k)
+        for d, a, c, k in band_of:
+            ab[_BAND - k, 3 * np.arange(d, n) + c] += A[d][:n - d, 3 * a + c]
+        scale = max(float(A[0][:, [0, 4, 8]].sum()) / (3 * n), 1e-30)
+        for e in range(3):  # the prior's diagonal e of each axis sits at offset 3 e
+            for a in range(3):
+                ab[_BAND - 3 * e, 3 * np.arange(e, n) + a] += _READOUT_SMOOTH * scale * dtd[e, :n - e]
+        ab[_BAND] += 1e-9 * scale
+        rhs = (b - _READOUT_SMOOTH * scale * prior_times(omega)).reshape(-1)
         try:
             step = solveh_banded(ab, rhs).reshape(n, 3)
         except np.linalg.LinAlgError:
