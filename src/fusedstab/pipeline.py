@@ -98,7 +98,7 @@ class StabilizeOptions:
         orthogonal to it; hold the camera still where the whole window is still.
     blur_masking : let the output follow the real motion a little on frames the gyro says are
         blurred (:mod:`fusedstab.filtering.blur_mask`).
-    corridor : where the crop pulls the chosen plan back (offline, fixed zoom), also plan the
+    corridor : where the crop pulls the chosen plan back (offline, either zoom), also plan the
         steadiest path inside the crop's room (:mod:`fusedstab.filtering.corridor`), and keep it
         where the tracks predict it steadier (:func:`corridor_steadier`), or wherever the crop
         pulls back when nothing is tracked (``motion='gyro'``); online with a fixed
@@ -1123,7 +1123,7 @@ def plan_stabilization(
     fov_default = fov_given if fov_given is not None else DEFAULT_FOV_KEEP
 
     residual_possible = vm is not None and opts.residual in ("on", "auto")
-    corridor_possible = opts.corridor and opts.lookahead_s is None and opts.zoom_mode == "fixed"  # offline, fixed zoom
+    corridor_possible = opts.corridor and opts.lookahead_s is None  # offline (online: the filter's own)
     res_always = residual_possible and opts.residual == "on"
     if opts.residual == "on" and not residual_possible:
         warnings.append("--residual on needs the tracked video (not --motion gyro): the hybrid residual is not used")
@@ -1670,7 +1670,8 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
     ``intent``: try the intent model's path beside plain smoothing (None: ``opts.intent``).
 
     ``corridor``: replace each proposed path by the steadiest path inside the crop's room
-    (:func:`~fusedstab.filtering.corridor.corridor_path`; offline, fixed zoom); the planner asks
+    (:func:`~fusedstab.filtering.corridor.corridor_path`; offline; with ``--zoom adaptive`` inside
+    the room of the adaptive zoom each proposal gets, which the crop then keeps); the planner asks
     for it where the chosen plan's crop pulled back, and keeps it where the tracks agree.
 
     ``video_motion``: the clip's :class:`~fusedstab.analysis.video_motion.VideoMotion` for the
@@ -1713,8 +1714,9 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
 
         candidates = _smoothed_paths(R_real, t_centre, sigma_s, opts.intent if intent is None else intent)
 
-        def finish(R_virt):
-            """Blur masking, horizon and the crop for one proposed path: (jitter, crop, beta, roll)."""
+        def finish(R_virt, zoom_per_frame=None):
+            """Blur masking, horizon and the crop for one proposed path: (jitter, crop, beta, roll);
+            ``zoom_per_frame``: the adaptive zoom the corridor's room was made at."""
             beta = np.zeros(n)
             if opts.blur_masking and exposure_s > 0:
                 from .filtering.blur_mask import apply_blur_masking
@@ -1732,14 +1734,14 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
             c = fit_crop(
                 planner, R_real, R_virt, frame_times, fov_keep=fov_keep, max_zoom=opts.max_zoom, mode=opts.zoom_mode,
                 zoom_rate_per_s=opts.zoom_rate_per_s, pull_target=pull_target, measure_need=False,
-                progress=(lambda d, k: progress("crop", d, k)) if progress else None,
+                zoom_per_frame=zoom_per_frame, progress=(lambda d, k: progress("crop", d, k)) if progress else None,
             )
             return hf_jitter_deg(c.R_world_virt, t_centre), c, beta, roll
 
         best = None
-        use_corridor = corridor and opts.zoom_mode == "fixed"
         room = None  # the crop's room (corridor), at the zoom the real camera fits at
-        if use_corridor:  # the zoom fit_crop will use
+        adaptive = opts.zoom_mode == "adaptive"
+        if corridor and not adaptive:  # the zoom fit_crop will use
             from .filtering.crop import fixed_zoom
 
             zoom_c = fixed_zoom(planner, R_real, frame_times, budget_zoom(fov_keep, opts.max_zoom),
@@ -1747,14 +1749,22 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
         for R_virt in candidates[::-1]:  # intent first
             if residual_phi is not None:
                 R_virt = apply_residual(R_virt, residual_phi, t_centre)[0]
-            if use_corridor:  # the steadiest path inside the crop's room
+            zf = None
+            if corridor:  # the steadiest path inside the crop's room
                 from .filtering.corridor import corridor_path, corridor_room
 
-                if room is None:  # the same for every proposed path
+                if adaptive:  # at the adaptive zoom this proposal gets (its need, spread and rate-bound)
+                    from .filtering.crop import adaptive_zoom_of
+
+                    zoom_c = zf = adaptive_zoom_of(planner, R_real, R_virt, frame_times,
+                                                   budget_zoom(fov_keep, opts.max_zoom), opts.max_zoom,
+                                                   rate_per_s=opts.zoom_rate_per_s)
+                    room = corridor_room(planner, R_real, zf, frame_times)
+                elif room is None:  # the same for every proposed path
                     room = corridor_room(planner, R_real, zoom_c, frame_times)
                 R_virt = corridor_path(planner, R_real, R_virt, frame_times, zoom_c, sigma_s, room=room)
-            r = finish(R_virt)
-            if use_corridor:
+            r = finish(R_virt, zf)
+            if corridor:
                 r = (r[0], replace(r[1], corridor=True)) + r[2:]
             # intent is kept only if the final path is not shakier than plain smoothing
             if best is None or r[0] < best[0] - 1e-9:

@@ -188,9 +188,8 @@ def add_stabilize_options(p) -> None:
                    help="no intent model: plain Gaussian smoothing, no pan-axis following or tripod hold")
     p.add_argument("--no-corridor", action="store_true",
                    help="where the crop pulls the smoothed camera back, do not also plan the steadiest path inside the "
-                   "crop's room (by default offline, with a fixed zoom, keeps it where the tracks predict it steadier, or "
-                   "wherever the crop pulls back when nothing is tracked; online every frame leaves on it, with either "
-                   "zoom)")
+                   "crop's room (by default, with either zoom, offline keeps it where the tracks predict it steadier, or "
+                   "wherever the crop pulls back when nothing is tracked, and online every frame leaves on it)")
     p.add_argument("--residual", choices=["auto", "on", "off"], default="auto",
                    help="hybrid residual (gyro or camera record plus the tracked video; online its high-pass sees at most "
                    "--lookahead ahead): the output is also "

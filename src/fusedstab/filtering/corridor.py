@@ -93,9 +93,10 @@ def unwrap_path(R: np.ndarray, R_ref: np.ndarray | None = None) -> np.ndarray:
     return phi + log_so3(np.swapaxes(R_ref, -1, -2) @ R)
 
 
-def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: np.ndarray) -> np.ndarray:
+def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom, t_frame_s: np.ndarray) -> np.ndarray:
     """(N, 3, 2) [rad]: per frame and camera axis, how far the real camera can turn about that
-    axis alone, positive ``[..., 0]`` and negative ``[..., 1]``, and still fit at ``zoom``.
+    axis alone, positive ``[..., 0]`` and negative ``[..., 1]``, and still fit at ``zoom`` (a
+    scalar, or (N,) per frame: the adaptive zoom).
 
     0 where even the real camera does not fit. Searched as the pull-back from a turn of
     :data:`_ROOM_MAX_RAD` toward the real camera (:func:`~fusedstab.filtering.crop.min_pullback`,
@@ -113,14 +114,16 @@ def axis_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: 
     R6 = np.repeat(R_real, 6, axis=0)
     far = R6 @ exp_so3(np.tile(axes, (n, 1)) * _ROOM_MAX_RAD)
     t6 = np.repeat(np.asarray(t_frame_s, dtype=np.float64), 6)
-    lam = min_pullback(planner, far, R6, zoom, t6, border, iters=_ROOM_STEPS)
+    z6 = np.repeat(np.broadcast_to(np.asarray(zoom, dtype=np.float64), (n,)), 6)
+    lam = min_pullback(planner, far, R6, z6, t6, border, iters=_ROOM_STEPS)
     return ((1.0 - lam) * _ROOM_MAX_RAD).reshape(n, 2, 3).transpose(0, 2, 1)
 
 
-def joint_limits(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: np.ndarray,
+def joint_limits(planner: WarpPlanner, R_real: np.ndarray, zoom, t_frame_s: np.ndarray,
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Per frame, half-spaces ``A d <= b`` on the turn ``d`` [rad] of the virtual camera from the
-    real one (``V = R exp(d)``, camera axes) that keep the output's border inside the source.
+    real one (``V = R exp(d)``, camera axes) that keep the output's border inside the source at
+    ``zoom`` (a scalar, or (N,) per frame).
 
     Nodes: :data:`JOINT_NODES_PER_EDGE` per edge of the output grid, corners included; a node
     on the left edge must keep its source x at least 0.5 px inside (the margin of
@@ -136,6 +139,7 @@ def joint_limits(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_
     """
     R_real = np.asarray(R_real, dtype=np.float64)
     t = np.asarray(t_frame_s, dtype=np.float64)
+    z = np.broadcast_to(np.asarray(zoom, dtype=np.float64), (len(R_real),))
     g = planner.grid_px
     ny, nx = g.shape[:2]
     cols = np.unique(np.round(np.linspace(0, nx - 1, JOINT_NODES_PER_EDGE)).astype(int))
@@ -167,14 +171,14 @@ def joint_limits(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_
     from .crop import _chunks
 
     for sl in _chunks(n):
-        Rs, ts = R_real[sl], t[sl]
-        p0 = planner.source_points(nodes, Rs, zoom, ts)[..., np.arange(m), axis]  # (n, m)
+        Rs, ts, zs = R_real[sl], t[sl], z[sl]
+        p0 = planner.source_points(nodes, Rs, zs, ts)[..., np.arange(m), axis]  # (n, m)
         J = np.empty(p0.shape + (3,))
         for k in range(3):
             e = np.zeros(3)
             e[k] = JOINT_STEP_RAD
-            pp = planner.source_points(nodes, Rs @ exp_so3(e), zoom, ts)[..., np.arange(m), axis]
-            pm = planner.source_points(nodes, Rs @ exp_so3(-e), zoom, ts)[..., np.arange(m), axis]
+            pp = planner.source_points(nodes, Rs @ exp_so3(e), zs, ts)[..., np.arange(m), axis]
+            pm = planner.source_points(nodes, Rs @ exp_so3(-e), zs, ts)[..., np.arange(m), axis]
             J[..., k] = (pp - pm) / (2.0 * JOINT_STEP_RAD)
         # upper bound: p0 + J d <= hi; lower bound: p0 + J d >= 0.5, i.e. -J d <= p0 - 0.5
         Ak = sign[:, None] * J
@@ -195,8 +199,8 @@ class CorridorRoom:
         self.box, self.A, self.b = box, A, b
 
 
-def corridor_room(planner: WarpPlanner, R_real: np.ndarray, zoom: float, t_frame_s: np.ndarray) -> CorridorRoom:
-    """:class:`CorridorRoom` of the real path ``R_real`` (N, 3, 3) at ``zoom``."""
+def corridor_room(planner: WarpPlanner, R_real: np.ndarray, zoom, t_frame_s: np.ndarray) -> CorridorRoom:
+    """:class:`CorridorRoom` of the real path ``R_real`` (N, 3, 3) at ``zoom`` (scalar or (N,))."""
     return CorridorRoom(axis_room(planner, R_real, zoom, t_frame_s), *joint_limits(planner, R_real, zoom, t_frame_s))
 
 
@@ -371,7 +375,7 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
 
 
 def corridor_path(planner: WarpPlanner, R_real: np.ndarray, R_virt: np.ndarray, frame_times_s: np.ndarray,
-                  zoom: float, sigma_s: float, *, mu: float = CORRIDOR_MU,
+                  zoom, sigma_s: float, *, mu: float = CORRIDOR_MU,
                   room: CorridorRoom | np.ndarray | None = None) -> np.ndarray:
     """The steadiest virtual path within the crop's room (module docstring), near ``R_virt``.
 
@@ -381,7 +385,7 @@ def corridor_path(planner: WarpPlanner, R_real: np.ndarray, R_virt: np.ndarray, 
     R_real : (N, 3, 3) real ``R_world_cam`` at each frame's centre-row time.
     R_virt : (N, 3, 3) the proposed virtual path (Gaussian, intent, ...).
     frame_times_s : (N,) frame start times (video clock).
-    zoom : the crop's zoom (the budget's).
+    zoom : the crop's zoom: the budget's, or (N,) the adaptive zoom of each frame.
     sigma_s : the plan's smoothness: the Gaussian sigma [s] whose residual is minimized.
     mu : weight of staying near ``R_virt`` (:data:`CORRIDOR_MU`).
     room : :func:`corridor_room` of ``R_real`` at ``zoom``, if already known (it does not

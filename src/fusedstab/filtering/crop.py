@@ -45,7 +45,7 @@ from ..synthesis.plan import WarpPlanner
 __all__ = [
     "CropResult", "fits", "required_zoom", "min_pullback", "fit_crop", "slerp_matrix", "budget_zoom",
     "DEFAULT_FOV_KEEP", "DEFAULT_ZOOM_RATE_PER_S", "DEFAULT_PULL_RATE_PER_S", "gradual_pullback",
-    "with_required_zoom", "slack_px", "fixed_zoom",
+    "with_required_zoom", "slack_px", "fixed_zoom", "adaptive_zoom_of",
 ]
 
 _CHUNK = 128  # frames per vectorized batch
@@ -305,6 +305,23 @@ def adaptive_zoom(z_need: np.ndarray, t: np.ndarray, base: float, max_zoom: floa
     return np.clip(z, base, max(base, max_zoom))
 
 
+def adaptive_zoom_of(planner: WarpPlanner, R_real: np.ndarray, R_virt: np.ndarray, frame_times_s: np.ndarray,
+                     base: float, max_zoom: float, *, rate_per_s: float = DEFAULT_ZOOM_RATE_PER_S,
+                     min_zoom: float = 0.5) -> np.ndarray:
+    """(N,) the per-frame zoom of ``mode='adaptive'`` (:func:`fit_crop`) for the path ``R_virt``:
+    what each frame needs (:func:`required_zoom`) spread by :func:`adaptive_zoom` from the
+    budget's zoom ``base`` up to ``max_zoom``, raised where even the real camera ``R_real`` does
+    not fit (then the rate bound gives way only as far as that needs)."""
+    t = np.asarray(frame_times_s, dtype=np.float64)
+    border = planner.border_points()
+    z_need = required_zoom(planner, R_virt, t, border, lo=min_zoom)
+    zf = adaptive_zoom(z_need, t, base, max_zoom, rate_per_s=rate_per_s)
+    if not np.all(fits(planner, R_real, zf, t, border)):
+        z_real = required_zoom(planner, R_real, t, border, lo=min_zoom)
+        zf = np.maximum(zf, _rate_limited_envelope(np.where(np.isfinite(z_real), z_real, zf), t, rate_per_s))
+    return zf
+
+
 def _pull(planner, V0, T, zoom, t, border, rate_per_s):
     """``(slerp(V0, T, lam), lam)`` with the smallest gradual ``lam`` that fits (hard-checked)."""
     lam = min_pullback(planner, V0, T, zoom, t, border)
@@ -331,6 +348,7 @@ def fit_crop(
     pull_target: np.ndarray | None = None,
     pull_sigma_s: float = 0.0,
     measure_need: bool = True,
+    zoom_per_frame: np.ndarray | None = None,
     progress=None,
 ) -> CropResult:
     """Pull the virtual camera back where it would leave the source at the budget's zoom.
@@ -356,6 +374,9 @@ def fit_crop(
     measure_need : measure :attr:`CropResult.required_zoom` (a bisection over every frame,
         about a third of the fit); False leaves it None, to be measured where it is read
         (:func:`with_required_zoom`; the pipeline's plans leave it to the report's chart).
+    zoom_per_frame : (N,) with ``mode='adaptive'``: the zoom of each frame, already made
+        (:func:`adaptive_zoom_of` of the path the crop corridor kept inside its room); default:
+        made here from ``R_virt``.
     progress : optional callable(done, total).
     """
     if mode not in ("fixed", "adaptive"):
@@ -366,21 +387,16 @@ def fit_crop(
     base = budget_zoom(fov_keep, max_zoom)
     zf = None
     if mode == "adaptive":
-        z_need = required_zoom(planner, R_virt, t, border, lo=min_zoom)
-        zf = adaptive_zoom(z_need, t, base, max_zoom, rate_per_s=zoom_rate_per_s)
+        # if even the real camera does not fit, the zoom rises as far as it needs (never undefined)
+        zf = (adaptive_zoom_of(planner, R_real, R_virt, t, base, max_zoom, rate_per_s=zoom_rate_per_s,
+                               min_zoom=min_zoom)
+              if zoom_per_frame is None else np.asarray(zoom_per_frame, dtype=np.float64))
         zoom_arg = zf
-    else:
+    else:  # if even the real camera does not fit at the budget, the zoom must rise
+        base = fixed_zoom(planner, R_real, t, base, border, min_zoom=min_zoom)
         zoom_arg = base
     if progress:
         progress(1, 3)
-    # if even the real camera does not fit at the budget, the zoom must rise (never undefined)
-    if zf is None:
-        base = fixed_zoom(planner, R_real, t, base, border, min_zoom=min_zoom)
-        zoom_arg = base
-    elif not np.all(fits(planner, R_real, zf, t, border)):
-        z_real = required_zoom(planner, R_real, t, border, lo=min_zoom)
-        zf = np.maximum(zf, _rate_limited_envelope(np.where(np.isfinite(z_real), z_real, zf), t, zoom_rate_per_s))
-        zoom_arg = zf
     target = R_real
     if pull_target is None and pull_sigma_s > 0 and n > 2:
         from .gaussian import gaussian_smooth_orientations

@@ -68,7 +68,7 @@ with the zoom its path needs there, so the zoom rises ahead of the path that wil
 the provisional Gaussian; the pulls estimated ahead are not applied, and what the zoom cannot
 reach in time the hard check pulls back. On the simulated run at a 0.5 s lookahead (budget
 0.97, up to 1.3) the truth jitter falls 0.577 -> 0.286 deg for 0.874 of the width kept instead
-of 0.956 (docs/BENCHMARKS.md, "The adaptive zoom online with the corridor").
+of 0.956 (docs/BENCHMARKS.md, "The adaptive zoom with the corridor").
 """
 
 from __future__ import annotations
