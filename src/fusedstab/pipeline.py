@@ -1756,7 +1756,13 @@ def _virtual_camera(planner: WarpPlanner, info: VideoInfo, opts: StabilizeOption
                 if adaptive:  # at the adaptive zoom this proposal gets (its need, spread and rate-bound)
                     from .filtering.crop import adaptive_zoom_of
 
-                    zoom_c = zf = adaptive_zoom_of(planner, R_real, R_virt, frame_times,
+                    R_need = R_virt
+                    if up_cam is not None:  # the proposal as the horizon lock will turn it
+                        from .filtering.horizon import level_roll
+
+                        R_need = level_roll(R_real, R_virt, up_cam, t_centre, max_rate_deg_s=opts.horizon_rate_deg_s,
+                                            upright_deg=upright)[0]
+                    zoom_c = zf = adaptive_zoom_of(planner, R_real, R_need, frame_times,
                                                    budget_zoom(fov_keep, opts.max_zoom), opts.max_zoom,
                                                    rate_per_s=opts.zoom_rate_per_s)
                     room = corridor_room(planner, R_real, zf, frame_times)
