@@ -163,7 +163,9 @@ def test_horizon_lock_with_the_adaptive_zoom_and_the_corridor(roll_clip, monkeyp
     proposal as the lock will level it. With a ceiling (1.3) where the crop pulls back, the
     corridor's plan (forced here: the tracks do not prefer it on this clip) holds level as the
     plain one does (0.10 deg measured, 0.828 of the picture kept); with the zoom of the
-    unlevelled proposal it kept 0.944 of the picture and left the horizon 8.5 deg off."""
+    unlevelled proposal it kept 0.944 of the picture and left the horizon 8.5 deg off. Online,
+    the zoom the frames ahead need is read on the corridor's path levelled: 0.36 deg measured
+    (0.73 with the unlevelled path's needs)."""
     import fusedstab.pipeline as pipeline
 
     kw = dict(horizon_lock=True, zoom_mode="adaptive", max_zoom=1.3)
@@ -176,6 +178,12 @@ def test_horizon_lock_with_the_adaptive_zoom_and_the_corridor(roll_clip, monkeyp
           f"/ {plain.crop.fov_kept:.3f}")
     assert rolls[0] < 0.5 and rolls[1] < 0.5
     assert_maps_inside(forced)
+    # online (0.5 s): the zoom ahead is what the corridor's path needs as the lock will level it
+    online = plan_stabilization(f"{roll_clip}.mp4", _opts(roll_clip, lookahead_s=0.5, intent=False, **kw))
+    roll = _max_roll_deg(online, roll_clip)
+    print(f"online largest roll {roll:.3f} deg, fov kept {online.crop.fov_kept:.3f}")
+    assert online.corridor and roll < 0.5
+    assert_maps_inside(online)
 
 
 def test_horizon_lock_without_accelerometer_warns(run_clip):

@@ -64,8 +64,8 @@ camera does not fit at that zoom, the frame's zoom is raised as far as the real 
 it can reach by the time it leaves: the last zoom out plus ``zoom_rate_per_s`` times the time
 between them, at most ``max_zoom`` and at least what the real camera needs. When frame ``i``
 leaves, the corridor's solution over the window also replaces the needs of the frames ahead
-with the zoom its path needs there, so the zoom rises ahead of the path that will leave, not of
-the provisional Gaussian; the pulls estimated ahead are not applied, and what the zoom cannot
+with the zoom its path needs there (levelled, with the horizon lock), so the zoom rises ahead
+of the path that will leave, not of the provisional Gaussian; the pulls estimated ahead are not applied, and what the zoom cannot
 reach in time the hard check pulls back. On the simulated run at a 0.5 s lookahead (budget
 0.97, up to 1.3) the truth jitter falls 0.577 -> 0.286 deg for 0.874 of the width kept instead
 of 0.956 (docs/BENCHMARKS.md, "The adaptive zoom with the corridor").
@@ -381,6 +381,9 @@ class OnlineFilter:
         R = np.array(list(self._R)[j0:])
         t = np.array(list(self._t)[j0:])
         V = R @ exp_so3(d[j0 - (first - self._first):])
+        if self.up_cam is not None:  # as the horizon lock will turn them (without its rate bound)
+            idx = self._first + np.arange(j0, len(self._t))
+            V = V @ rz(np.radians(roll_deg(R, V, self.up_cam[idx], self.upright_deg)))
         need = np.full(len(t), self.zoom)
         bad = np.flatnonzero(~fits(self.planner, V, self.zoom, t, self._border))
         if len(bad):
