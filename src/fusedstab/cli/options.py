@@ -167,9 +167,9 @@ def add_stabilize_options(p) -> None:
                    "docs/BENCHMARKS.md")
     p.add_argument("--zoom", choices=["fixed", "adaptive"], default="fixed", dest="zoom_mode",
                    help="fixed: one zoom for the clip (the budget); adaptive: a per-frame zoom that rises above the "
-                   "budget only where needed, up to --max-zoom, changing at most 0.1 per second (online: it starts to rise up to "
-                   "--lookahead before the frames that need it, and with the crop corridor the path may use the zoom a "
-                   "frame can reach by then) (default fixed)")
+                   "budget only where needed, up to --max-zoom, changing at most 0.1 per second; where it runs out, the crop "
+                   "corridor keeps the path inside each frame's room (online: the zoom starts to rise up to --lookahead "
+                   "before the frames that need it, each frame's room at the zoom it can reach by then) (default fixed)")
     p.add_argument("--max-zoom", type=number, default=1.25, metavar="Z",
                    help="largest crop zoom (1..10): caps the budget's zoom and the adaptive zoom "
                    "(default 1.25 = at least 80%% of the width kept)")
