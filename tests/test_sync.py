@@ -76,8 +76,10 @@ def _check(name, sim_clip, readout_known=False):
     1 ms; every row within 1.5 ms; the readout within 2 ms. (The offset alone was held to 1 ms:
     the pan60 case's offset error ranged -0.18 to -1.19 ms over re-encodes of the same
     simulated frames, with the readout off by up to 1.5 ms in the correlated direction, its
-    centre row within 0.5 ms; x264's bytes for the same frames are not repeatable in one
-    process, so each run of the suite sees a slightly different clip.)"""
+    centre row within 0.5 ms. Those re-encodes differed because x264's macroblock tree did not
+    give the same bytes for the same frames; since 2026-12-07 the simulator writes without it,
+    so each run of the suite sees the same clip, and the bounds keep their margin for other
+    encoders and builds.)"""
     res, truth, imu = sim_clip(name)
     r = estimate_sync(res.video, imu, truth.camera, readout_ms=truth.readout_s * 1000 if readout_known else None)
     off_err = r.offset_ms - truth.gyro_offset_s * 1000.0
@@ -421,3 +423,13 @@ def test_plan_still_clip_falls_back(sim_clip):
     plan = plan_stabilization(res.video, _stage1(gyro=res.gcsv, lens=res.lens_json))
     assert plan.offset_source == "default 0 (sync unreliable)" and plan.offset_s == 0.0
     assert any("sync unreliable" in w for w in plan.warnings)
+
+
+def test_a_clip_too_short_to_sync_says_so(tmp_path):
+    """A 0.2 s run (5 frame pairs) turns enough between frames, but on too few pairs: the message
+    names that, not "too little camera motion" (which it printed beside a typical rotation above
+    the one it asked for)."""
+    res = simulate(tmp_path / "short", SimConfig(scenario="run", width_px=160, height_px=90, duration_s=0.2, seed=0))
+    r = estimate_sync(res.video, read_imu(res.gcsv), load_truth(res.truth).camera)
+    assert not r.reliable
+    assert "too few frame pairs turn enough to sync" in r.message and "needs 5" in r.message, r.message

@@ -802,7 +802,8 @@ def _resolve_sync(video, info, imu, camera, opts, readout_s, readout_source, war
         offset_s = start_ms / 1000.0
         offset_source = "default 0 (sync unreliable)" if start_source == "default 0" else f"{start_source} (sync unreliable)"
         reason = sync.message.removeprefix("sync unreliable").strip()
-        warnings.append(f"automatic gyro sync unreliable {reason}; using the gyro offset {start_ms:.1f} ms ({start_source}) and the log's axes as "
+        reason = f" {reason}" if reason.startswith("(") else f": {reason}"  # "(confidence ..." or a cause in words
+        warnings.append(f"automatic gyro sync unreliable{reason}; using the gyro offset {start_ms:.1f} ms ({start_source}) and the log's axes as "
                         f"given ({orientation}); give --gyro-offset-ms (and --imu-orientation) if the result shakes")
     return apply_imu_orientation(imu, orientation), offset_s, offset_source, readout_s, readout_source, sync, orientation
 

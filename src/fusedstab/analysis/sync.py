@@ -833,10 +833,15 @@ def _estimate_sync(
     raw_motion = float(np.median(flow))
     moving = okp.copy()
     moving[okp] = motion_px > 0.5 * min_motion_px
-    if motion_typ < min_motion_px or moving.sum() < 5:
+    if motion_typ < min_motion_px:
         return fail(
             f"too little camera motion to sync (typical rotation {between} {motion_typ:.2f} px, "
             f"needs {min_motion_px:g} px)", raw_motion_px=raw_motion, pairs=pairs.n_pairs,
+        )
+    if moving.sum() < 5:  # enough motion, on too few pairs (a short clip)
+        return fail(
+            f"too few frame pairs turn enough to sync ({int(moving.sum())} of {pairs.n_pairs} turn more than "
+            f"{0.5 * min_motion_px:g} px {between}, needs 5)", raw_motion_px=raw_motion, pairs=pairs.n_pairs,
         )
 
     # ---------------------------------------------------------------- coarse
