@@ -65,10 +65,11 @@ it can reach by the time it leaves: the last zoom out plus ``zoom_rate_per_s`` t
 between them, at most ``max_zoom`` and at least what the real camera needs. When frame ``i``
 leaves, the corridor's solution over the window also replaces the needs of the frames ahead
 with the zoom its path needs there (levelled, with the horizon lock), so the zoom rises ahead
-of the path that will leave, not of the provisional Gaussian; the pulls estimated ahead are not applied, and what the zoom cannot
-reach in time the hard check pulls back. On the simulated run at a 0.5 s lookahead (budget
-0.97, up to 1.3) the truth jitter falls 0.577 -> 0.286 deg for 0.874 of the width kept instead
-of 0.956 (docs/BENCHMARKS.md, "The adaptive zoom with the corridor").
+of the path that will leave, not of the provisional Gaussian; the pulls estimated ahead are
+not applied, and what the zoom cannot reach in time the hard check pulls back. On the
+simulated run at a 0.5 s lookahead (budget 0.97, up to 1.3) the truth jitter falls 0.577 ->
+0.286 deg for 0.874 of the width kept instead of 0.956 (docs/BENCHMARKS.md, "The adaptive zoom
+with the corridor").
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ class OnlineFilter:
         ``k``'s value is read only once frame ``k`` has been pushed.
     residual_sigma_s : Gaussian sigma [s] of the residual's low-pass.
     corridor : the crop corridor over the frames held (see the module docstring; with
-        ``max_zoom``, each frame's room at the zoom it can reach): each frame leaves on the steadiest path inside the crop's room of the past
-        and the queue, the frames already emitted held where they were.
+        ``max_zoom``, each frame's room at the zoom it can reach): each frame leaves on the
+        steadiest path inside the crop's room of the past and the queue, the frames already
+        emitted held where they were.
     corridor_mu : with ``corridor``, the weight of staying near the proposed path
         (:data:`~fusedstab.filtering.corridor.CORRIDOR_MU`).
 
@@ -374,13 +376,13 @@ class OnlineFilter:
         """Adaptive zoom with the corridor: the zoom each frame ahead of queue position ``i``
         needs on the corridor's solution just made (it replaces the provisional path's need, so
         the zoom rises ahead of what the path that will leave needs)."""
-        first, d = self._d_prev
+        _, d = self._d_prev  # made over the frames held, just now: its rows are the queue positions
         j0 = i + 1
         if j0 >= len(self._t):
             return
         R = np.array(list(self._R)[j0:])
         t = np.array(list(self._t)[j0:])
-        V = R @ exp_so3(d[j0 - (first - self._first):])
+        V = R @ exp_so3(d[j0:])
         if self.up_cam is not None:  # as the horizon lock will turn them (without its rate bound)
             idx = self._first + np.arange(j0, len(self._t))
             V = V @ rz(np.radians(roll_deg(R, V, self.up_cam[idx], self.upright_deg)))
