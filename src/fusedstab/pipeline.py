@@ -1629,8 +1629,7 @@ def _zoom_up(z: float) -> float:
 def _online_hint(opts: StabilizeOptions, sigma_s: float) -> str:
     """What to try where an online plan (``--lookahead``) is shakier than the input: online the
     smoothness is one and the intent model is offline only; the crop corridor is off with
-    ``--no-corridor``; and a lookahead
-    shorter than twice the smoothness cuts the Gaussian short. Measured on the real clips of
+    ``--no-corridor``; and a lookahead shorter than twice the smoothness cuts the Gaussian short. Measured on the real clips of
     ../shared/data (docs/BENCHMARKS.md, "Online mode on the real clips" and "The crop corridor
     online"): without the corridor the Karma clip was shakier than its input at a 0.5 s
     lookahead and steadier at 1 s; with it, steadied at 0.5 s."""
