@@ -70,6 +70,26 @@ def truth_output_jitter_deg(plan, truth_npz) -> float:
     return hf_jitter_deg(Tt @ np.swapaxes(plan.R_real, 1, 2) @ plan.R_virt, tc)
 
 
+def adaptive_corridor_against_plain(on, plain, truth_npz, base_zoom, max_zoom, what) -> list[float]:
+    """The adaptive zoom of ``on`` (a plan with the crop corridor) within ``[base_zoom, max_zoom]``
+    and changing at most the default rate per second; returns the truth jitter [deg] of ``on``
+    and ``plain`` (the same options without the corridor), printed with their pull-backs and
+    picture kept under the label ``what``."""
+    import numpy as np
+
+    from fusedstab.filtering.crop import DEFAULT_ZOOM_RATE_PER_S
+
+    assert on.corridor and not plain.corridor
+    z, t = on.crop.zoom_per_frame, on.frame_times_s
+    assert z.min() >= base_zoom - 1e-12 and z.max() <= max_zoom + 1e-12
+    assert np.max(np.abs(np.diff(z)) / np.diff(t)) <= DEFAULT_ZOOM_RATE_PER_S * (1 + 1e-9)
+    jit = [truth_output_jitter_deg(p, truth_npz) for p in (on, plain)]
+    print(f"{what} truth jitter, corridor / pull-back: {jit[0]:.4f} / {jit[1]:.4f} deg; pull-back mean "
+          f"{on.crop.pullback.mean():.4f} / {plain.crop.pullback.mean():.4f}; fov kept {on.crop.fov_kept:.3f} / "
+          f"{plain.crop.fov_kept:.3f}")
+    return jit
+
+
 def small_sim(tmp_path_factory, name, **kw):
     """A simulated clip for the virtual-camera tests: 320x180, 3 s, 10 ms readout, seed 0
     unless ``kw`` says otherwise. Returns the prefix (``PREFIX.mp4``, ``.gcsv``, ...)."""

@@ -12,7 +12,7 @@ from fusedstab.rotation import log_so3
 from fusedstab.measure.simulate import SimConfig, load_truth, simulate
 from fusedstab.synthesis.plan import WarpPlanner
 
-from conftest import assert_maps_inside, truth_output_jitter_deg
+from conftest import adaptive_corridor_against_plain, assert_maps_inside, truth_output_jitter_deg
 
 
 @pytest.fixture(scope="module")
@@ -214,19 +214,10 @@ def test_online_adaptive_zoom_with_the_corridor(clip):
     the adaptive zoom without the corridor (the Gaussian pulled back where the zoom's rate cannot
     keep up): steadier by the truth, pulled back less; the zoom within its bounds and rate; no
     output pixel undefined."""
-    from fusedstab.filtering.crop import DEFAULT_ZOOM_RATE_PER_S
-
     kw = dict(smoothness_s=0.5, fov_keep=0.97, max_zoom=1.3, lookahead_s=0.5, intent=False, zoom_mode="adaptive")
     plain = plan_stabilization(f"{clip}.mp4", _opts(clip, **kw))
     on = plan_stabilization(f"{clip}.mp4", _opts(clip, **kw, corridor=True))
-    assert on.corridor and not plain.corridor
-    z, t = on.crop.zoom_per_frame, on.frame_times_s
-    assert z.min() >= 1 / 0.97 - 1e-12 and z.max() <= 1.3 + 1e-12
-    assert np.max(np.abs(np.diff(z)) / np.diff(t)) <= DEFAULT_ZOOM_RATE_PER_S * (1 + 1e-9)
-    jit = [truth_output_jitter_deg(p, f"{clip}.truth.npz") for p in (on, plain)]
-    print(f"online adaptive truth jitter, corridor / pull-back: {jit[0]:.4f} / {jit[1]:.4f} deg; pull-back mean "
-          f"{on.crop.pullback.mean():.4f} / {plain.crop.pullback.mean():.4f}; fov kept {on.crop.fov_kept:.3f} / "
-          f"{plain.crop.fov_kept:.3f}")
+    jit = adaptive_corridor_against_plain(on, plain, f"{clip}.truth.npz", 1 / 0.97, 1.3, "online adaptive")
     assert jit[0] < 0.8 * jit[1], jit
     assert on.crop.pullback.mean() < 0.5 * plain.crop.pullback.mean()
     assert_maps_inside(on)
