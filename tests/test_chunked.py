@@ -280,6 +280,26 @@ def test_orientation_smoothing_in_batches_equals_one_offset_at_a_time(monkeypatc
         assert np.allclose(batched, single, atol=1e-14, rtol=0)
 
 
+def test_orientation_smoothing_from_a_frame_on_equals_the_slice_of_the_whole():
+    """``first_out``: only the frames from one on are smoothed (the online filter needs the
+    frame leaving and the queue), each from the same neighbours: the slice of the whole path, at
+    the ends too, with and without a bounded look-ahead."""
+    from fusedstab.filtering.gaussian import gaussian_smooth_orientations
+    from fusedstab.rotation import exp_so3
+
+    rng = np.random.default_rng(4)
+    t = np.cumsum(rng.uniform(0.03, 0.036, 120))  # a variable frame rate
+    R = exp_so3(np.cumsum(rng.normal(0, 0.03, (120, 3)), axis=0))
+    for look in (None, 4):
+        whole = gaussian_smooth_orientations(R, t, 0.4, lookahead_frames=look)
+        for first in (0, 1, 13, 60, 119, 120):
+            part = gaussian_smooth_orientations(R, t, 0.4, lookahead_frames=look, first_out=first)
+            assert part.shape == (120 - first, 3, 3)
+            assert np.allclose(part, whole[first:], atol=1e-14, rtol=0)
+    with pytest.raises(ValueError, match="first_out"):
+        gaussian_smooth_orientations(R, t, 0.4, first_out=121)
+
+
 def test_long_gcsv_read_in_pieces_equals_whole(tmp_path, monkeypatch):
     """A long .gcsv is read by telemetry-parser in pieces (one Python dict per sample made a
     10-minute 200 Hz log peak at 577 MB): the same samples, times, accelerometer and metadata."""

@@ -178,7 +178,7 @@ def test_the_adaptive_zoom_offline_takes_the_corridor_where_its_zoom_runs_out(ru
     where the zoom runs out (at ``--max-zoom`` or its rate); the corridor's path, made inside the
     room of each frame's adaptive zoom, is kept, steadier by the truth for the same picture, the
     zoom within its bounds and rate, and no output pixel is undefined."""
-    kw = dict(fov_keep=0.97, max_zoom=1.08, zoom_mode="adaptive")
+    kw = {"fov_keep": 0.97, "max_zoom": 1.08, "zoom_mode": "adaptive"}
     off = _plan(run_clip, corridor=False, **kw)
     on = _plan(run_clip, **kw)
     assert off.crop.pullback.max() > 0
@@ -260,6 +260,39 @@ def test_the_budget_scan_asks_the_corridor_where_the_plain_path_leaves_too_much(
     assert on.corridor and on.predicted["ratio"] <= SHAKE_LEFT_MAX
     assert on.predicted_plain["output_px"] > SHAKE_LEFT_MAX * on.predicted["input_px"]
     assert_maps_inside(on)
+
+
+def test_the_dense_gradient_and_the_first_limited_row_give_the_same_path(monkeypatch):
+    """The online filter's solver options: ``dense=True`` (one product with the normal matrix
+    per step instead of four correlations) and limits given from a row on (the held past's rows
+    have none: their box pins them) reach the same path as the correlations and all rows'
+    limits, to rounding; a path longer than ``DENSE_MAX_FRAMES`` keeps the correlations."""
+    from fusedstab.filtering import corridor
+
+    rng = np.random.default_rng(5)
+    n, sigma, first = 90, 6.0, 50
+    phi = np.cumsum(rng.normal(0, 0.01, (n, 3)), axis=0)
+    room = 0.02 + 0.01 * rng.random((n, 3))
+    lo, hi = phi - room, phi + room
+    g = phi + rng.normal(0, 0.005, (n, 3))
+    lo[:first] = hi[:first] = g[:first]  # the held past
+    A = rng.normal(size=(n, 4, 3))
+    A /= np.linalg.norm(A, axis=-1, keepdims=True)
+    b = np.full((n, 4), 0.015)
+    ref = smoothest_in_corridor(g, lo, hi, sigma, iters=60, limits=(A, b, phi))
+    for kw in ({"dense": True}, {"limits": (A[first:], b[first:], phi[first:], first)},
+               {"dense": True, "limits": (A[first:], b[first:], phi[first:], first)}):
+        kw = {"limits": (A, b, phi), **kw}
+        v = smoothest_in_corridor(g, lo, hi, sigma, iters=60, **kw)
+        assert np.max(np.abs(v - ref)) < 1e-12, kw
+    assert not np.allclose(ref, smoothest_in_corridor(g, lo, hi, sigma, iters=60))  # the limits bind
+    H = corridor._normal_matrix(n, sigma, corridor.CORRIDOR_MU)
+    op = _LocalLinear(sigma)
+    r = g - op.G(g)
+    np.testing.assert_allclose(H @ g, (r - op.GT(r)) + corridor.CORRIDOR_MU * g, atol=1e-13)
+    monkeypatch.setattr(corridor, "DENSE_MAX_FRAMES", n - 1)
+    monkeypatch.setattr(corridor, "_normal_matrix", lambda *a: pytest.fail("a long path made dense"))
+    assert np.max(np.abs(smoothest_in_corridor(g, lo, hi, sigma, iters=60, limits=(A, b, phi), dense=True) - ref)) == 0
 
 
 def test_smoothest_in_corridor_with_joint_limits_reaches_the_constrained_optimum():

@@ -277,20 +277,23 @@ class _LocalLinear:
 
 
 def _project(v: np.ndarray, lower: np.ndarray, upper: np.ndarray, limits) -> np.ndarray:
-    """``v`` clipped to the box, then (``limits = (A, b, phi)``: ``A (v - phi) <= b`` per row),
-    on the frames that violate a half-space, :data:`JOINT_SWEEPS` sweeps of: a projection onto
-    each frame's most violated half-space, then onto the box (a point inside both, or close).
-    Returns a new array; ``v`` is not changed.
+    """``v`` clipped to the box, then (``limits = (A, b, phi[, first])``: ``A (v - phi) <= b`` per
+    row, for the rows from ``first`` on, default 0), on the frames that violate a half-space,
+    :data:`JOINT_SWEEPS` sweeps of: a projection onto each frame's most violated half-space,
+    then onto the box (a point inside both, or close). Returns a new array; ``v`` is not changed.
     """
     v = np.clip(v, lower, upper)
     if limits is None:
         return v
-    A, b, phi = limits
-    over = np.einsum("nmk,nk->nm", A, (v - phi).astype(A.dtype)) - b  # in A's precision: no copy of A
+    A, b, phi = limits[:3]
+    first = limits[3] if len(limits) > 3 else 0
+    over = np.einsum("nmk,nk->nm", A, (v[first:] - phi).astype(A.dtype)) - b  # in A's precision: no copy of A
     rows = np.flatnonzero(np.any(over > 1e-12, axis=1))
     if len(rows) == 0:
         return v
-    Ar, br, pr, lo, hi = A[rows], b[rows], phi[rows], lower[rows], upper[rows]
+    Ar, br, pr = A[rows], b[rows], phi[rows]
+    rows = rows + first  # rows of v
+    lo, hi = lower[rows], upper[rows]
     d = v[rows] - pr
     k = np.arange(len(rows))
     for _ in range(JOINT_SWEEPS):
@@ -327,9 +330,24 @@ def _step_bound(shape: tuple[int, ...], sigma_frames: float, mu: float) -> float
     return 1.1 * L
 
 
+#: the longest path whose normal matrix :func:`smoothest_in_corridor` makes dense (``dense=True``):
+#: 600 frames take 2.9 MB and one product per step
+DENSE_MAX_FRAMES = 600
+
+
+@functools.lru_cache(maxsize=16)
+def _normal_matrix(n: int, sigma_frames: float, mu: float) -> np.ndarray:
+    """``(I - G)^T (I - G) + mu I`` (n, n) for paths of ``n`` frames: the gradient of
+    :func:`smoothest_in_corridor`'s objective is this times ``v`` minus ``mu g`` (``G`` applied
+    to the identity's columns, so the same operator as the correlations)."""
+    op = _local_linear(sigma_frames)
+    M = np.eye(n) - op.G(np.eye(n))
+    return M.T @ M + mu * np.eye(n)
+
+
 def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, sigma_frames: float, *,
                           mu: float = CORRIDOR_MU, iters: int = 200, limits=None,
-                          x0: np.ndarray | None = None) -> np.ndarray:
+                          x0: np.ndarray | None = None, dense: bool = False) -> np.ndarray:
     """``argmin |(I - G) v|^2 + mu |v - g|^2`` subject to ``lower <= v <= upper`` (per column)
     and, where given, the joint limits.
 
@@ -343,11 +361,16 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
         the bench clips with the box alone).
     limits : None, or ``(A, b, phi)``: half-spaces ``A[i] (v[i] - phi[i]) <= b[i]``, ``A``
         (N, M, K) with unit rows, ``b`` (N, M), ``phi`` (N, K) (:func:`joint_limits` on the
-        unwrapped real path). Each step projects onto the box, then sweeps onto each violating
+        unwrapped real path); or ``(A, b, phi, first)`` with those of the rows from ``first``
+        on only (the online filter's past is held by the box: its rows need no limits). Each step projects onto the box, then sweeps onto each violating
         frame's most violated half-space and the box: close to the optimum, not exact (the
         half-spaces and the box together are projected onto approximately).
     x0 : (N, K) where the solver starts (default ``g``): a nearby solution (the online filter's
         previous frame's) reaches the optimum in fewer steps.
+    dense : for a path of at most :data:`DENSE_MAX_FRAMES` frames, each step's gradient is one
+        product with the objective's normal matrix, made once per length, sigma and mu
+        (:func:`_normal_matrix`), instead of four correlations: the same gradient to rounding,
+        for the online filter's windows of one length solved every frame.
 
     Returns
     -------
@@ -361,6 +384,12 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
     def grad(v):
         r = v - op.G(v)
         return (r - op.GT(r)) + mu * (v - g)
+
+    if dense and len(g) <= DENSE_MAX_FRAMES:
+        H, mu_g = _normal_matrix(len(g), float(sigma_frames), float(mu)), mu * g
+
+        def grad(v):  # the same gradient, one product
+            return H @ v - mu_g
 
     L = _step_bound(g.shape, float(sigma_frames), float(mu))
     x = _project(g if x0 is None else np.asarray(x0, dtype=np.float64), lower, upper, limits)

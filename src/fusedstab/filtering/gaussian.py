@@ -29,6 +29,7 @@ def gaussian_smooth_orientations(
     sigma_s: float,
     *,
     lookahead_frames: int | None = None,
+    first_out: int = 0,
 ) -> np.ndarray:
     """Smooth a sequence of orientations.
 
@@ -38,16 +39,22 @@ def gaussian_smooth_orientations(
     times_s : (N,) those times [s], increasing.
     sigma_s : Gaussian sigma [s]; 0 returns the input.
     lookahead_frames : at most this many future frames are used (None: unbounded).
+    first_out : smooth only frames ``first_out`` to ``N - 1`` (each from the same neighbours as
+        when all are smoothed): the online filter needs the frames from the one leaving onward.
 
     Returns
     -------
-    (N, 3, 3) ``R_world_virt``: the virtual (smooth) camera.
+    (N - first_out, 3, 3) ``R_world_virt``: the virtual (smooth) camera.
     """
-    R = np.asarray(R_world_cam, dtype=np.float64)
-    t = np.asarray(times_s, dtype=np.float64)
-    n = len(R)
+    R_all = np.asarray(R_world_cam, dtype=np.float64)
+    t_all = np.asarray(times_s, dtype=np.float64)
+    n = len(R_all)
+    i0 = int(first_out)
+    if not 0 <= i0 <= n:
+        raise ValueError(f"first_out must be in [0, {n}], got {first_out}")
     if sigma_s <= 0 or n < 2:
-        return R.copy()
+        return R_all[i0:].copy()
+    R, t = R_all, t_all
     period = float(np.median(np.diff(t)))
     K = max(1, int(np.ceil(3.0 * sigma_s / period - 1e-6)))  # tolerant to period rounding
     # Odd reflection at both ends, in the tangent space of the end frame.
@@ -58,14 +65,16 @@ def gaussian_smooth_orientations(
     t_tail = 2 * t[-1] - t[-pad - 1 : -1][::-1]
     Rp = np.concatenate([head, R, tail])
     tp = np.concatenate([t_head, t, t_tail])
-    acc = np.zeros((n, 3))
-    wsum = np.zeros(n)
-    idx = np.arange(n) + pad
+    R, t = R_all[i0:], t_all[i0:]  # the frames smoothed; their neighbours come from Rp
+    m = n - i0
+    acc = np.zeros((m, 3))
+    wsum = np.zeros(m)
+    idx = np.arange(i0, n) + pad
     max_future = K if lookahead_frames is None else min(K, int(lookahead_frames))
     offsets = np.arange(-K, max_future + 1)
     # several offsets per step (one log_so3 call over a (block, n) batch: the per-call overhead
     # of a short clip's loop was most of the cost), at most _BATCH_ROTATIONS rotations at once
-    block = max(1, _BATCH_ROTATIONS // n)
+    block = max(1, _BATCH_ROTATIONS // max(m, 1))
     for lo in range(0, len(offsets), block):
         k = offsets[lo : lo + block]
         j = idx[None, :] + k[:, None]  # (b, n)

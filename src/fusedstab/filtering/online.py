@@ -227,17 +227,19 @@ class OnlineFilter:
     def _window(self):
         return np.array(self._t), np.array(self._R)
 
-    def _smoothed_window(self, closed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(t, R, V)`` of the frames held now: start times, real and Gaussian-smoothed
-        orientations (each frame's Gaussian sees at most ``L`` frames ahead unless ``closed``)."""
+    def _smoothed_window(self, closed: bool, first_out: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(t, R, V)`` of the frames held now: start times and real orientations, and the
+        Gaussian-smoothed orientations of those from queue position ``first_out`` on (each
+        frame's Gaussian sees at most ``L`` frames ahead unless ``closed``)."""
         t, R = self._window()
         tc = self.planner.centre_time_s(t)
-        V = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=None if closed else self.L)
+        V = gaussian_smooth_orientations(R, tc, self.sigma_s, lookahead_frames=None if closed else self.L,
+                                         first_out=first_out)
         return t, R, V
 
     def _smooth(self, idx: int, closed: bool) -> np.ndarray:
         """Virtual orientation of absolute frame ``idx`` from the frames held now."""
-        return self._smoothed_window(closed)[2][idx - self._first]
+        return self._smoothed_window(closed, first_out=idx - self._first)[2][0]
 
     def _residual(self, V: np.ndarray, idx: int, closed: bool) -> np.ndarray:
         """``V`` turned against the residual's high-frequency part at absolute frame ``idx``, from
@@ -349,15 +351,16 @@ class OnlineFilter:
         inside the room of the frames held (:func:`~fusedstab.filtering.corridor.smoothest_in_corridor`):
         the emitted past held where it was, the proposed path (Gaussian, then residual) for
         frame ``i`` and the queue, each frame in its single-axis room and joint limits."""
-        t, R, G = self._smoothed_window(closed)
-        ahead = [self._residual(G[j], self._first + j, closed) for j in range(i, len(t))]
+        t, R, G = self._smoothed_window(closed, first_out=i)  # G[0] is frame i's
+        ahead = [self._residual(G[j - i], self._first + j, closed) for j in range(i, len(t))]
         V = np.concatenate([np.array(self._V_out).reshape(-1, 3, 3), np.array(ahead)])
         phi = unwrap_path(R)
         g = unwrap_path(V, R)
         box = np.array(self._box)
         lower, upper = phi - box[..., 1], phi + box[..., 0]
         lower[:i] = upper[:i] = g[:i]  # the emitted past is held
-        limits = (np.array(self._A), np.array(self._b), phi)
+        # the joint limits of frame i and the queue (the past is held by its box)
+        limits = (np.array(list(self._A)[i:]), np.array(list(self._b)[i:]), phi[i:], i)
         # warm start: the previous frame's solution, as turns from the real camera (they do not
         # depend on where the window's unwrapped path starts); the newest frame from the proposal
         x0 = g.copy()
@@ -368,7 +371,7 @@ class OnlineFilter:
                 x0[lo - self._first:hi - self._first] = (phi[lo - self._first:hi - self._first]
                                                         + d[lo - d_first:hi - d_first])
         v = smoothest_in_corridor(g, lower, upper, self.sigma_s / self.frame_period_s, mu=self.corridor_mu,
-                                  limits=limits, iters=ONLINE_CORRIDOR_ITERS, x0=x0)
+                                  limits=limits, iters=ONLINE_CORRIDOR_ITERS, x0=x0, dense=True)
         self._d_prev = (self._first, v - phi)
         return R[i] @ exp_so3(v[i] - phi[i])
 
