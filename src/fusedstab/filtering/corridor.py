@@ -362,9 +362,10 @@ def smoothest_in_corridor(g: np.ndarray, lower: np.ndarray, upper: np.ndarray, s
     limits : None, or ``(A, b, phi)``: half-spaces ``A[i] (v[i] - phi[i]) <= b[i]``, ``A``
         (N, M, K) with unit rows, ``b`` (N, M), ``phi`` (N, K) (:func:`joint_limits` on the
         unwrapped real path); or ``(A, b, phi, first)`` with those of the rows from ``first``
-        on only (the online filter's past is held by the box: its rows need no limits). Each step projects onto the box, then sweeps onto each violating
-        frame's most violated half-space and the box: close to the optimum, not exact (the
-        half-spaces and the box together are projected onto approximately).
+        on only (the online filter's past is held by the box: its rows need no limits). Each
+        step projects onto the box, then sweeps onto each violating frame's most violated
+        half-space and the box: close to the optimum, not exact (the half-spaces and the box
+        together are projected onto approximately).
     x0 : (N, K) where the solver starts (default ``g``): a nearby solution (the online filter's
         previous frame's) reaches the optimum in fewer steps.
     dense : for a path of at most :data:`DENSE_MAX_FRAMES` frames, each step's gradient is one
