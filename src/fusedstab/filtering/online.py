@@ -439,6 +439,8 @@ class OnlineFilter:
         z_real = self._real_zoom(R, t) if self.adaptive else self.zoom
         since = t - (self._prev_t if self._prev_t is not None else t)
         reach = max(z_real, min(self.max_zoom, self._prev_zoom + self.zoom_rate_per_s * since))
+        if self.adaptive:
+            self._z_real.append(z_real)
         if self.corridor:  # this frame's room (it does not depend on the path)
             tt = np.array([t])
             z_room = reach if self.adaptive else self.zoom
@@ -447,17 +449,16 @@ class OnlineFilter:
             self._A.append(A[0])
             self._b.append(b[0])
             self._lam_est.append(0.0)  # not read: no pull is estimated ahead
-            if not self.adaptive:
-                return self._ready()
+            if self.adaptive:  # not read: each corridor solution sets the needs ahead (_corridor_needs)
+                self._z_est.append(z_real)
+            return self._ready()
         V_est = self._residual(self._smooth(idx, closed=False), idx, closed=False)
+        zoom = self.zoom
         if self.adaptive:  # the zoom this frame's provisional path needs (the queue's zoom looks ahead)
-            self._z_real.append(z_real)
             z_need = self._zoom_need(V_est, t, self.zoom, self.max_zoom)
             self._z_est.append(z_need)
-        if not self.corridor:
-            # the pull this frame will need at the zoom it can reach by then (the rise is bounded)
-            zoom = max(z_real, min(z_need, reach)) if self.adaptive else self.zoom
-            self._lam_est.append(self._need(V_est, R, t, zoom=zoom))
+            zoom = max(z_real, min(z_need, reach))  # the zoom it can reach by then (the rise is bounded)
+        self._lam_est.append(self._need(V_est, R, t, zoom=zoom))  # the pull this frame will need
         return self._ready()
 
     def _ready(self) -> list[tuple[int, np.ndarray, float]]:
