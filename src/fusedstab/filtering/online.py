@@ -63,10 +63,10 @@ camera does not fit at that zoom, the frame's zoom is raised as far as the real 
 **Adaptive zoom with the corridor.** Each frame's room is made when it enters at the most zoom
 it can reach by the time it leaves: the last zoom out plus ``zoom_rate_per_s`` times the time
 between them, at most ``max_zoom`` and at least what the real camera needs. When frame ``i``
-leaves, the corridor's solution over the window also replaces the needs of the frames ahead
-with the zoom its path needs there (levelled, with the horizon lock), so the zoom rises ahead
-of the path that will leave, not of the provisional Gaussian; the pulls estimated ahead are
-not applied, and what the zoom cannot reach in time the hard check pulls back. On the
+leaves, the corridor's solution over the window also sets the needs of the frames ahead to
+the zoom its path needs there (levelled, with the horizon lock), so the zoom rises ahead of the
+path that will leave (no provisional Gaussian is measured as frames enter); no pulls are
+estimated ahead, and what the zoom cannot reach in time the hard check pulls back. On the
 simulated run at a 0.5 s lookahead (budget 0.97, up to 1.3) the truth jitter falls 0.577 ->
 0.286 deg for 0.874 of the width kept instead of 0.956 (docs/BENCHMARKS.md, "The adaptive zoom
 with the corridor").
